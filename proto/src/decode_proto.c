@@ -1,0 +1,762 @@
+/*
+ * decode_proto.c: ExportTraceServiceRequest (protobuf) -> struct otlp_batch.
+ *
+ * The generated nanopb descriptors drive the decoding. Every string, bytes,
+ * repeated and message field is a callback (see the .options files) that
+ * writes straight into the batch arena. Strings and bytes are not copied:
+ * for a buffer stream nanopb keeps the read position in stream->state, so
+ * a callback takes that pointer and skips the bytes with pb_read(NULL).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <pb_decode.h>
+
+#include "internal.h"
+#include "trace_service.pb.h"
+
+typedef opentelemetry_proto_common_v1_AnyValue pb_any_t;
+typedef opentelemetry_proto_common_v1_ArrayValue pb_array_t;
+typedef opentelemetry_proto_common_v1_KeyValueList pb_kvlist_t;
+typedef opentelemetry_proto_common_v1_KeyValue pb_kv_t;
+typedef opentelemetry_proto_common_v1_InstrumentationScope pb_scope_t;
+typedef opentelemetry_proto_resource_v1_Resource pb_resource_t;
+typedef opentelemetry_proto_trace_v1_ResourceSpans pb_rs_t;
+typedef opentelemetry_proto_trace_v1_ScopeSpans pb_ss_t;
+typedef opentelemetry_proto_trace_v1_Span pb_span_t;
+typedef opentelemetry_proto_trace_v1_Span_Event pb_event_t;
+typedef opentelemetry_proto_trace_v1_Span_Link pb_link_t;
+typedef opentelemetry_proto_trace_v1_Status pb_status_t;
+typedef opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest pb_req_t;
+
+/* The state of one decode call. */
+struct dctx {
+	struct otlp_batch *b;
+	const struct otlp_limits *lim;
+	uintptr_t in, in_end; /* the caller's buffer, for zero-copy checks */
+	uint32_t depth;       /* array/kvlist nesting of the current value */
+	bool nomem;
+	const char *fail;     /* why a callback failed (malformed input) */
+	/* The first limit the current span (or resource/scope) broke. */
+	char *reject;         /* points at a buffer of REJECT_LEN, or NULL */
+	uint64_t span_index;  /* index in the request of the current span */
+};
+
+#define REJECT_LEN 200
+
+/* A limit was broken: note the first reason for the enclosing span,
+ * scope or resource. Decoding goes on. */
+__attribute__((format(printf, 2, 3)))
+static void reject(struct dctx *c, const char *fmt, ...)
+{
+	if (c->reject == NULL || c->reject[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->reject, REJECT_LEN, fmt, ap);
+	va_end(ap);
+	if (c->reject[0] == '\0')
+		c->reject[0] = '?';
+}
+
+static void *dalloc(struct dctx *c, size_t n)
+{
+	void *p = otlp_batch_alloc(c->b, n);
+	if (p == NULL)
+		c->nomem = true;
+	return p;
+}
+
+/* Skips what is left of a substream (a field we drop). */
+static bool skip_rest(pb_istream_t *st)
+{
+	return pb_read(st, NULL, st->bytes_left);
+}
+
+/*
+ * Takes a length-delimited field without copying. nanopb hands a scalar
+ * wire type to a callback as a substream over a copy on its stack; that
+ * pointer is outside the input, which is how a wrong wire type shows.
+ */
+static bool take_bytes(pb_istream_t *st, struct dctx *c, struct otlp_bytes *out)
+{
+	uintptr_t p = (uintptr_t)st->state;
+	size_t n = st->bytes_left;
+	if (p < c->in || p > c->in_end || n > c->in_end - p) {
+		c->fail = "wrong wire type for a string or bytes field";
+		return false;
+	}
+	if (!pb_read(st, NULL, n))
+		return false;
+	out->ptr = n ? (const uint8_t *)p : NULL;
+	out->len = n;
+	return true;
+}
+
+/* The message of a submessage callback must come as length-delimited
+ * bytes of the input too (not a scalar wire type). */
+static bool check_submsg(pb_istream_t *st, struct dctx *c)
+{
+	uintptr_t p = (uintptr_t)st->state;
+	if (p < c->in || p > c->in_end) {
+		c->fail = "wrong wire type for a message field";
+		return false;
+	}
+	return true;
+}
+
+static bool cb_bytes(pb_istream_t *st, const pb_field_t *f, void **arg);
+
+/* Decoding into a struct otlp_bytes needs the context too. */
+struct bytes_arg {
+	struct dctx *c;
+	struct otlp_bytes *out;
+};
+
+static bool cb_bytes(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct bytes_arg *a = *arg;
+	return take_bytes(st, a->c, a->out);
+}
+
+#define BYTES_CB(pbfield, ctx, dst, argvar)                                \
+	do {                                                               \
+		(argvar).c = (ctx);                                        \
+		(argvar).out = (dst);                                      \
+		(pbfield).funcs.decode = cb_bytes;                         \
+		(pbfield).arg = &(argvar);                                 \
+	} while (0)
+
+/* ---- attributes and values ---- */
+
+static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v);
+
+struct any_arg {
+	struct dctx *c;
+	struct otlp_any *v;
+	struct otlp_any_item **item_tail;
+	struct otlp_kv **kv_tail;
+};
+
+static bool value_len_ok(struct dctx *c, size_t n, const char *what)
+{
+	if (n <= c->lim->max_attr_value_bytes)
+		return true;
+	reject(c, "%s value of %zu bytes exceeds the limit of %zu", what, n,
+	       c->lim->max_attr_value_bytes);
+	return false;
+}
+
+static bool cb_any_string(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	struct otlp_bytes s;
+	if (!take_bytes(st, a->c, &s))
+		return false;
+	if (!value_len_ok(a->c, s.len,
+			  f->tag == opentelemetry_proto_common_v1_AnyValue_bytes_value_tag
+				  ? "bytes" : "string"))
+		return true;
+	a->v->type = f->tag == opentelemetry_proto_common_v1_AnyValue_bytes_value_tag
+			     ? OTLP_VALUE_BYTES : OTLP_VALUE_STRING;
+	a->v->u.str = s;
+	return true;
+}
+
+static bool cb_any_bool(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	uint64_t x;
+	if (!pb_decode_varint(st, &x))
+		return false;
+	a->v->type = OTLP_VALUE_BOOL;
+	a->v->u.b = x != 0;
+	return true;
+}
+
+static bool cb_any_int(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	uint64_t x;
+	if (!pb_decode_varint(st, &x))
+		return false;
+	a->v->type = OTLP_VALUE_INT;
+	a->v->u.i = (int64_t)x;
+	return true;
+}
+
+static bool cb_any_double(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	uint64_t x;
+	if (!pb_decode_fixed64(st, &x))
+		return false;
+	a->v->type = OTLP_VALUE_DOUBLE;
+	memcpy(&a->v->u.d, &x, sizeof x);
+	return true;
+}
+
+static bool cb_array_item(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	if (!check_submsg(st, a->c))
+		return false;
+	struct otlp_any_item *it = dalloc(a->c, sizeof *it);
+	if (it == NULL)
+		return false;
+	if (!decode_any(st, a->c, &it->value))
+		return false;
+	*a->item_tail = it;
+	a->item_tail = &it->next;
+	a->v->u.array.n++;
+	return true;
+}
+
+static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv);
+
+static bool cb_kvlist_item(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	if (!check_submsg(st, a->c))
+		return false;
+	struct otlp_kv *kv = dalloc(a->c, sizeof *kv);
+	if (kv == NULL)
+		return false;
+	if (!decode_kv(st, a->c, kv))
+		return false;
+	*a->kv_tail = kv;
+	a->kv_tail = &kv->next;
+	a->v->u.kvlist.n++;
+	return true;
+}
+
+/* array_value and kvlist_value: bounded nesting, so untrusted input cannot
+ * make the recursion (nanopb -> callback -> nanopb) deep. */
+static bool cb_any_nested(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	struct dctx *c = a->c;
+	bool is_array = f->tag == opentelemetry_proto_common_v1_AnyValue_array_value_tag;
+	if (!check_submsg(st, c))
+		return false;
+	if (c->depth >= c->lim->max_value_depth) {
+		reject(c, "value nesting deeper than the limit of %u",
+		       c->lim->max_value_depth);
+		return skip_rest(st);
+	}
+	/* The whole nested value counts against the value size limit. */
+	if (!value_len_ok(c, st->bytes_left, is_array ? "array" : "kvlist"))
+		return skip_rest(st);
+
+	struct any_arg sub = { .c = c, .v = a->v };
+	a->v->type = is_array ? OTLP_VALUE_ARRAY : OTLP_VALUE_KVLIST;
+	memset(&a->v->u, 0, sizeof a->v->u);
+	bool ok;
+	c->depth++;
+	if (is_array) {
+		pb_array_t m;
+		sub.item_tail = &a->v->u.array.head;
+		m.values.funcs.decode = cb_array_item;
+		m.values.arg = &sub;
+		ok = pb_decode_ex(st, opentelemetry_proto_common_v1_ArrayValue_fields,
+				  &m, PB_DECODE_NOINIT);
+	} else {
+		pb_kvlist_t m;
+		sub.kv_tail = &a->v->u.kvlist.head;
+		m.values.funcs.decode = cb_kvlist_item;
+		m.values.arg = &sub;
+		ok = pb_decode_ex(st, opentelemetry_proto_common_v1_KeyValueList_fields,
+				  &m, PB_DECODE_NOINIT);
+	}
+	c->depth--;
+	return ok;
+}
+
+static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v)
+{
+	struct any_arg a = { .c = c, .v = v };
+	pb_any_t m;
+	m.string_value.funcs.decode = cb_any_string;
+	m.bool_value.funcs.decode = cb_any_bool;
+	m.int_value.funcs.decode = cb_any_int;
+	m.double_value.funcs.decode = cb_any_double;
+	m.array_value.funcs.decode = cb_any_nested;
+	m.kvlist_value.funcs.decode = cb_any_nested;
+	m.bytes_value.funcs.decode = cb_any_string;
+	m.string_value.arg = m.bool_value.arg = m.int_value.arg =
+		m.double_value.arg = m.array_value.arg = m.kvlist_value.arg =
+			m.bytes_value.arg = &a;
+	return pb_decode_ex(st, opentelemetry_proto_common_v1_AnyValue_fields, &m,
+			    PB_DECODE_NOINIT);
+}
+
+static bool cb_kv_value(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct any_arg *a = *arg;
+	if (!check_submsg(st, a->c))
+		return false;
+	/* A repeated value field replaces the earlier one. */
+	memset(a->v, 0, sizeof *a->v);
+	return decode_any(st, a->c, a->v);
+}
+
+static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv)
+{
+	struct bytes_arg ka;
+	struct any_arg va = { .c = c, .v = &kv->value };
+	pb_kv_t m;
+	BYTES_CB(m.key, c, &kv->key, ka);
+	m.value.funcs.decode = cb_kv_value;
+	m.value.arg = &va;
+	return pb_decode_ex(st, opentelemetry_proto_common_v1_KeyValue_fields, &m,
+			    PB_DECODE_NOINIT);
+}
+
+/* A repeated KeyValue field appended to a struct otlp_attrs. */
+struct attrs_arg {
+	struct dctx *c;
+	struct otlp_attrs *a;
+	struct otlp_kv **tail;
+	uint32_t max; /* 0: no limit */
+};
+
+static void attrs_arg_init(struct attrs_arg *aa, struct dctx *c,
+			   struct otlp_attrs *a, uint32_t max)
+{
+	aa->c = c;
+	aa->a = a;
+	aa->tail = &a->head;
+	while (*aa->tail != NULL)
+		aa->tail = &(*aa->tail)->next;
+	aa->max = max;
+}
+
+static bool cb_attr(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct attrs_arg *aa = *arg;
+	struct dctx *c = aa->c;
+	if (!check_submsg(st, c))
+		return false;
+	if (aa->max != 0 && aa->a->n >= aa->max) {
+		reject(c, "more than %u attributes", aa->max);
+		return skip_rest(st);
+	}
+	struct otlp_kv *kv = dalloc(c, sizeof *kv);
+	if (kv == NULL)
+		return false;
+	if (!decode_kv(st, c, kv))
+		return false;
+	*aa->tail = kv;
+	aa->tail = &kv->next;
+	aa->a->n++;
+	return true;
+}
+
+#define ATTRS_CB(pbfield, aa)                                              \
+	do {                                                               \
+		(pbfield).funcs.decode = cb_attr;                          \
+		(pbfield).arg = &(aa);                                     \
+	} while (0)
+
+/* ---- spans ---- */
+
+struct id_arg {
+	struct dctx *c;
+	struct otlp_bytes trace_id, span_id, parent_span_id;
+	struct otlp_bytes *trace_state;
+	struct otlp_bytes *name;
+};
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+struct event_arg {
+	struct dctx *c;
+	struct otlp_span *s;
+	struct otlp_event **tail;
+};
+
+static bool cb_event(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct event_arg *ea = *arg;
+	struct dctx *c = ea->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct otlp_event *e = dalloc(c, sizeof *e);
+	if (e == NULL)
+		return false;
+	struct bytes_arg na;
+	struct attrs_arg aa;
+	attrs_arg_init(&aa, c, &e->attrs, c->lim->max_attrs_per_span);
+	pb_event_t m = { 0 };
+	BYTES_CB(m.name, c, &e->name, na);
+	ATTRS_CB(m.attributes, aa);
+	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_Event_fields, &m,
+			  PB_DECODE_NOINIT))
+		return false;
+	e->time_unix_nano = m.time_unix_nano;
+	e->attrs.dropped = m.dropped_attributes_count;
+	*ea->tail = e;
+	ea->tail = &e->next;
+	ea->s->events.n++;
+	return true;
+}
+
+struct link_arg {
+	struct dctx *c;
+	struct otlp_span *s;
+	struct otlp_link **tail;
+};
+
+static bool cb_link(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct link_arg *la = *arg;
+	struct dctx *c = la->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct otlp_link *l = dalloc(c, sizeof *l);
+	if (l == NULL)
+		return false;
+	struct otlp_bytes tid = { 0 }, sid = { 0 };
+	struct bytes_arg ta, sa, tsa;
+	struct attrs_arg aa;
+	attrs_arg_init(&aa, c, &l->attrs, c->lim->max_attrs_per_span);
+	pb_link_t m = { 0 };
+	BYTES_CB(m.trace_id, c, &tid, ta);
+	BYTES_CB(m.span_id, c, &sid, sa);
+	BYTES_CB(m.trace_state, c, &l->trace_state, tsa);
+	ATTRS_CB(m.attributes, aa);
+	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_Link_fields, &m,
+			  PB_DECODE_NOINIT))
+		return false;
+	if (tid.len != 16 || sid.len != 8) {
+		reject(c, "link ids must be 16 and 8 bytes, got %zu and %zu",
+		       tid.len, sid.len);
+		return true;
+	}
+	memcpy(l->trace_id, tid.ptr, 16);
+	memcpy(l->span_id, sid.ptr, 8);
+	l->attrs.dropped = m.dropped_attributes_count;
+	l->flags = m.flags;
+	*la->tail = l;
+	la->tail = &l->next;
+	la->s->links.n++;
+	return true;
+}
+
+struct status_arg {
+	struct dctx *c;
+	struct otlp_span *s;
+};
+
+static bool cb_status(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct status_arg *sa = *arg;
+	if (!check_submsg(st, sa->c))
+		return false;
+	struct bytes_arg ma;
+	pb_status_t m = { 0 };
+	BYTES_CB(m.message, sa->c, &sa->s->status.message, ma);
+	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Status_fields, &m,
+			  PB_DECODE_NOINIT))
+		return false;
+	sa->s->status.code = (enum otlp_status_code)m.code;
+	return true;
+}
+
+/* Where the spans of one ScopeSpans go. */
+struct spans_arg {
+	struct dctx *c;
+	struct otlp_scope_spans *ss;
+	struct otlp_span **tail;
+};
+
+static bool cb_span(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct spans_arg *sp = *arg;
+	struct dctx *c = sp->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct otlp__mark mark = otlp__arena_mark(c->b);
+	struct otlp_span *s = dalloc(c, sizeof *s);
+	if (s == NULL)
+		return false;
+
+	char reason[REJECT_LEN];
+	reason[0] = '\0';
+	char *outer_reason = c->reject;
+	c->reject = reason;
+
+	struct bytes_arg tid, sid, pid, tsa, na;
+	struct otlp_bytes trace_id = { 0 }, span_id = { 0 }, parent = { 0 };
+	struct attrs_arg aa;
+	attrs_arg_init(&aa, c, &s->attrs, c->lim->max_attrs_per_span);
+	struct event_arg ea = { c, s, &s->events.head };
+	struct link_arg la = { c, s, &s->links.head };
+	struct status_arg sta = { c, s };
+
+	pb_span_t m = { 0 };
+	BYTES_CB(m.trace_id, c, &trace_id, tid);
+	BYTES_CB(m.span_id, c, &span_id, sid);
+	BYTES_CB(m.parent_span_id, c, &parent, pid);
+	BYTES_CB(m.trace_state, c, &s->trace_state, tsa);
+	BYTES_CB(m.name, c, &s->name, na);
+	ATTRS_CB(m.attributes, aa);
+	m.events.funcs.decode = cb_event;
+	m.events.arg = &ea;
+	m.links.funcs.decode = cb_link;
+	m.links.arg = &la;
+	m.status.funcs.decode = cb_status;
+	m.status.arg = &sta;
+	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_fields, &m,
+			       PB_DECODE_NOINIT);
+	c->reject = outer_reason;
+	if (!ok)
+		return false;
+
+	uint64_t index = c->span_index++;
+	if (reason[0] != '\0')
+		; /* a limit already rejected it */
+	else if (trace_id.len != 16)
+		snprintf(reason, sizeof reason, "trace_id must be 16 bytes, got %zu", trace_id.len);
+	else if (all_zero(trace_id.ptr, 16))
+		snprintf(reason, sizeof reason, "trace_id is all zero");
+	else if (span_id.len != 8)
+		snprintf(reason, sizeof reason, "span_id must be 8 bytes, got %zu", span_id.len);
+	else if (all_zero(span_id.ptr, 8))
+		snprintf(reason, sizeof reason, "span_id is all zero");
+	else if (parent.len != 0 && parent.len != 8)
+		snprintf(reason, sizeof reason, "parent_span_id must be empty or 8 bytes, got %zu",
+			 parent.len);
+
+	if (reason[0] != '\0') {
+		c->b->n_rejected++;
+		if (c->b->reject_msg[0] == '\0')
+			snprintf(c->b->reject_msg, sizeof c->b->reject_msg,
+				 "span %" PRIu64 ": %s", index, reason);
+		otlp__arena_rewind(c->b, mark);
+		return true;
+	}
+	memcpy(s->trace_id, trace_id.ptr, 16);
+	memcpy(s->span_id, span_id.ptr, 8);
+	if (parent.len == 8) {
+		memcpy(s->parent_span_id, parent.ptr, 8);
+		s->has_parent = true;
+	}
+	s->flags = m.flags;
+	s->kind = (enum otlp_span_kind)m.kind;
+	s->start_time_unix_nano = m.start_time_unix_nano;
+	s->end_time_unix_nano = m.end_time_unix_nano;
+	s->attrs.dropped = m.dropped_attributes_count;
+	s->events.dropped = m.dropped_events_count;
+	s->links.dropped = m.dropped_links_count;
+	*sp->tail = s;
+	sp->tail = &s->next;
+	sp->ss->n_spans++;
+	c->b->n_spans++;
+	return true;
+}
+
+/* ---- scope and resource ---- */
+
+struct scope_arg {
+	struct dctx *c;
+	struct otlp_scope_spans *ss;
+	uint32_t dropped;
+};
+
+static bool cb_scope(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct scope_arg *sa = *arg;
+	struct dctx *c = sa->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct bytes_arg na, va;
+	struct attrs_arg aa;
+	/* Scope attributes have no per-span limit; values still do. */
+	attrs_arg_init(&aa, c, &sa->ss->scope_attrs, 0);
+	pb_scope_t m = { 0 };
+	BYTES_CB(m.name, c, &sa->ss->scope_name, na);
+	BYTES_CB(m.version, c, &sa->ss->scope_version, va);
+	ATTRS_CB(m.attributes, aa);
+	if (!pb_decode_ex(st, opentelemetry_proto_common_v1_InstrumentationScope_fields,
+			  &m, PB_DECODE_NOINIT))
+		return false;
+	sa->ss->scope_attrs.dropped = m.dropped_attributes_count;
+	return true;
+}
+
+/* Spans under a resource or scope whose own attributes broke a limit are
+ * all rejected: they would be stored without the context that names them. */
+static void reject_all(struct dctx *c, uint32_t n, const char *where, const char *reason)
+{
+	c->b->n_spans -= n;
+	c->b->n_rejected += n;
+	if (c->b->reject_msg[0] == '\0')
+		snprintf(c->b->reject_msg, sizeof c->b->reject_msg, "%s: %s", where, reason);
+}
+
+struct ss_arg {
+	struct dctx *c;
+	struct otlp_resource_spans *rs;
+	struct otlp_scope_spans **tail;
+};
+
+static bool cb_scope_spans(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct ss_arg *sa = *arg;
+	struct dctx *c = sa->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct otlp_scope_spans *ss = dalloc(c, sizeof *ss);
+	if (ss == NULL)
+		return false;
+	char reason[REJECT_LEN];
+	reason[0] = '\0';
+	char *outer_reason = c->reject;
+	c->reject = reason;
+
+	struct scope_arg sca = { c, ss, 0 };
+	struct spans_arg spa = { c, ss, &ss->spans };
+	struct bytes_arg ua;
+	pb_ss_t m;
+	m.scope.funcs.decode = cb_scope;
+	m.scope.arg = &sca;
+	m.spans.funcs.decode = cb_span;
+	m.spans.arg = &spa;
+	BYTES_CB(m.schema_url, c, &ss->schema_url, ua);
+	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_ScopeSpans_fields, &m,
+			       PB_DECODE_NOINIT);
+	c->reject = outer_reason;
+	if (!ok)
+		return false;
+	if (reason[0] != '\0') {
+		/* Spans set c->reject to their own buffer, so this reason
+		 * comes from the scope's attributes. */
+		reject_all(c, ss->n_spans, "scope", reason);
+		return true;
+	}
+	*sa->tail = ss;
+	sa->tail = &ss->next;
+	sa->rs->n_scope_spans++;
+	return true;
+}
+
+struct resource_arg {
+	struct dctx *c;
+	struct otlp_resource_spans *rs;
+};
+
+static bool cb_resource(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct resource_arg *ra = *arg;
+	struct dctx *c = ra->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct attrs_arg aa;
+	attrs_arg_init(&aa, c, &ra->rs->resource_attrs, 0);
+	pb_resource_t m = { 0 };
+	ATTRS_CB(m.attributes, aa);
+	if (!pb_decode_ex(st, opentelemetry_proto_resource_v1_Resource_fields, &m,
+			  PB_DECODE_NOINIT))
+		return false;
+	ra->rs->resource_attrs.dropped = m.dropped_attributes_count;
+	return true;
+}
+
+struct rs_arg {
+	struct dctx *c;
+	struct otlp_resource_spans **tail;
+};
+
+static bool cb_resource_spans(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	struct rs_arg *ra = *arg;
+	struct dctx *c = ra->c;
+	if (!check_submsg(st, c))
+		return false;
+	struct otlp_resource_spans *rs = dalloc(c, sizeof *rs);
+	if (rs == NULL)
+		return false;
+	char reason[REJECT_LEN];
+	reason[0] = '\0';
+	c->reject = reason;
+
+	struct resource_arg rea = { c, rs };
+	struct ss_arg ssa = { c, rs, &rs->scope_spans };
+	struct bytes_arg ua;
+	pb_rs_t m;
+	m.resource.funcs.decode = cb_resource;
+	m.resource.arg = &rea;
+	m.scope_spans.funcs.decode = cb_scope_spans;
+	m.scope_spans.arg = &ssa;
+	BYTES_CB(m.schema_url, c, &rs->schema_url, ua);
+	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_ResourceSpans_fields, &m,
+			       PB_DECODE_NOINIT);
+	c->reject = NULL;
+	if (!ok)
+		return false;
+	if (reason[0] != '\0') {
+		uint32_t n = 0;
+		for (struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
+			n += ss->n_spans;
+		reject_all(c, n, "resource", reason);
+		return true;
+	}
+	*ra->tail = rs;
+	ra->tail = &rs->next;
+	c->b->n_resource_spans++;
+	return true;
+}
+
+int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
+		      const struct otlp_limits *lim, char *err, size_t errlen)
+{
+	struct otlp_limits deflim;
+	if (lim == NULL) {
+		otlp_limits_default(&deflim);
+		lim = &deflim;
+	}
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (len > lim->max_request_bytes)
+		return otlp__err(err, errlen, -EMSGSIZE,
+				 "request of %zu bytes exceeds the limit of %zu",
+				 len, lim->max_request_bytes);
+	if (buf == NULL && len != 0)
+		return otlp__err(err, errlen, -EINVAL, "no input");
+	static const uint8_t empty[1];
+	if (buf == NULL)
+		buf = empty;
+
+	struct dctx c = {
+		.b = b,
+		.lim = lim,
+		.in = (uintptr_t)buf,
+		.in_end = (uintptr_t)buf + len,
+	};
+	struct otlp_resource_spans **tail = &b->resource_spans;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	struct rs_arg ra = { &c, tail };
+	pb_req_t m;
+	m.resource_spans.funcs.decode = cb_resource_spans;
+	m.resource_spans.arg = &ra;
+	/* nanopb takes a non-const buffer but only reads it. */
+	pb_istream_t st = pb_istream_from_buffer(buf, len);
+	if (pb_decode_ex(&st, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
+			 &m, PB_DECODE_NOINIT))
+		return 0;
+	if (c.nomem)
+		return otlp__err(err, errlen, -ENOMEM, "out of memory decoding a request");
+	return otlp__err(err, errlen, -EINVAL, "invalid protobuf request at byte %zu: %s",
+			 (size_t)((uintptr_t)st.state - c.in),
+			 c.fail ? c.fail : PB_GET_ERROR(&st));
+}

@@ -1,0 +1,56 @@
+/*
+ * internal.h: what the otlp_ sources share. Not installed, not for other
+ * components.
+ */
+#ifndef TERN_OTLP_INTERNAL_H
+#define TERN_OTLP_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otlp.h"
+
+/* Arena chunks start at 64 KiB and double up to 1 MiB. A request bigger
+ * than a quarter of the current chunk size gets a chunk of its own. */
+#define OTLP__CHUNK_MIN ((size_t)64 * 1024)
+#define OTLP__CHUNK_MAX ((size_t)1024 * 1024)
+#define OTLP__ALIGN (_Alignof(max_align_t))
+
+struct otlp__chunk {
+	struct otlp__chunk *next;
+	size_t size; /* bytes of data[] */
+	_Alignas(max_align_t) unsigned char data[];
+};
+
+struct otlp__attachment {
+	struct otlp__attachment *next;
+	void *buf;
+	void (*free_fn)(void *);
+};
+
+struct otlp_batch_private {
+	struct otlp__chunk *chunks; /* head: the chunk being bumped */
+	unsigned char *cur, *end;   /* free space of the head chunk */
+	size_t next_chunk;          /* size of the next regular chunk */
+	size_t mem;                 /* arena bytes plus sized attachments */
+	struct otlp__attachment *attached;
+};
+
+/* A point in the arena that a failed or rejected decode can roll back to,
+ * so rejected spans do not hold memory. */
+struct otlp__mark {
+	struct otlp__chunk *chunk;
+	unsigned char *cur;
+};
+
+struct otlp__mark otlp__arena_mark(const struct otlp_batch *b);
+/* Frees nothing, but makes the bytes allocated since m reusable when they
+ * are all in the same chunk (the common case); zeroes them again. */
+void otlp__arena_rewind(struct otlp_batch *b, struct otlp__mark m);
+
+/* snprintf into err if err is not NULL; returns rc. */
+int otlp__err(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif /* TERN_OTLP_INTERNAL_H */

@@ -1,0 +1,734 @@
+/*
+ * test_proto.c: otlp_decode_proto / otlp_encode_proto / responses, the
+ * arena and the helpers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "fixture.h"
+#include "otlp.h"
+
+static bool under_valgrind(void)
+{
+	const char *v = getenv("TERN_UNDER_VALGRIND");
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+/* Encodes b; returns the malloc'ed bytes (test fails on error). */
+static uint8_t *encode(const struct otlp_batch *b, size_t *len)
+{
+	uint8_t *out = NULL;
+	if (otlp_encode_proto(b, &out, len) != 0)
+		return NULL;
+	return out;
+}
+
+TEST(arena_alignment_zero_and_mem)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT((b) != NULL);
+	size_t m0 = otlp_batch_mem(b);
+	for (int i = 1; i < 5000; i++) {
+		unsigned char *p = otlp_batch_alloc(b, (size_t)(i % 97) + 1);
+		ASSERT((p) != NULL);
+		ASSERT_EQ((uintptr_t)p % _Alignof(max_align_t), 0);
+		for (int k = 0; k < i % 97 + 1; k++)
+			ASSERT_EQ(p[k], 0);
+		memset(p, 0xee, (size_t)(i % 97) + 1);
+	}
+	/* A big allocation gets its own chunk and is zeroed too. */
+	unsigned char *big = otlp_batch_alloc(b, 3 << 20);
+	ASSERT((big) != NULL);
+	ASSERT_EQ(big[0] | big[(3 << 20) - 1], 0);
+	ASSERT_GE_U(otlp_batch_mem(b), m0 + (3u << 20));
+	struct otlp_bytes s = otlp_batch_strdup(b, "abc", 3);
+	ASSERT_MEM_STR(s.ptr, s.len, "abc");
+	s = otlp_batch_strdup(b, "", 0);
+	ASSERT((s.ptr) == NULL);
+	void *ext = malloc(100);
+	size_t m1 = otlp_batch_mem(b);
+	ASSERT_OK(otlp_batch_attach_sized(b, ext, 100, free));
+	ASSERT_EQ_U(otlp_batch_mem(b), m1 + 100 + 0 * 0);
+	ASSERT_OK(otlp_batch_attach(b, malloc(10), free));
+	otlp_batch_free(b); /* valgrind: the attached buffers are freed */
+	otlp_batch_free(NULL);
+}
+
+TEST(hex_helpers)
+{
+	uint8_t id[4] = { 0x00, 0xab, 0x7f, 0xff }, back[4];
+	char hex[9];
+	otlp_hex(hex, id, 4);
+	ASSERT_STR_EQ(hex, "00ab7fff");
+	ASSERT_OK(otlp_unhex(back, 4, "00AB7fFf", 8));
+	ASSERT_MEM_EQ(back, id, 4);
+	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ff", 7), -EINVAL);
+	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ffg", 8), -EINVAL);
+	ASSERT_EQ(otlp_unhex(back, 4, "00ab7fff00", 10), -EINVAL);
+}
+
+TEST(attrs_find)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	struct otlp_attrs a = { 0 };
+	fx_kv_int(b, &a, "n", 1);
+	fx_kv_str(b, &a, "service.name", "svc");
+	const struct otlp_any *v = otlp_attrs_find(&a, "service.name");
+	ASSERT((v) != NULL);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "svc");
+	ASSERT((otlp_attrs_find(&a, "n")) == NULL);       /* not a string */
+	ASSERT((otlp_attrs_find(&a, "missing")) == NULL);
+	ASSERT((otlp_attrs_find(&a, "service.nam")) == NULL);
+	otlp_batch_free(b);
+}
+
+TEST(roundtrip_every_field)
+{
+	struct otlp_batch *a = fx_full_batch();
+	size_t len = 0;
+	uint8_t *buf = encode(a, &len);
+	ASSERT((buf) != NULL);
+	ASSERT_EQ_U(len, otlp_encoded_size(a));
+
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	int rc = otlp_decode_proto(b, buf, len, NULL, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "decode: %s\n", err);
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(b->n_rejected, 0);
+	ASSERT_STR_EQ(b->reject_msg, "");
+	char why[256] = "";
+	bool eq = fx_batch_eq(a, b, why, sizeof why);
+	if (!eq)
+		fprintf(stderr, "model differs: %s\n", why);
+	ASSERT_TRUE(eq);
+
+	/* proto -> model -> proto is byte-identical for canonical input. */
+	size_t len2 = 0;
+	uint8_t *buf2 = encode(b, &len2);
+	ASSERT((buf2) != NULL);
+	ASSERT_EQ_U(len2, len);
+	ASSERT_MEM_EQ(buf2, buf, len);
+	free(buf2);
+	otlp_batch_free(b);
+	otlp_batch_free(a);
+	free(buf);
+}
+
+TEST(zero_copy_points_into_input)
+{
+	struct otlp_batch *a = fx_full_batch();
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	otlp_batch_free(a);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	const uint8_t *end = buf + len;
+	ASSERT_TRUE(s->name.ptr >= buf && s->name.ptr + s->name.len <= end);
+	ASSERT_TRUE(s->attrs.head->key.ptr >= buf && s->attrs.head->key.ptr < end);
+	ASSERT_TRUE(s->attrs.head->value.u.str.ptr >= buf &&
+		    s->attrs.head->value.u.str.ptr < end);
+	ASSERT_TRUE(s->status.message.ptr >= buf && s->status.message.ptr < end);
+	ASSERT_TRUE(b->resource_spans->schema_url.ptr >= buf);
+	/* Attached, the input lives as long as the batch (valgrind checks). */
+	ASSERT_OK(otlp_batch_attach_sized(b, buf, len, free));
+	ASSERT_GE_U(otlp_batch_mem(b), len);
+	otlp_batch_free(b);
+}
+
+TEST(decode_appends_to_batch)
+{
+	struct otlp_batch *a = fx_full_batch();
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, 2 * a->n_spans);
+	ASSERT_EQ(b->n_resource_spans, 2 * a->n_resource_spans);
+	size_t len2 = 0;
+	uint8_t *buf2 = encode(b, &len2);
+	ASSERT_EQ_U(len2, 2 * len);
+	ASSERT_MEM_EQ(buf2, buf, len);
+	ASSERT_MEM_EQ(buf2 + len, buf, len);
+	free(buf2);
+	free(buf);
+	otlp_batch_free(a);
+	otlp_batch_free(b);
+}
+
+TEST(empty_request)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, NULL, 0, NULL, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, 0);
+	uint8_t *out = NULL;
+	size_t len = 99;
+	ASSERT_OK(otlp_encode_proto(b, &out, &len));
+	ASSERT_EQ_U(len, 0);
+	free(out);
+	otlp_batch_free(b);
+}
+
+/* A request of n spans, each with a few attributes and an event. */
+static struct otlp_batch *many_spans(uint64_t n)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	struct otlp_resource_spans *rs = fx_rs(b);
+	fx_kv_str(b, &rs->resource_attrs, "service.name", "bulk");
+	struct otlp_scope_spans *ss = fx_ss(b, rs);
+	struct otlp_span **tail = &ss->spans;
+	for (uint64_t i = 0; i < n; i++) {
+		struct otlp_span *s = fx_span(b, ss, &tail, i);
+		fx_kv_str(b, &s->attrs, "http.route", "/items/{id}");
+		fx_kv_int(b, &s->attrs, "i", (int64_t)i);
+	}
+	return b;
+}
+
+TEST(hundred_thousand_spans)
+{
+	uint64_t n = under_valgrind() ? 20000 : 100000;
+	struct otlp_batch *a = many_spans(n);
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	ASSERT((buf) != NULL);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, n);
+	ASSERT_EQ_U(b->resource_spans->scope_spans->n_spans, n);
+	char why[256];
+	ASSERT_TRUE(fx_batch_eq(a, b, why, sizeof why));
+	/* The last span is the last one sent. */
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	while (s->next)
+		s = s->next;
+	ASSERT_EQ(s->attrs.head->next->value.u.i, (int64_t)(n - 1));
+	free(buf);
+	otlp_batch_free(a);
+	otlp_batch_free(b);
+}
+
+/* Three spans; the middle one carries a string attribute of vlen bytes. */
+static uint8_t *three_spans_big_value(size_t vlen, size_t *len)
+{
+	struct otlp_batch *a = many_spans(3);
+	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
+	char *v = malloc(vlen);
+	memset(v, 'x', vlen);
+	struct otlp_kv *kv = fx_kv(a, &mid->attrs, "big");
+	kv->value.type = OTLP_VALUE_STRING;
+	kv->value.u.str = otlp_batch_strdup(a, v, vlen);
+	free(v);
+	uint8_t *buf = encode(a, len);
+	otlp_batch_free(a);
+	return buf;
+}
+
+TEST(one_mib_attribute_value)
+{
+	size_t len;
+	uint8_t *buf = three_spans_big_value(1 << 20, &len);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, 3);
+	ASSERT_EQ_U(b->n_rejected, 0);
+	otlp_batch_free(b);
+
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_attr_value_bytes = (1 << 20) - 1;
+	b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, 2);
+	ASSERT_EQ_U(b->n_rejected, 1);
+	ASSERT_TRUE(strstr(b->reject_msg, "span 1:") == b->reject_msg);
+	ASSERT_TRUE(strstr(b->reject_msg, "1048576 bytes") != NULL);
+	/* The neighbours are spans 0 and 2. */
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ(s->attrs.head->next->value.u.i, 0);
+	ASSERT_EQ(s->next->attrs.head->next->value.u.i, 2);
+	ASSERT((s->next->next) == NULL);
+	otlp_batch_free(b);
+	free(buf);
+}
+
+/* Decodes buf with lim; expects exactly span `bad` of 3 to be rejected. */
+static void expect_middle_rejected(const uint8_t *buf, size_t len, const struct otlp_limits *lim,
+				   const char *why)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	int rc = otlp_decode_proto(b, buf, len, lim, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "decode: %s\n", err);
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(b->n_spans, 2);
+	ASSERT_EQ_U(b->n_rejected, 1);
+	if (strstr(b->reject_msg, why) == NULL)
+		fprintf(stderr, "reject_msg: %s\n", b->reject_msg);
+	ASSERT_TRUE(strstr(b->reject_msg, why) != NULL);
+	ASSERT_TRUE(strncmp(b->reject_msg, "span 1: ", 8) == 0);
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ(s->attrs.head->next->value.u.i, 0);
+	ASSERT_EQ(s->next->attrs.head->next->value.u.i, 2);
+	otlp_batch_free(b);
+}
+
+TEST(limit_attrs_per_span)
+{
+	struct otlp_batch *a = many_spans(3);
+	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
+	for (int i = 0; i < 5; i++)
+		fx_kv_int(a, &mid->attrs, "extra", i); /* 7 in all */
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_attrs_per_span = 6;
+	expect_middle_rejected(buf, len, &lim, "more than 6 attributes");
+	if (TEST_FAILED())
+		goto out;
+	lim.max_attrs_per_span = 7;
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, NULL, 0));
+	ASSERT_EQ_U(b->n_rejected, 0);
+	otlp_batch_free(b);
+out:
+	otlp_batch_free(a);
+	free(buf);
+}
+
+/* Nests an array `depth` levels deep in the middle span. */
+static uint8_t *nested(unsigned depth, bool kvlist, size_t *len)
+{
+	struct otlp_batch *a = many_spans(3);
+	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
+	struct otlp_kv *kv = fx_kv(a, &mid->attrs, "deep");
+	struct otlp_any *v = &kv->value;
+	for (unsigned i = 0; i < depth; i++) {
+		if (kvlist) {
+			v->type = OTLP_VALUE_KVLIST;
+			struct otlp_attrs tmp = { 0 };
+			struct otlp_kv *in = fx_kv(a, &tmp, "k");
+			v->u.kvlist.head = tmp.head;
+			v->u.kvlist.n = 1;
+			v = &in->value;
+		} else {
+			v->type = OTLP_VALUE_ARRAY;
+			v = &fx_item(a, v)->value;
+		}
+	}
+	v->type = OTLP_VALUE_INT;
+	v->u.i = 42;
+	uint8_t *buf = encode(a, len);
+	otlp_batch_free(a);
+	return buf;
+}
+
+TEST(limit_value_depth)
+{
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	for (int kv = 0; kv < 2; kv++) {
+		size_t len;
+		uint8_t *buf = nested(16, kv, &len);
+		struct otlp_batch *b = otlp_batch_new();
+		ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, NULL, 0));
+		ASSERT_EQ_U(b->n_rejected, 0); /* 16 is allowed */
+		otlp_batch_free(b);
+		free(buf);
+		buf = nested(17, kv, &len);
+		expect_middle_rejected(buf, len, &lim, "nesting deeper than the limit of 16");
+		free(buf);
+		if (TEST_FAILED())
+			return;
+	}
+}
+
+TEST(deep_nesting_does_not_recurse)
+{
+	/* 100,000 nested arrays by hand: 0x2a 0x?? (array_value) inside an
+	 * AnyValue... Build from the inside out: AnyValue{array_value:
+	 * ArrayValue{values: AnyValue{...}}}. */
+	size_t depth = under_valgrind() ? 5000 : 100000;
+	size_t cap = depth * 16 + 256;
+	uint8_t *tmp = malloc(cap), *buf = malloc(cap);
+	size_t n = 0; /* tmp holds the current AnyValue encoding at the end */
+	uint8_t *end = tmp + cap, *p = end;
+	for (size_t i = 0; i < depth; i++) {
+		size_t inner = n;
+		/* ArrayValue.values (field 1) = inner AnyValue */
+		uint8_t hdr[12];
+		size_t h = 0;
+		hdr[h++] = 0x0a;
+		size_t x = inner;
+		do {
+			hdr[h++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+			x >>= 7;
+		} while (x);
+		p -= h;
+		memcpy(p, hdr, h);
+		n += h;
+		/* AnyValue.array_value (field 5) = ArrayValue */
+		h = 0;
+		hdr[h++] = 0x2a;
+		x = n;
+		do {
+			hdr[h++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+			x >>= 7;
+		} while (x);
+		p -= h;
+		memcpy(p, hdr, h);
+		n += h;
+	}
+	/* Wrap: KeyValue{key:"k", value} in Span{ids, attributes} in
+	 * ScopeSpans in ResourceSpans in the request. */
+	struct otlp_batch *a = many_spans(1);
+	uint8_t *pre;
+	size_t prelen;
+	pre = encode(a, &prelen);
+	otlp_batch_free(a);
+	/* Simpler: append a second ResourceSpans by hand. */
+	size_t o = 0;
+	memcpy(buf, pre, prelen);
+	o = prelen;
+	free(pre);
+	/* Sizes from the inside out. */
+	size_t kv_len = 3 + 1 + (n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4) + n;
+	uint8_t ids[] = { 0x0a, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+			  0x12, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+#define PUT_VARINT(v)                                                      \
+	do {                                                               \
+		size_t v_ = (v);                                           \
+		do {                                                       \
+			buf[o++] = (uint8_t)((v_ & 0x7f) | (v_ > 0x7f ? 0x80 : 0)); \
+			v_ >>= 7;                                          \
+		} while (v_);                                              \
+	} while (0)
+	size_t vs = kv_len < 128 ? 1 : kv_len < 16384 ? 2 : kv_len < 2097152 ? 3 : 4;
+	size_t span_len = sizeof ids + 1 + vs + kv_len;
+	size_t vsp = span_len < 128 ? 1 : span_len < 16384 ? 2 : span_len < 2097152 ? 3 : 4;
+	size_t ss_len = 1 + vsp + span_len;
+	size_t vss = ss_len < 128 ? 1 : ss_len < 16384 ? 2 : ss_len < 2097152 ? 3 : 4;
+	size_t rs_len = 1 + vss + ss_len;
+	buf[o++] = 0x0a;
+	PUT_VARINT(rs_len);
+	buf[o++] = 0x12; /* scope_spans */
+	PUT_VARINT(ss_len);
+	buf[o++] = 0x12; /* spans */
+	PUT_VARINT(span_len);
+	memcpy(buf + o, ids, sizeof ids);
+	o += sizeof ids;
+	buf[o++] = 0x4a; /* attributes */
+	PUT_VARINT(kv_len);
+	buf[o++] = 0x0a;
+	buf[o++] = 1;
+	buf[o++] = 'k';
+	buf[o++] = 0x12; /* value */
+	PUT_VARINT(n);
+	memcpy(buf + o, p, n);
+	o += n;
+	free(tmp);
+
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	int rc = otlp_decode_proto(b, buf, o, NULL, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "decode: %s\n", err);
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(b->n_spans, 1);
+	ASSERT_EQ_U(b->n_rejected, 1);
+	ASSERT_TRUE(strstr(b->reject_msg, "nesting") != NULL);
+	otlp_batch_free(b);
+	free(buf);
+}
+
+TEST(request_size_limit)
+{
+	struct otlp_batch *a = many_spans(10);
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	otlp_batch_free(a);
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_request_bytes = len - 1;
+	struct otlp_batch *b = otlp_batch_new();
+	char err[128];
+	ASSERT_EQ(otlp_decode_proto(b, buf, len, &lim, err, sizeof err), -EMSGSIZE);
+	ASSERT_TRUE(strstr(err, "exceeds") != NULL);
+	otlp_batch_free(b);
+	lim.max_request_bytes = len;
+	b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, err, sizeof err));
+	otlp_batch_free(b);
+	free(buf);
+}
+
+/* A tiny protobuf writer, independent of the codec, for hand-made input. */
+struct wb {
+	uint8_t b[1024];
+	size_t n;
+};
+
+static void wb_varint(struct wb *w, uint64_t v)
+{
+	do {
+		w->b[w->n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+}
+
+static void wb_bytes(struct wb *w, unsigned field, const void *p, size_t len)
+{
+	wb_varint(w, field << 3 | 2);
+	wb_varint(w, len);
+	memcpy(w->b + w->n, p, len);
+	w->n += len;
+}
+
+/* A span like many_spans() makes, with ids of the given lengths
+ * (parent_len < 0: no parent field) and fill byte. */
+static void wb_span(struct wb *out, size_t tid_len, size_t sid_len, int parent_len,
+		    uint8_t fill, int64_t i)
+{
+	struct wb s = { .n = 0 }, kv = { .n = 0 }, any = { .n = 0 };
+	uint8_t id[32];
+	memset(id, fill, sizeof id);
+	wb_bytes(&s, 1, id, tid_len);
+	wb_bytes(&s, 2, id, sid_len);
+	if (parent_len >= 0)
+		wb_bytes(&s, 4, id, (size_t)parent_len);
+	wb_bytes(&any, 1, "/items/{id}", 11);
+	wb_bytes(&kv, 1, "http.route", 10);
+	wb_bytes(&kv, 2, any.b, any.n);
+	wb_bytes(&s, 9, kv.b, kv.n);
+	kv.n = any.n = 0;
+	any.b[any.n++] = 0x18; /* int_value */
+	wb_varint(&any, (uint64_t)i);
+	wb_bytes(&kv, 1, "i", 1);
+	wb_bytes(&kv, 2, any.b, any.n);
+	wb_bytes(&s, 9, kv.b, kv.n);
+	wb_bytes(out, 2, s.b, s.n);
+}
+
+TEST(invalid_ids_reject_one_span)
+{
+	struct {
+		size_t tid, sid;
+		int parent;
+		uint8_t fill;
+		const char *why;
+	} cases[] = {
+		{ 15, 8, -1, 1, "trace_id must be 16 bytes, got 15" },
+		{ 17, 8, -1, 1, "trace_id must be 16 bytes, got 17" },
+		{ 0, 8, -1, 1, "trace_id must be 16 bytes, got 0" },
+		{ 16, 8, -1, 0, "trace_id is all zero" },
+		{ 16, 7, -1, 1, "span_id must be 8 bytes, got 7" },
+		{ 16, 0, -1, 1, "span_id must be 8 bytes, got 0" },
+		{ 16, 9, -1, 1, "span_id must be 8 bytes, got 9" },
+		{ 16, 8, 4, 1, "parent_span_id must be empty or 8 bytes, got 4" },
+		{ 16, 8, 16, 1, "parent_span_id must be empty or 8 bytes, got 16" },
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct wb ss = { .n = 0 }, rs = { .n = 0 }, req = { .n = 0 };
+		wb_span(&ss, 16, 8, -1, 0x5a, 0);
+		wb_span(&ss, cases[c].tid, cases[c].sid, cases[c].parent, cases[c].fill, 1);
+		wb_span(&ss, 16, 8, 8, 0x5b, 2);
+		wb_bytes(&rs, 2, ss.b, ss.n);
+		wb_bytes(&req, 1, rs.b, rs.n);
+		expect_middle_rejected(req.b, req.n, NULL, cases[c].why);
+		if (TEST_FAILED()) {
+			fprintf(stderr, "case %zu\n", c);
+			return;
+		}
+	}
+	/* An empty parent_span_id is a root span, and valid. */
+	struct wb ss = { .n = 0 }, rs = { .n = 0 }, req = { .n = 0 };
+	wb_span(&ss, 16, 8, 0, 0x5a, 0);
+	wb_bytes(&rs, 2, ss.b, ss.n);
+	wb_bytes(&req, 1, rs.b, rs.n);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, req.b, req.n, NULL, NULL, 0));
+	ASSERT_EQ_U(b->n_spans, 1);
+	ASSERT_FALSE(b->resource_spans->scope_spans->spans->has_parent);
+	otlp_batch_free(b);
+}
+
+TEST(truncated_at_every_length)
+{
+	struct otlp_batch *a = fx_full_batch();
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	otlp_batch_free(a);
+	size_t ok = 0, bad = 0;
+	for (size_t n = 0; n < len; n++) {
+		/* An exact-size copy so valgrind/ASan catch over-reads. */
+		uint8_t *cut = malloc(n ? n : 1);
+		memcpy(cut, buf, n);
+		struct otlp_batch *b = otlp_batch_new();
+		char err[256];
+		int rc = otlp_decode_proto(b, cut, n, NULL, err, sizeof err);
+		ASSERT_TRUE(rc == 0 || rc == -EINVAL);
+		if (rc == 0) {
+			ok++;
+			/* A valid prefix re-encodes and decodes again. */
+			uint8_t *re;
+			size_t relen;
+			ASSERT_OK(otlp_encode_proto(b, &re, &relen));
+			struct otlp_batch *c = otlp_batch_new();
+			ASSERT_OK(otlp_decode_proto(c, re, relen, NULL, NULL, 0));
+			ASSERT_EQ_U(c->n_spans, b->n_spans);
+			otlp_batch_free(c);
+			free(re);
+		} else {
+			bad++;
+			ASSERT_TRUE(strstr(err, "invalid protobuf request") != NULL);
+		}
+		otlp_batch_free(b);
+		free(cut);
+	}
+	ASSERT_GT(bad, len / 2); /* most prefixes cut a length-delimited field */
+	ASSERT_GE_U(ok, 1);      /* the empty prefix is a valid empty request */
+	free(buf);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+TEST(random_garbage_and_bitflips)
+{
+	struct otlp_batch *a = fx_full_batch();
+	size_t len;
+	uint8_t *valid = encode(a, &len);
+	otlp_batch_free(a);
+	int rounds = under_valgrind() ? 300 : 5000;
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_value_depth = 4;
+	for (int r = 0; r < rounds; r++) {
+		size_t n;
+		uint8_t *buf;
+		if (r % 2 == 0) {
+			n = rng() % 512;
+			buf = malloc(n ? n : 1);
+			for (size_t i = 0; i < n; i++)
+				buf[i] = (uint8_t)rng();
+		} else {
+			n = len;
+			buf = malloc(n);
+			memcpy(buf, valid, n);
+			for (int k = 0; k < 1 + r % 4; k++)
+				buf[rng() % n] ^= (uint8_t)(1u << (rng() % 8));
+		}
+		struct otlp_batch *b = otlp_batch_new();
+		int rc = otlp_decode_proto(b, buf, n, &lim, NULL, 0);
+		ASSERT_TRUE(rc == 0 || rc == -EINVAL);
+		if (rc == 0) {
+			uint8_t *re;
+			size_t relen;
+			ASSERT_OK(otlp_encode_proto(b, &re, &relen));
+			struct otlp_batch *c = otlp_batch_new();
+			ASSERT_OK(otlp_decode_proto(c, re, relen, &lim, NULL, 0));
+			ASSERT_EQ_U(c->n_spans, b->n_spans);
+			ASSERT_EQ_U(c->n_rejected, 0);
+			otlp_batch_free(c);
+			free(re);
+		}
+		otlp_batch_free(b);
+		free(buf);
+	}
+	free(valid);
+}
+
+TEST(wrong_wire_type_is_an_error)
+{
+	/* ResourceSpans{ scope_spans{ spans{ name as a varint } } }:
+	 * field 5 with wire type 0. */
+	const uint8_t bad[] = { 0x0a, 0x06, 0x12, 0x04, 0x12, 0x02, 0x28, 0x01 };
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256];
+	ASSERT_EQ(otlp_decode_proto(b, bad, sizeof bad, NULL, err, sizeof err), -EINVAL);
+	ASSERT_TRUE(strstr(err, "wire type") != NULL);
+	otlp_batch_free(b);
+	/* A message field (scope_spans) as a varint. */
+	const uint8_t bad2[] = { 0x0a, 0x02, 0x10, 0x01 };
+	b = otlp_batch_new();
+	ASSERT_EQ(otlp_decode_proto(b, bad2, sizeof bad2, NULL, err, sizeof err), -EINVAL);
+	otlp_batch_free(b);
+}
+
+TEST(unknown_fields_are_skipped)
+{
+	/* Request with an unknown field 9 (varint) and a ResourceSpans with
+	 * an unknown field 1000 (the retired one), then a valid span. */
+	struct otlp_batch *a = many_spans(1);
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	uint8_t *nb = malloc(len + 8);
+	nb[0] = 0x48; /* field 9, varint */
+	nb[1] = 0x05;
+	memcpy(nb + 2, buf, len);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, nb, len + 2, NULL, NULL, 0));
+	char why[128];
+	ASSERT_TRUE(fx_batch_eq(a, b, why, sizeof why));
+	otlp_batch_free(b);
+	otlp_batch_free(a);
+	free(nb);
+	free(buf);
+}
+
+TEST(response_roundtrip)
+{
+	struct otlp_response r = { 0 }, back;
+	uint8_t *out;
+	size_t len;
+	ASSERT_OK(otlp_encode_response_proto(&r, &out, &len));
+	ASSERT_EQ_U(len, 0); /* full success: partial_success unset */
+	ASSERT_OK(otlp_decode_response_proto(&back, out, len));
+	ASSERT_EQ(back.rejected_spans, 0);
+	free(out);
+
+	r.rejected_spans = 3;
+	snprintf(r.error_message, sizeof r.error_message, "span 1: trace_id is all zero");
+	ASSERT_OK(otlp_encode_response_proto(&r, &out, &len));
+	const uint8_t expect_head[] = { 0x0a, 0x20, 0x08, 0x03, 0x12, 0x1c };
+	ASSERT_EQ_U(len, 34);
+	ASSERT_MEM_EQ(out, expect_head, sizeof expect_head);
+	ASSERT_OK(otlp_decode_response_proto(&back, out, len));
+	ASSERT_EQ(back.rejected_spans, 3);
+	ASSERT_STR_EQ(back.error_message, r.error_message);
+	/* Truncated responses are errors. */
+	ASSERT_EQ(otlp_decode_response_proto(&back, out, len - 1), -EINVAL);
+	free(out);
+
+	/* Only a message is a partial success too. */
+	struct otlp_response w = { 0 };
+	snprintf(w.error_message, sizeof w.error_message, "warning");
+	ASSERT_OK(otlp_encode_response_proto(&w, &out, &len));
+	ASSERT_GT(len, 0);
+	free(out);
+}
+
+TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(hex_helpers),
+	  TEST_ENTRY(attrs_find), TEST_ENTRY(roundtrip_every_field),
+	  TEST_ENTRY(zero_copy_points_into_input), TEST_ENTRY(decode_appends_to_batch),
+	  TEST_ENTRY(empty_request), TEST_ENTRY(hundred_thousand_spans),
+	  TEST_ENTRY(one_mib_attribute_value), TEST_ENTRY(limit_attrs_per_span),
+	  TEST_ENTRY(limit_value_depth), TEST_ENTRY(deep_nesting_does_not_recurse),
+	  TEST_ENTRY(request_size_limit), TEST_ENTRY(invalid_ids_reject_one_span),
+	  TEST_ENTRY(truncated_at_every_length), TEST_ENTRY(random_garbage_and_bitflips),
+	  TEST_ENTRY(wrong_wire_type_is_an_error), TEST_ENTRY(unknown_fields_are_skipped),
+	  TEST_ENTRY(response_roundtrip))
