@@ -1,0 +1,226 @@
+/*
+ * test_record.c: the record encoding keeps every field of the model, the
+ * framing checks its checksum, and the decoder refuses bad bytes.
+ */
+#include <errno.h>
+
+#include "fx.h"
+#include "harness.h"
+#include "record.h"
+
+/* A batch that sets every field the model has. */
+static struct otlp_batch *rich_batch(void)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	struct otlp_resource_spans *rs = fx_rs(b, "checkout");
+	fx_kv_int(b, &rs->resource_attrs, "host.cpus", -8);
+	rs->resource_attrs.dropped = 3;
+	rs->schema_url = fx_str(b, "https://opentelemetry.io/schemas/1.21.0");
+	struct otlp_scope_spans *ss = fx_ss(b, rs, "tern.test");
+	ss->scope_version = fx_str(b, "1.2.3");
+	fx_kv_str(b, &ss->scope_attrs, "lib", "x");
+	ss->scope_attrs.dropped = 1;
+	ss->schema_url = fx_str(b, "https://example.com/s");
+	struct otlp_span *sp = fx_span(b, ss, 42, 7, "GET /cart", 1700000000000000000ull, 1234567);
+	sp->has_parent = true;
+	fx_sid(sp->parent_span_id, 6);
+	sp->trace_state = fx_str(b, "vendor=abc");
+	sp->flags = 0x301;
+	sp->kind = OTLP_SPAN_KIND_CLIENT;
+	sp->status.code = OTLP_STATUS_ERROR;
+	sp->status.message = fx_str(b, "boom");
+	fx_kv_str(b, &sp->attrs, "http.method", "GET");
+	fx_kv_int(b, &sp->attrs, "http.status_code", 503);
+	struct otlp_kv *kv = fx_kv(b, &sp->attrs, "ratio");
+	kv->value.type = OTLP_VALUE_DOUBLE;
+	kv->value.u.d = -0.125;
+	kv = fx_kv(b, &sp->attrs, "ok");
+	kv->value.type = OTLP_VALUE_BOOL;
+	kv->value.u.b = true;
+	kv = fx_kv(b, &sp->attrs, "blob");
+	kv->value.type = OTLP_VALUE_BYTES;
+	kv->value.u.str = otlp_batch_strdup(b, "\0\1\2\377", 4);
+	kv = fx_kv(b, &sp->attrs, "empty");
+	kv->value.type = OTLP_VALUE_EMPTY;
+	kv = fx_kv(b, &sp->attrs, "list");
+	kv->value.type = OTLP_VALUE_ARRAY;
+	struct otlp_any_item *it = otlp_batch_alloc(b, sizeof *it);
+	it->value.type = OTLP_VALUE_INT;
+	it->value.u.i = INT64_MIN;
+	struct otlp_any_item *it2 = otlp_batch_alloc(b, sizeof *it2);
+	it2->value.type = OTLP_VALUE_KVLIST;
+	struct otlp_kv *inner = otlp_batch_alloc(b, sizeof *inner);
+	inner->key = fx_str(b, "nested");
+	inner->value.type = OTLP_VALUE_STRING;
+	inner->value.u.str = fx_str(b, "deep");
+	it2->value.u.kvlist.head = inner;
+	it2->value.u.kvlist.n = 1;
+	it->next = it2;
+	kv->value.u.array.head = it;
+	kv->value.u.array.n = 2;
+	sp->attrs.dropped = 2;
+	struct otlp_event *ev = otlp_batch_alloc(b, sizeof *ev);
+	ev->time_unix_nano = sp->start_time_unix_nano + 500;
+	ev->name = fx_str(b, "exception");
+	fx_kv_str(b, &ev->attrs, "exception.message", "x");
+	struct otlp_event *ev2 = otlp_batch_alloc(b, sizeof *ev2);
+	ev2->time_unix_nano = sp->start_time_unix_nano - 10; /* before start: kept */
+	ev2->name = fx_str(b, "early");
+	ev->next = ev2;
+	sp->events.head = ev;
+	sp->events.n = 2;
+	sp->events.dropped = 4;
+	struct otlp_link *ln = otlp_batch_alloc(b, sizeof *ln);
+	fx_tid(ln->trace_id, 99);
+	fx_sid(ln->span_id, 98);
+	ln->trace_state = fx_str(b, "k=v");
+	ln->flags = 1;
+	fx_kv_int(b, &ln->attrs, "link.n", 1);
+	sp->links.head = ln;
+	sp->links.n = 1;
+	sp->links.dropped = 5;
+	/* end before start, a kind outside 0..5, no parent */
+	struct otlp_span *sp2 = fx_span(b, ss, 43, 8, "", 5000, 0);
+	sp2->end_time_unix_nano = 4000;
+	sp2->kind = (enum otlp_span_kind)9;
+	/* a second resource without service.name and an empty scope */
+	struct otlp_resource_spans *rs2 = fx_rs(b, NULL);
+	struct otlp_scope_spans *ss2 = fx_ss(b, rs2, "");
+	(void)ss2;
+	return b;
+}
+
+static void check_rich(const struct otlp_batch *b)
+{
+	ASSERT_EQ(b->n_resource_spans, 2);
+	ASSERT_EQ(b->n_spans, 2);
+	const struct otlp_resource_spans *rs = b->resource_spans;
+	ASSERT_EQ(rs->resource_attrs.n, 2);
+	ASSERT_EQ(rs->resource_attrs.dropped, 3);
+	ASSERT_MEM_STR(rs->schema_url.ptr, rs->schema_url.len, "https://opentelemetry.io/schemas/1.21.0");
+	const struct otlp_scope_spans *ss = rs->scope_spans;
+	ASSERT_MEM_STR(ss->scope_version.ptr, ss->scope_version.len, "1.2.3");
+	ASSERT_EQ(ss->scope_attrs.dropped, 1);
+	const struct otlp_span *sp = ss->spans;
+	ASSERT(sp->has_parent);
+	ASSERT_EQ(sp->flags, 0x301);
+	ASSERT_EQ(sp->kind, OTLP_SPAN_KIND_CLIENT);
+	ASSERT_EQ(sp->end_time_unix_nano - sp->start_time_unix_nano, 1234567);
+	ASSERT_EQ(sp->status.code, OTLP_STATUS_ERROR);
+	ASSERT_MEM_STR(sp->status.message.ptr, sp->status.message.len, "boom");
+	ASSERT_EQ(sp->attrs.n, 7);
+	ASSERT_EQ(sp->attrs.dropped, 2);
+	ASSERT_EQ(sp->events.n, 2);
+	ASSERT_EQ(sp->events.dropped, 4);
+	ASSERT_EQ(sp->events.head->next->time_unix_nano, sp->start_time_unix_nano - 10);
+	ASSERT_EQ(sp->links.n, 1);
+	ASSERT_EQ(sp->links.dropped, 5);
+	ASSERT_MEM_STR(sp->links.head->trace_state.ptr, sp->links.head->trace_state.len, "k=v");
+	const struct otlp_kv *list = sp->attrs.head;
+	while (list && !(list->key.len == 4 && memcmp(list->key.ptr, "list", 4) == 0))
+		list = list->next;
+	ASSERT(list != NULL);
+	ASSERT_EQ(list->value.u.array.head->value.u.i, INT64_MIN);
+	const struct otlp_kv *in = list->value.u.array.head->next->value.u.kvlist.head;
+	ASSERT_MEM_STR(in->value.u.str.ptr, in->value.u.str.len, "deep");
+	const struct otlp_span *sp2 = sp->next;
+	ASSERT_EQ(sp2->end_time_unix_nano, 4000);
+	ASSERT_EQ((int)sp2->kind, 9);
+	ASSERT_FALSE(sp2->has_parent);
+}
+
+TEST(raw_round_trip_every_field)
+{
+	struct otlp_batch *a = rich_batch();
+	uint8_t *raw;
+	size_t len;
+	ASSERT_OK(store__rec_encode_raw(a, &raw, &len));
+	struct otlp_batch *b = otlp_batch_new();
+	int rc = store__rec_decode_raw(raw, len, b);
+	if (rc == 0) {
+		check_rich(b);
+		if (!TEST_FAILED() && !fx_same_otlp(a, b))
+			TEST__FAIL("re-encoded OTLP differs");
+	}
+	otlp_batch_free(b);
+	free(raw);
+	otlp_batch_free(a);
+	ASSERT_OK(rc);
+}
+
+TEST(record_build_decode_and_checksum)
+{
+	struct otlp_batch *a = rich_batch();
+	for (int level = 0; level <= 3; level += 3) {
+		uint8_t *rec;
+		size_t len;
+		ASSERT_OK(store__rec_build(a, level, 77, &rec, &len));
+		struct store__rec_hdr h;
+		ASSERT_OK(store__rec_hdr_parse(rec, &h));
+		ASSERT_EQ(h.n_spans, 2);
+		ASSERT_EQ(h.time_ns, 77);
+		ASSERT_EQ(h.stored_len + STORE__REC_HDR, len);
+		struct otlp_batch *b = otlp_batch_new();
+		int rc = store__rec_decode(rec, &h, rec + STORE__REC_HDR, b);
+		bool same = rc == 0 && fx_same_otlp(a, b);
+		otlp_batch_free(b);
+		/* every single flipped byte of the payload is caught */
+		int caught = 0, tried = 0;
+		for (size_t i = STORE__REC_HDR; i < len; i += 7, tried++) {
+			rec[i] ^= 0x10;
+			b = otlp_batch_new();
+			if (store__rec_decode(rec, &h, rec + STORE__REC_HDR, b) == -EBADMSG)
+				caught++;
+			otlp_batch_free(b);
+			rec[i] ^= 0x10;
+		}
+		free(rec);
+		ASSERT_OK(rc);
+		ASSERT(same);
+		ASSERT_EQ(caught, tried);
+	}
+	otlp_batch_free(a);
+}
+
+TEST(decoder_refuses_truncations)
+{
+	struct otlp_batch *a = rich_batch();
+	uint8_t *raw;
+	size_t len;
+	ASSERT_OK(store__rec_encode_raw(a, &raw, &len));
+	otlp_batch_free(a);
+	int refused = 0;
+	for (size_t cut = 0; cut < len; cut++) {
+		struct otlp_batch *b = otlp_batch_new();
+		if (store__rec_decode_raw(raw, cut, b) == -EBADMSG)
+			refused++;
+		otlp_batch_free(b);
+	}
+	free(raw);
+	ASSERT_EQ(refused, (int64_t)len);
+}
+
+TEST(header_bounds)
+{
+	uint8_t h[32] = { 0 };
+	struct store__rec_hdr rh;
+	ASSERT_EQ(store__rec_hdr_parse(h, &rh), -EBADMSG);
+	store__put32(h, STORE__REC_MAGIC);
+	store__put32(h + 4, 0xffffffffu);
+	ASSERT_EQ(store__rec_hdr_parse(h, &rh), -EBADMSG);
+	store__put32(h + 4, 10);
+	store__put32(h + 8, 11); /* uncompressed but lengths differ */
+	ASSERT_EQ(store__rec_hdr_parse(h, &rh), -EBADMSG);
+	store__put32(h + 24, 8); /* unknown flag */
+	ASSERT_EQ(store__rec_hdr_parse(h, &rh), -EBADMSG);
+	uint8_t sh[32];
+	uint64_t id;
+	store__seg_hdr_write(sh, 5, 6);
+	ASSERT_OK(store__seg_hdr_parse(sh, &id));
+	ASSERT_EQ(id, 5);
+	sh[3] ^= 1;
+	ASSERT_EQ(store__seg_hdr_parse(sh, &id), -EBADMSG);
+}
+
+TEST_MAIN(TEST_ENTRY(raw_round_trip_every_field), TEST_ENTRY(record_build_decode_and_checksum),
+	  TEST_ENTRY(decoder_refuses_truncations), TEST_ENTRY(header_bounds))
