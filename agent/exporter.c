@@ -1,0 +1,1098 @@
+/*
+ * exporter.c: the one background thread. It drains every thread's ring,
+ * feeds the local statistics, builds OTLP batches (struct otlp_batch, in
+ * the batch's arena), encodes them with the proto/ codec and exports them
+ * with a unary OTLP/gRPC call on the gRPC C core, retrying retryable
+ * failures with exponential backoff and jitter within the export timeout.
+ */
+#include "internal.h"
+#include "otlp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define MAX_HEADERS 16
+#define MAX_RES_ATTRS 64
+
+struct kvstr {
+	char *key, *val;
+};
+
+static struct {
+	pthread_t thr;
+	bool thr_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* wakes the exporter */
+	pthread_cond_t done_cv; /* flush completion */
+	bool stop;
+	uint32_t stop_timeout_ms;
+	int stop_rc;
+	uint64_t flush_req, flush_done;
+
+	/* gRPC */
+	bool grpc_up;
+	grpc_channel *ch;
+	grpc_completion_queue *cq;
+	grpc_metadata md[MAX_HEADERS];
+	struct kvstr hdr[MAX_HEADERS];
+	size_t n_md;
+
+	/* resource */
+	struct kvstr res[MAX_RES_ATTRS];
+	size_t n_res;
+
+	/* the batch being built */
+	struct otlp_batch *b;
+	struct otlp_scope_spans *ss;
+	struct otlp_span *tail;
+	uint32_t n;
+	int64_t first_ms; /* when the batch got its first span */
+
+	struct tern__ring **snap;
+	size_t snap_cap;
+	uint64_t rng[2];
+} ex = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static int64_t now_ms(void)
+{
+	return tern__mono_ns() / 1000000;
+}
+
+/* ---- small parsers ---------------------------------------------------------- */
+
+static int hexdig(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes and trims s[0..n) into a new string. */
+static char *decode_part(const char *s, size_t n)
+{
+	while (n > 0 && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	char *o = malloc(n + 1), *q = o;
+	if (o == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n &&
+		    hexdig(s[i + 1]) >= 0 && hexdig(s[i + 2]) >= 0) {
+			*q++ = (char)(hexdig(s[i + 1]) << 4 | hexdig(s[i + 2]));
+			i += 2;
+		} else {
+			*q++ = s[i];
+		}
+	}
+	*q = '\0';
+	return o;
+}
+
+/* "k=v,k2=v2" (W3C baggage-like, percent-encoded values) into kv[]. */
+static size_t parse_kv_list(const char *s, struct kvstr *kv, size_t max)
+{
+	size_t n = 0;
+	while (s != NULL && *s != '\0' && n < max) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		if (eq != NULL && eq != s) {
+			char *k = decode_part(s, (size_t)(eq - s));
+			char *v = decode_part(eq + 1, len - (size_t)(eq - s) - 1);
+			if (k != NULL && v != NULL && *k != '\0') {
+				kv[n].key = k;
+				kv[n].val = v;
+				n++;
+			} else {
+				free(k);
+				free(v);
+			}
+		}
+		s = end ? end + 1 : NULL;
+	}
+	return n;
+}
+
+static void free_kv(struct kvstr *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].val);
+		kv[i].key = kv[i].val = NULL;
+	}
+}
+
+/* ---- building the batch --------------------------------------------------------- */
+
+static struct otlp_bytes bytes_of(const char *s)
+{
+	struct otlp_bytes b = { (const uint8_t *)s, strlen(s) };
+	return b;
+}
+
+static struct otlp_kv *kv_new(struct otlp_batch *b, const uint8_t *key, size_t kl)
+{
+	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
+	if (kv != NULL)
+		kv->key = otlp_batch_strdup(b, key, kl);
+	return kv;
+}
+
+static void attrs_append(struct otlp_attrs *a, struct otlp_kv **tail, struct otlp_kv *kv)
+{
+	if (*tail == NULL)
+		a->head = kv;
+	else
+		(*tail)->next = kv;
+	*tail = kv;
+	a->n++;
+}
+
+static int batch_start(void)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	if (b == NULL)
+		return -ENOMEM;
+	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
+	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
+	if (rs == NULL || ss == NULL)
+		goto out_free_batch;
+	/* Resource strings point at memory the exporter owns for its life. */
+	struct otlp_kv *tail = NULL;
+	bool have_name = false;
+	for (size_t i = 0; i < ex.n_res; i++) {
+		if (strcmp(ex.res[i].key, "service.name") == 0) {
+			if (tern__g.opt.service_name != NULL)
+				continue; /* OTEL_SERVICE_NAME wins */
+			have_name = true;
+		}
+		struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
+		if (kv == NULL)
+			goto out_free_batch;
+		kv->key = bytes_of(ex.res[i].key);
+		kv->value.type = OTLP_VALUE_STRING;
+		kv->value.u.str = bytes_of(ex.res[i].val);
+		attrs_append(&rs->resource_attrs, &tail, kv);
+	}
+	static const char *const fixed[][2] = {
+		{ "telemetry.sdk.name", "tern" },
+		{ "telemetry.sdk.language", "c" },
+		{ "telemetry.sdk.version", "0.1.0" },
+	};
+	size_t nfixed = sizeof fixed / sizeof fixed[0];
+	for (size_t i = 0; i <= nfixed; i++) {
+		const char *k, *v;
+		if (i == nfixed) {
+			if (have_name)
+				break;
+			k = "service.name";
+			v = tern__g.opt.service_name ? tern__g.opt.service_name : "unknown_service";
+		} else {
+			k = fixed[i][0];
+			v = fixed[i][1];
+		}
+		struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
+		if (kv == NULL)
+			goto out_free_batch;
+		kv->key = bytes_of(k);
+		kv->value.type = OTLP_VALUE_STRING;
+		kv->value.u.str = bytes_of(v);
+		attrs_append(&rs->resource_attrs, &tail, kv);
+	}
+	ss->scope_name = bytes_of("tern");
+	ss->scope_version = bytes_of("0.1.0");
+	rs->scope_spans = ss;
+	rs->n_scope_spans = 1;
+	b->resource_spans = rs;
+	b->n_resource_spans = 1;
+	ex.b = b;
+	ex.ss = ss;
+	ex.tail = NULL;
+	ex.n = 0;
+	ex.first_ms = now_ms();
+	return 0;
+
+out_free_batch:
+	otlp_batch_free(b);
+	return -ENOMEM;
+}
+
+/* Reads the compact form written by span.c. The ring is ours, but a
+ * truncated item still stops the walk instead of reading past the end. */
+struct rd {
+	const uint8_t *p, *end;
+};
+
+static bool rd_need(struct rd *r, size_t n)
+{
+	return (size_t)(r->end - r->p) >= n;
+}
+
+static int rd_str(struct rd *r, struct otlp_batch *b, struct otlp_bytes *out)
+{
+	if (!rd_need(r, 1))
+		return -EINVAL;
+	size_t n = *r->p++;
+	if (!rd_need(r, n))
+		return -EINVAL;
+	*out = otlp_batch_strdup(b, r->p, n);
+	r->p += n;
+	return 0;
+}
+
+static int rd_scalar(struct rd *r, struct otlp_batch *b, uint8_t type, struct otlp_any *v)
+{
+	switch (type) {
+	case TERN_ATTR_STRING:
+	case TERN_ATTR_BYTES:
+		v->type = type == TERN_ATTR_STRING ? OTLP_VALUE_STRING : OTLP_VALUE_BYTES;
+		return rd_str(r, b, &v->u.str);
+	case TERN_ATTR_BOOL:
+		if (!rd_need(r, 1))
+			return -EINVAL;
+		v->type = OTLP_VALUE_BOOL;
+		v->u.b = *r->p++ != 0;
+		return 0;
+	case TERN_ATTR_INT:
+		if (!rd_need(r, 8))
+			return -EINVAL;
+		v->type = OTLP_VALUE_INT;
+		memcpy(&v->u.i, r->p, 8);
+		r->p += 8;
+		return 0;
+	case TERN_ATTR_DOUBLE:
+		if (!rd_need(r, 8))
+			return -EINVAL;
+		v->type = OTLP_VALUE_DOUBLE;
+		memcpy(&v->u.d, r->p, 8);
+		r->p += 8;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int rd_attr(struct rd *r, struct otlp_batch *b, struct otlp_kv **out)
+{
+	struct otlp_bytes key;
+	if (rd_str(r, b, &key) != 0 || !rd_need(r, 1))
+		return -EINVAL;
+	uint8_t type = *r->p++;
+	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
+	if (kv == NULL)
+		return -ENOMEM;
+	kv->key = key;
+	if (type <= TERN_ATTR_BYTES) {
+		int rc = rd_scalar(r, b, type, &kv->value);
+		if (rc != 0)
+			return rc;
+	} else {
+		static const uint8_t elem[] = {
+			[TERN_ATTR_STRING_ARRAY] = TERN_ATTR_STRING,
+			[TERN_ATTR_BOOL_ARRAY] = TERN_ATTR_BOOL,
+			[TERN_ATTR_INT_ARRAY] = TERN_ATTR_INT,
+			[TERN_ATTR_DOUBLE_ARRAY] = TERN_ATTR_DOUBLE,
+		};
+		if (type > TERN_ATTR_DOUBLE_ARRAY || !rd_need(r, 1))
+			return -EINVAL;
+		uint8_t n = *r->p++;
+		kv->value.type = OTLP_VALUE_ARRAY;
+		struct otlp_any_item *tail = NULL;
+		for (uint8_t i = 0; i < n; i++) {
+			struct otlp_any_item *it = otlp_batch_alloc(b, sizeof *it);
+			if (it == NULL)
+				return -ENOMEM;
+			int rc = rd_scalar(r, b, elem[type], &it->value);
+			if (rc != 0)
+				return rc;
+			if (tail == NULL)
+				kv->value.u.array.head = it;
+			else
+				tail->next = it;
+			tail = it;
+			kv->value.u.array.n++;
+		}
+	}
+	*out = kv;
+	return 0;
+}
+
+static int rd_attrs(struct rd *r, struct otlp_batch *b, struct otlp_attrs *a)
+{
+	if (!rd_need(r, 1))
+		return -EINVAL;
+	uint8_t n = *r->p++;
+	struct otlp_kv *tail = NULL;
+	for (uint8_t i = 0; i < n; i++) {
+		struct otlp_kv *kv;
+		int rc = rd_attr(r, b, &kv);
+		if (rc != 0)
+			return rc;
+		attrs_append(a, &tail, kv);
+	}
+	return 0;
+}
+
+static int add_span(const struct tern__rec *rec, const char *name, const uint8_t *data)
+{
+	if (ex.b == NULL && batch_start() != 0)
+		return -ENOMEM;
+	struct otlp_batch *b = ex.b;
+	struct otlp_span *sp = otlp_batch_alloc(b, sizeof *sp);
+	if (sp == NULL)
+		return -ENOMEM;
+	memcpy(sp->trace_id, rec->trace_id, 16);
+	memcpy(sp->span_id, rec->span_id, 8);
+	if (rec->state & TERN__HAS_PARENT) {
+		memcpy(sp->parent_span_id, rec->parent_id, 8);
+		sp->has_parent = true;
+	}
+	sp->flags = rec->flags;
+	sp->name = otlp_batch_strdup(b, name, rec->name_len);
+	sp->kind = (enum otlp_span_kind)rec->kind;
+	sp->start_time_unix_nano = tern__ticks_to_unix_ns(rec->start);
+	sp->end_time_unix_nano = tern__ticks_to_unix_ns(rec->end);
+	if (sp->end_time_unix_nano < sp->start_time_unix_nano)
+		sp->end_time_unix_nano = sp->start_time_unix_nano;
+	sp->status.code = (enum otlp_status_code)rec->status;
+	sp->attrs.dropped = rec->dropped;
+	if (rec->ts_len)
+		sp->trace_state = otlp_batch_strdup(b, data, rec->ts_len);
+	struct rd r = { data + rec->ts_len, data + rec->data_len };
+	struct otlp_kv *atail = NULL;
+	struct otlp_event *etail = NULL;
+	struct otlp_link *ltail = NULL;
+	while (r.p < r.end) {
+		uint8_t tag = *r.p++;
+		int rc = 0;
+		if (tag == TERN__T_ATTR) {
+			struct otlp_kv *kv;
+			rc = rd_attr(&r, b, &kv);
+			if (rc == 0)
+				attrs_append(&sp->attrs, &atail, kv);
+		} else if (tag == TERN__T_EVENT) {
+			struct otlp_event *ev = otlp_batch_alloc(b, sizeof *ev);
+			uint64_t t;
+			if (ev == NULL)
+				return -ENOMEM;
+			if (!rd_need(&r, 8))
+				break;
+			memcpy(&t, r.p, 8);
+			r.p += 8;
+			ev->time_unix_nano = tern__ticks_to_unix_ns(t);
+			rc = rd_str(&r, b, &ev->name);
+			if (rc == 0)
+				rc = rd_attrs(&r, b, &ev->attrs);
+			if (rc == 0) {
+				if (etail == NULL)
+					sp->events.head = ev;
+				else
+					etail->next = ev;
+				etail = ev;
+				sp->events.n++;
+			}
+		} else if (tag == TERN__T_LINK) {
+			struct otlp_link *l = otlp_batch_alloc(b, sizeof *l);
+			if (l == NULL)
+				return -ENOMEM;
+			if (!rd_need(&r, 16 + 8 + 1))
+				break;
+			memcpy(l->trace_id, r.p, 16);
+			memcpy(l->span_id, r.p + 16, 8);
+			l->flags = r.p[24];
+			r.p += 25;
+			rc = rd_str(&r, b, &l->trace_state);
+			if (rc == 0)
+				rc = rd_attrs(&r, b, &l->attrs);
+			if (rc == 0) {
+				if (ltail == NULL)
+					sp->links.head = l;
+				else
+					ltail->next = l;
+				ltail = l;
+				sp->links.n++;
+			}
+		} else if (tag == TERN__T_STATUS_MSG) {
+			rc = rd_str(&r, b, &sp->status.message);
+		} else if (tag == TERN__T_MEM) {
+			int64_t d[2];
+			if (!rd_need(&r, 16))
+				break;
+			memcpy(d, r.p, 16);
+			r.p += 16;
+			static const char *const keys[2] = { "tern.mem.heap_delta", "tern.mem.rss_delta" };
+			for (int i = 0; i < 2; i++) {
+				struct otlp_kv *kv = kv_new(b, (const uint8_t *)keys[i], strlen(keys[i]));
+				if (kv == NULL)
+					return -ENOMEM;
+				kv->value.type = OTLP_VALUE_INT;
+				kv->value.u.i = d[i];
+				attrs_append(&sp->attrs, &atail, kv);
+			}
+		} else {
+			break;
+		}
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc != 0)
+			break;
+	}
+	if (ex.tail == NULL)
+		ex.ss->spans = sp;
+	else
+		ex.tail->next = sp;
+	ex.tail = sp;
+	ex.ss->n_spans++;
+	ex.n++;
+	b->n_spans++;
+	return 0;
+}
+
+/* ---- gRPC ---------------------------------------------------------------------- */
+
+static uint64_t ex_rand(void)
+{
+	uint64_t x = ex.rng[0];
+	const uint64_t y = ex.rng[1];
+	ex.rng[0] = y;
+	x ^= x << 23;
+	ex.rng[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+	return ex.rng[1] + y;
+}
+
+static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (int s = 0; s < 64 && *p < end; s += 7) {
+		uint8_t c = *(*p)++;
+		x |= (uint64_t)(c & 0x7f) << s;
+		if (!(c & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Walks one protobuf message; for each field calls fn. false when malformed. */
+static bool pb_walk(const uint8_t *p, const uint8_t *end,
+		    bool (*fn)(uint32_t field, uint64_t v, const uint8_t *b, size_t n, void *arg),
+		    void *arg)
+{
+	while (p < end) {
+		uint64_t key, v = 0;
+		if (!pb_varint(&p, end, &key))
+			return false;
+		const uint8_t *bp = NULL;
+		size_t bn = 0;
+		switch (key & 7) {
+		case 0:
+			if (!pb_varint(&p, end, &v))
+				return false;
+			break;
+		case 1:
+			if (end - p < 8)
+				return false;
+			p += 8;
+			break;
+		case 2:
+			if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return false;
+			bp = p;
+			bn = (size_t)v;
+			p += v;
+			break;
+		case 5:
+			if (end - p < 4)
+				return false;
+			p += 4;
+			break;
+		default:
+			return false;
+		}
+		if (!fn((uint32_t)(key >> 3), v, bp, bn, arg))
+			return false;
+	}
+	return true;
+}
+
+struct retry_info {
+	int64_t delay_ms; /* -1: no RetryInfo */
+	bool in_any;
+	const uint8_t *type_url;
+	size_t type_len;
+	const uint8_t *value;
+	size_t value_len;
+};
+
+static bool dur_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
+{
+	int64_t *ms = arg;
+	if (f == 1 && b == NULL)
+		*ms += (int64_t)v * 1000;
+	else if (f == 2 && b == NULL)
+		*ms += (int64_t)(v / 1000000);
+	return true;
+}
+
+static bool retryinfo_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
+{
+	int64_t *ms = arg;
+	if (f == 1 && b != NULL) {
+		*ms = 0;
+		return pb_walk(b, b + n, dur_fn, ms);
+	}
+	return true;
+}
+
+static bool any_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
+{
+	struct retry_info *ri = arg;
+	if (f == 1 && b != NULL) {
+		ri->type_url = b;
+		ri->type_len = n;
+	} else if (f == 2 && b != NULL) {
+		ri->value = b;
+		ri->value_len = n;
+	}
+	return true;
+}
+
+static bool status_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
+{
+	struct retry_info *ri = arg;
+	if (f != 3 || b == NULL)
+		return true;
+	ri->type_url = ri->value = NULL;
+	ri->type_len = ri->value_len = 0;
+	if (!pb_walk(b, b + n, any_fn, ri))
+		return false;
+	static const char want[] = "google.rpc.RetryInfo";
+	size_t wl = sizeof want - 1;
+	if (ri->type_url != NULL && ri->type_len >= wl &&
+	    memcmp(ri->type_url + ri->type_len - wl, want, wl) == 0) {
+		int64_t ms = -1;
+		if (ri->value == NULL)
+			ms = 0;
+		else if (!pb_walk(ri->value, ri->value + ri->value_len, retryinfo_fn, &ms))
+			return false;
+		ri->delay_ms = ms < 0 ? 0 : ms;
+	}
+	return true;
+}
+
+/* google.rpc.RetryInfo's delay from grpc-status-details-bin, or -1. */
+static int64_t retry_delay(const grpc_metadata_array *md)
+{
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_metadata *m = &md->metadata[i];
+		if (!grpc_slice_str_cmp(m->key, "grpc-status-details-bin")) {
+			struct retry_info ri = { .delay_ms = -1 };
+			const uint8_t *p = GRPC_SLICE_START_PTR(m->value);
+			if (!pb_walk(p, p + GRPC_SLICE_LENGTH(m->value), status_fn, &ri))
+				return -1;
+			return ri.delay_ms;
+		}
+	}
+	return -1;
+}
+
+static int grpc_setup(void)
+{
+	char target[256];
+	int rc = tern__parse_endpoint(tern__g.opt.endpoint, target, sizeof target);
+	if (rc != 0)
+		return rc;
+	grpc_init();
+	ex.grpc_up = true;
+	grpc_arg args[3];
+	size_t na = 0;
+	args[na].type = GRPC_ARG_INTEGER;
+	args[na].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+	args[na].value.integer = 0; /* we retry ourselves, per the OTLP spec */
+	na++;
+	args[na].type = GRPC_ARG_INTEGER;
+	args[na].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[na].value.integer = 4 << 20;
+	na++;
+	if (tern__g.opt.gzip) {
+		args[na].type = GRPC_ARG_INTEGER;
+		args[na].key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
+		args[na].value.integer = GRPC_COMPRESS_GZIP;
+		na++;
+	}
+	grpc_channel_args ca = { na, args };
+	grpc_channel_credentials *cred = grpc_insecure_credentials_create();
+	ex.ch = grpc_channel_create(target, cred, &ca);
+	grpc_channel_credentials_release(cred);
+	ex.cq = grpc_completion_queue_create_for_next(NULL);
+	if (ex.ch == NULL || ex.cq == NULL)
+		return -ENOMEM;
+	ex.n_md = parse_kv_list(tern__g.opt.headers, ex.hdr, MAX_HEADERS);
+	for (size_t i = 0; i < ex.n_md; i++) {
+		/* gRPC wants lowercase metadata keys. */
+		for (char *c = ex.hdr[i].key; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		ex.md[i].key = grpc_slice_from_static_string(ex.hdr[i].key);
+		ex.md[i].value = grpc_slice_from_static_string(ex.hdr[i].val);
+	}
+	return 0;
+}
+
+static void grpc_teardown(void)
+{
+	if (ex.ch != NULL)
+		grpc_channel_destroy(ex.ch);
+	if (ex.cq != NULL) {
+		grpc_completion_queue_shutdown(ex.cq);
+		while (grpc_completion_queue_next(ex.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+			       .type != GRPC_QUEUE_SHUTDOWN)
+			;
+		grpc_completion_queue_destroy(ex.cq);
+	}
+	ex.ch = NULL;
+	ex.cq = NULL;
+	free_kv(ex.hdr, ex.n_md);
+	ex.n_md = 0;
+	if (ex.grpc_up)
+		grpc_shutdown();
+	ex.grpc_up = false;
+}
+
+/* One Export call. Returns the gRPC status (GRPC_STATUS_OK ...); fills
+ * *resp from the reply and *delay_ms from RetryInfo (-1 if none). */
+static grpc_status_code call_once(const uint8_t *buf, size_t len, int64_t timeout_ms,
+				  struct otlp_response *resp, int64_t *delay_ms)
+{
+	*delay_ms = -1;
+	memset(resp, 0, sizeof *resp);
+	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	grpc_slice method = grpc_slice_from_static_string(EXPORT_METHOD);
+	grpc_call *call = grpc_channel_create_call(ex.ch, NULL, GRPC_PROPAGATE_DEFAULTS, ex.cq,
+						   method, NULL, deadline, NULL);
+	if (call == NULL)
+		return GRPC_STATUS_INTERNAL;
+	grpc_slice payload = grpc_slice_from_copied_buffer((const char *)buf, len);
+	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+	grpc_metadata_array init_md, trail_md;
+	grpc_metadata_array_init(&init_md);
+	grpc_metadata_array_init(&trail_md);
+	grpc_byte_buffer *recv = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	grpc_op ops[6];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = ex.n_md;
+	ops[0].data.send_initial_metadata.metadata = ex.n_md ? ex.md : NULL;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	grpc_call_error ce = grpc_call_start_batch(call, ops, 6, (void *)call, NULL);
+	if (ce != GRPC_CALL_OK) {
+		status = GRPC_STATUS_INTERNAL;
+	} else {
+		grpc_event ev;
+		do
+			ev = grpc_completion_queue_next(ex.cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							NULL);
+		while (ev.type != GRPC_OP_COMPLETE || ev.tag != (void *)call);
+		if (!ev.success)
+			status = GRPC_STATUS_UNAVAILABLE;
+	}
+	if (status == GRPC_STATUS_OK && recv != NULL) {
+		grpc_byte_buffer_reader rd;
+		if (grpc_byte_buffer_reader_init(&rd, recv)) {
+			grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+			if (otlp_decode_response_proto(resp, GRPC_SLICE_START_PTR(all),
+						       GRPC_SLICE_LENGTH(all)) != 0)
+				memset(resp, 0, sizeof *resp);
+			grpc_slice_unref(all);
+			grpc_byte_buffer_reader_destroy(&rd);
+		}
+	}
+	if (status == GRPC_STATUS_RESOURCE_EXHAUSTED)
+		*delay_ms = retry_delay(&trail_md);
+	if (recv != NULL)
+		grpc_byte_buffer_destroy(recv);
+	grpc_byte_buffer_destroy(send);
+	grpc_slice_unref(details);
+	grpc_metadata_array_destroy(&init_md);
+	grpc_metadata_array_destroy(&trail_md);
+	grpc_call_unref(call);
+	return status;
+}
+
+static bool retryable(grpc_status_code st, int64_t delay_ms)
+{
+	switch (st) {
+	case GRPC_STATUS_CANCELLED:
+	case GRPC_STATUS_DEADLINE_EXCEEDED:
+	case GRPC_STATUS_ABORTED:
+	case GRPC_STATUS_OUT_OF_RANGE:
+	case GRPC_STATUS_UNAVAILABLE:
+	case GRPC_STATUS_DATA_LOSS:
+		return true;
+	case GRPC_STATUS_RESOURCE_EXHAUSTED:
+		return delay_ms >= 0; /* only when the server sent RetryInfo */
+	default:
+		return false;
+	}
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Exports and frees the current batch. deadline_ms: absolute (monotonic)
+ * bound for all attempts. Returns 0, or -EIO when the spans were lost. */
+static int export_batch(int64_t deadline_ms)
+{
+	struct otlp_batch *b = ex.b;
+	uint32_t n = ex.n;
+	ex.b = NULL;
+	ex.n = 0;
+	if (b == NULL)
+		return 0;
+	if (n == 0 || ex.ch == NULL) {
+		otlp_batch_free(b);
+		return 0;
+	}
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = otlp_encode_proto(b, &buf, &len);
+	otlp_batch_free(b);
+	if (rc != 0) {
+		atomic_fetch_add(&tern__g.c_export_errors, 1);
+		atomic_fetch_add(&tern__g.c_dropped_export, n);
+		return -EIO;
+	}
+	int64_t backoff = 100;
+	for (int attempt = 0;; attempt++) {
+		int64_t left = deadline_ms - now_ms();
+		if (left <= 0)
+			break;
+		int64_t t = tern__g.opt.export_timeout_ms < left ? tern__g.opt.export_timeout_ms : left;
+		struct otlp_response resp;
+		int64_t delay;
+		atomic_fetch_add(&tern__g.c_export_calls, 1);
+		grpc_status_code st = call_once(buf, len, t, &resp, &delay);
+		if (st == GRPC_STATUS_OK) {
+			/* partial_success is final: the rejected spans are not retried */
+			uint64_t rej = resp.rejected_spans > 0 ? (uint64_t)resp.rejected_spans : 0;
+			if (rej > n)
+				rej = n;
+			atomic_fetch_add(&tern__g.c_rejected, rej);
+			atomic_fetch_add(&tern__g.c_exported, n - rej);
+			free(buf);
+			return 0;
+		}
+		if (!retryable(st, delay))
+			break;
+		/* exponential backoff, full jitter in [backoff/2, backoff] */
+		int64_t wait = delay > 0 ? delay : backoff / 2 + (int64_t)(ex_rand() % (uint64_t)(backoff / 2 + 1));
+		if (now_ms() + wait >= deadline_ms)
+			break;
+		atomic_fetch_add(&tern__g.c_export_retries, 1);
+		sleep_ms(wait);
+		if (backoff < 5000)
+			backoff *= 2;
+	}
+	free(buf);
+	atomic_fetch_add(&tern__g.c_export_errors, 1);
+	atomic_fetch_add(&tern__g.c_dropped_export, n);
+	return -EIO;
+}
+
+/* ---- draining --------------------------------------------------------------------- */
+
+static void drain_ring(struct tern__ring *r, int64_t deadline_ms)
+{
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t mask = r->size - 1;
+	while (tail != head) {
+		uint64_t pos = tail & mask;
+		const struct tern__rec *rec = (const struct tern__rec *)(r->buf + pos);
+		if (rec->len == 0) {
+			tail += r->size - pos;
+			continue;
+		}
+		const char *name = (const char *)(rec + 1);
+		const uint8_t *data = (const uint8_t *)name + rec->name_len;
+		uint64_t end_unix = tern__ticks_to_unix_ns(rec->end);
+		tern__stats_record(rec, name, tern__ticks_to_ns(rec->end - rec->start), end_unix);
+		if ((rec->state & TERN__RECORDING) && ex.ch != NULL) {
+			if (add_span(rec, name, data) != 0)
+				atomic_fetch_add(&tern__g.c_dropped_export, 1);
+		}
+		tail += rec->len;
+		atomic_store_explicit(&r->tail, tail, memory_order_release);
+		if (ex.n >= tern__g.opt.max_export_batch_size)
+			export_batch(deadline_ms);
+	}
+}
+
+/* Drains every ring once; frees the rings of exited threads. */
+static void drain_all(int64_t deadline_ms)
+{
+	pthread_mutex_lock(&tern__g.list_mu);
+	size_t n = 0;
+	for (struct tern__ring *r = tern__g.rings; r != NULL; r = r->next)
+		n++;
+	if (n > ex.snap_cap) {
+		struct tern__ring **s = realloc(ex.snap, n * 2 * sizeof *s);
+		if (s != NULL) {
+			ex.snap = s;
+			ex.snap_cap = n * 2;
+		}
+	}
+	size_t k = 0;
+	for (struct tern__ring *r = tern__g.rings; r != NULL && k < ex.snap_cap; r = r->next)
+		ex.snap[k++] = r;
+	pthread_mutex_unlock(&tern__g.list_mu);
+	bool any_dead = false;
+	for (size_t i = 0; i < k; i++) {
+		struct tern__ring *r = ex.snap[i];
+		bool dead = atomic_load(&r->dead);
+		drain_ring(r, deadline_ms);
+		any_dead |= dead;
+	}
+	if (!any_dead)
+		return;
+	pthread_mutex_lock(&tern__g.list_mu);
+	struct tern__ring **pp = &tern__g.rings;
+	while (*pp != NULL) {
+		struct tern__ring *r = *pp;
+		if (atomic_load(&r->dead) &&
+		    atomic_load(&r->head) == atomic_load(&r->tail)) {
+			*pp = r->next;
+			atomic_fetch_add(&tern__g.c_started, atomic_load(&r->started));
+			atomic_fetch_add(&tern__g.c_ended, atomic_load(&r->ended));
+			atomic_fetch_add(&tern__g.c_sampled, atomic_load(&r->sampled));
+			atomic_fetch_add(&tern__g.c_dropped, atomic_load(&r->dropped));
+			atomic_fetch_add(&tern__g.c_truncated, atomic_load(&r->truncated));
+			atomic_fetch_add(&tern__g.c_attrs_dropped, atomic_load(&r->attrs_dropped));
+			free(r->buf);
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&tern__g.list_mu);
+}
+
+/* What is left in the rings at a shutdown that timed out: dropped. */
+static void discard_all(void)
+{
+	pthread_mutex_lock(&tern__g.list_mu);
+	for (struct tern__ring *r = tern__g.rings; r != NULL; r = r->next) {
+		uint64_t tail = atomic_load(&r->tail), head = atomic_load(&r->head);
+		uint64_t mask = r->size - 1;
+		while (tail != head) {
+			const struct tern__rec *rec = (const struct tern__rec *)(r->buf + (tail & mask));
+			if (rec->len == 0) {
+				tail += r->size - (tail & mask);
+				continue;
+			}
+			if (rec->state & TERN__RECORDING)
+				atomic_fetch_add(&tern__g.c_dropped_export, 1);
+			tail += rec->len;
+		}
+		atomic_store(&r->tail, tail);
+	}
+	pthread_mutex_unlock(&tern__g.list_mu);
+}
+
+static void *exporter_main(void *arg)
+{
+	int64_t last_refine = now_ms();
+	pthread_mutex_lock(&ex.mu);
+	for (;;) {
+		if (!ex.stop && ex.flush_req == ex.flush_done) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)tern__g.opt.poll_interval_ms * 1000000u;
+			ts.tv_sec += (time_t)(ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&ex.cv, &ex.mu, &ts);
+		}
+		bool stop = ex.stop;
+		uint64_t req = ex.flush_req;
+		uint32_t stop_ms = ex.stop_timeout_ms;
+		pthread_mutex_unlock(&ex.mu);
+
+		int64_t now = now_ms();
+		if (now - last_refine >= 1000) {
+			tern__clock_refine();
+			last_refine = now;
+		}
+		int64_t deadline = stop ? now + stop_ms : now + tern__g.opt.bsp_export_timeout_ms;
+		drain_all(deadline);
+		bool flushing = stop || req != ex.flush_done;
+		if (ex.n > 0 && (flushing || now_ms() - ex.first_ms >= tern__g.opt.schedule_delay_ms))
+			export_batch(deadline);
+		int rc = 0;
+		if (stop) {
+			/* One more pass for spans that raced the switch-off. */
+			drain_all(deadline);
+			export_batch(deadline);
+			if (now_ms() >= deadline)
+				rc = -ETIMEDOUT;
+			discard_all();
+		}
+
+		pthread_mutex_lock(&ex.mu);
+		if (flushing) {
+			ex.flush_done = req;
+			pthread_cond_broadcast(&ex.done_cv);
+		}
+		if (stop) {
+			ex.stop_rc = rc;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ex.mu);
+	return NULL;
+}
+
+int tern__exporter_start(void)
+{
+	int rc;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ex.cv, &ca);
+	pthread_cond_init(&ex.done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	ex.stop = false;
+	ex.flush_req = ex.flush_done = 0;
+	tern__random_bytes(ex.rng, sizeof ex.rng);
+	ex.rng[0] |= 1;
+	ex.n_res = parse_kv_list(tern__g.opt.resource_attributes, ex.res, MAX_RES_ATTRS);
+	if (tern__g.opt.export_enabled) {
+		rc = grpc_setup();
+		if (rc != 0)
+			goto out_teardown;
+	}
+	rc = -pthread_create(&ex.thr, NULL, exporter_main, NULL);
+	if (rc != 0)
+		goto out_teardown;
+	ex.thr_running = true;
+	return 0;
+
+out_teardown:
+	grpc_teardown();
+	free_kv(ex.res, ex.n_res);
+	ex.n_res = 0;
+	pthread_cond_destroy(&ex.cv);
+	pthread_cond_destroy(&ex.done_cv);
+	return rc;
+}
+
+int tern__exporter_stop(uint32_t timeout_ms)
+{
+	if (!ex.thr_running)
+		return -EINVAL;
+	pthread_mutex_lock(&ex.mu);
+	ex.stop = true;
+	ex.stop_timeout_ms = timeout_ms;
+	pthread_cond_signal(&ex.cv);
+	pthread_mutex_unlock(&ex.mu);
+	pthread_join(ex.thr, NULL);
+	ex.thr_running = false;
+	if (ex.b != NULL) {
+		otlp_batch_free(ex.b);
+		ex.b = NULL;
+		ex.n = 0;
+	}
+	grpc_teardown();
+	free_kv(ex.res, ex.n_res);
+	ex.n_res = 0;
+	free(ex.snap);
+	ex.snap = NULL;
+	ex.snap_cap = 0;
+	pthread_cond_destroy(&ex.cv);
+	pthread_cond_destroy(&ex.done_cv);
+	return ex.stop_rc;
+}
+
+int tern__exporter_flush(uint32_t timeout_ms)
+{
+	int rc = 0;
+	pthread_mutex_lock(&ex.mu);
+	if (!ex.thr_running) {
+		pthread_mutex_unlock(&ex.mu);
+		return -EINVAL;
+	}
+	uint64_t my = ++ex.flush_req;
+	pthread_cond_signal(&ex.cv);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+	ts.tv_sec += (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	while (ex.flush_done < my && rc == 0)
+		rc = -pthread_cond_timedwait(&ex.done_cv, &ex.mu, &ts);
+	if (ex.flush_done >= my)
+		rc = 0;
+	pthread_mutex_unlock(&ex.mu);
+	return rc;
+}
+
+void tern__exporter_fork_prepare(void);
+void tern__exporter_fork_parent(void);
+
+void tern__exporter_fork_prepare(void)
+{
+	pthread_mutex_lock(&ex.mu);
+}
+
+void tern__exporter_fork_parent(void)
+{
+	pthread_mutex_unlock(&ex.mu);
+}
+
+void tern__exporter_fork_child(void)
+{
+	/* The thread and the gRPC objects belong to the parent: forget them
+	 * without touching them. */
+	pthread_mutex_init(&ex.mu, NULL);
+	ex.thr_running = false;
+	ex.ch = NULL;
+	ex.cq = NULL;
+	ex.grpc_up = false;
+	ex.b = NULL;
+	ex.n = 0;
+}
