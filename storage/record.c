@@ -655,6 +655,13 @@ int store__rec_decode(const uint8_t hdr_bytes[32], const struct store__rec_hdr *
 {
 	if (rec_crc(hdr_bytes, payload, h->stored_len) != h->crc)
 		return -EBADMSG;
+	if (h->flags & STORE__REC_ZSTD) {
+		/* Refuse a frame that says it holds another size before
+		 * allocating what the header claims. */
+		unsigned long long fs = ZSTD_getFrameContentSize(payload, h->stored_len);
+		if (fs != ZSTD_CONTENTSIZE_UNKNOWN && fs != h->raw_len)
+			return -EBADMSG;
+	}
 	uint8_t *raw = malloc(h->raw_len ? h->raw_len : 1);
 	if (raw == NULL)
 		return -ENOMEM;

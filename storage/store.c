@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -806,6 +807,7 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_mutex_destroy(&s->clock_);
+	store__io_close(s->lock_fd);
 	free(s->dir);
 	free(s);
 }
@@ -829,12 +831,23 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_mutex_init(&s->clock_, NULL);
 	s->qtail = &s->qhead;
+	s->lock_fd = -1;
 	s->dir = strdup(o->dir);
 	int rc = -ENOMEM;
 	if (s->dir == NULL)
 		goto out_close;
 	if ((rc = mkdir_p(s->dir)) < 0)
 		goto out_close;
+	/* One process per data directory: a second ternd (or a tool) must
+	 * not append to or truncate the log under the first. */
+	char lpath[4096];
+	snprintf(lpath, sizeof lpath, "%s/LOCK", s->dir);
+	if ((rc = s->lock_fd = store__io_open(lpath, O_RDWR | O_CREAT, 0644)) < 0)
+		goto out_close;
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto out_close;
+	}
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	struct timespec t0, t1;

@@ -74,6 +74,7 @@ struct job;
 struct store {
 	struct store_options o;
 	char *dir;
+	int lock_fd;         /* flock'ed DIR/LOCK: one process per directory */
 
 	pthread_rwlock_t lock;
 	struct seg **segs;   /* by id, oldest first */

@@ -63,8 +63,9 @@ struct store_recovery {
  * Opens (or creates) the store in o->dir: truncates a torn tail, verifies
  * checksums, rebuilds missing or bad index files, skips (and reports) a
  * corrupt segment, and starts the writer thread. rec (may be NULL) receives
- * what recovery found. Returns 0 and *out, or a negative errno (-ENOMEM,
- * or the error of creating/reading the directory).
+ * what recovery found. Returns 0 and *out, or a negative errno: -EBUSY
+ * (another process has the directory open), -ENOMEM, or the error of
+ * creating/reading the directory.
  */
 int store_open(const struct store_options *o, struct store **out,
 	       struct store_recovery *rec);

@@ -386,6 +386,8 @@ TEST(meta_blobs)
 	bool ok = n == 5 && memcmp(d, "hello", 5) == 0;
 	free(d);
 	ASSERT(ok);
+	struct store *s2 = NULL;
+	ASSERT_EQ(fx_open(dir, &s2, NULL), -EBUSY); /* one owner per directory */
 	ASSERT_EQ(store_meta_put(s, "../x", "a", 1), -EINVAL);
 	ASSERT_EQ(store_meta_put(s, "", "a", 1), -EINVAL);
 	store_close(s);
