@@ -1,0 +1,414 @@
+/* config.c: defaults < YAML file < environment < flags. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "config.h"
+#include "pipeline.h"
+
+enum opt_kind { K_STR, K_ADDR, K_SIZE, K_U32, K_LEVEL };
+
+struct opt {
+	const char *name;     /* long flag and YAML key */
+	const char *env;      /* environment override */
+	enum opt_kind kind;
+	size_t off;           /* into struct col_config */
+	size_t size;          /* K_STR: buffer size */
+	uint64_t min, max;    /* K_SIZE / K_U32 */
+	const char *arg;      /* --help: argument */
+	const char *help;
+};
+
+#define F(field) offsetof(struct col_config, field), sizeof(((struct col_config *)0)->field)
+
+static const struct opt opts[] = {
+	{ "otlp-grpc", "TERND_OTLP_GRPC", K_ADDR, F(otlp_grpc), 0, 0, "HOST:PORT",
+	  "OTLP/gRPC listen address (default 127.0.0.1:4317; port 0: any free port)" },
+	{ "otlp-http", "TERND_OTLP_HTTP", K_ADDR, F(otlp_http), 0, 0, "HOST:PORT",
+	  "OTLP/HTTP listen address (default 127.0.0.1:4318)" },
+	{ "query", "TERND_QUERY", K_ADDR, F(query), 0, 0, "HOST:PORT",
+	  "query API listen address: /healthz, /metrics (default 127.0.0.1:16686)" },
+	{ "data", "TERND_DATA", K_STR, F(data), 0, 0, "DIR", "data directory (default ./data)" },
+	{ "sink", "TERND_SINK", K_STR, F(sink), 0, 0, "NAME",
+	  "pipeline stage the spans go to (default null)" },
+	{ "memory-limit", "TERND_MEMORY_LIMIT", K_SIZE, F(memory_limit), 1 << 16,
+	  UINT64_MAX / 2, "BYTES",
+	  "hard limit on request memory in flight (default 512MiB); over it: UNAVAILABLE / 503" },
+	{ "max-request-bytes", "TERND_MAX_REQUEST_BYTES", K_SIZE, F(max_request_bytes), 64,
+	  UINT32_MAX / 2, "BYTES", "largest export request, after gzip (default 64MiB)" },
+	{ "max-attrs-per-span", "TERND_MAX_ATTRS_PER_SPAN", K_U32, F(max_attrs_per_span), 0,
+	  1 << 20, "N", "spans with more attributes are rejected (default 128)" },
+	{ "max-attr-value-bytes", "TERND_MAX_ATTR_VALUE_BYTES", K_SIZE,
+	  F(max_attr_value_bytes), 1, UINT32_MAX, "BYTES",
+	  "spans with a longer string/bytes value are rejected (default 1MiB)" },
+	{ "max-queued-batches", "TERND_MAX_QUEUED_BATCHES", K_U32, F(max_queued_batches), 1,
+	  1 << 20, "N", "batches in the pipeline before refusing (default 4096)" },
+	{ "shutdown-timeout-ms", "TERND_SHUTDOWN_TIMEOUT_MS", K_U32, F(shutdown_timeout_ms), 0,
+	  600000, "MS", "on SIGTERM, wait this long for pending acks (default 5000)" },
+	{ "grpc-calls", "TERND_GRPC_CALLS", K_U32, F(grpc_calls), 1, 4096, "N",
+	  "gRPC calls kept requested from the server (default 128)" },
+	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
+	  "error|warn|info|debug", "stderr log threshold (default info)" },
+};
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+void col_config_defaults(struct col_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->otlp_grpc, sizeof(c->otlp_grpc), "127.0.0.1:4317");
+	snprintf(c->otlp_http, sizeof(c->otlp_http), "127.0.0.1:4318");
+	snprintf(c->query, sizeof(c->query), "127.0.0.1:16686");
+	snprintf(c->data, sizeof(c->data), "./data");
+	snprintf(c->sink, sizeof(c->sink), "null");
+	c->memory_limit = 512ull << 20;
+	c->max_request_bytes = 64ull << 20;
+	c->max_attrs_per_span = 128;
+	c->max_attr_value_bytes = 1ull << 20;
+	c->max_queued_batches = 4096;
+	c->shutdown_timeout_ms = 5000;
+	c->grpc_calls = 128;
+	c->log_level = COL_LOG_INFO;
+}
+
+int col_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *sfx;
+		uint64_t mul;
+	} sfx[] = {
+		{ "", 1 },	     { "b", 1 },
+		{ "k", 1000 },	     { "kb", 1000 },	     { "kib", 1ull << 10 },
+		{ "m", 1000000 },    { "mb", 1000000 },    { "mib", 1ull << 20 },
+		{ "g", 1000000000 }, { "gb", 1000000000 }, { "gib", 1ull << 30 },
+		{ "t", 1000000000000ull }, { "tb", 1000000000000ull }, { "tib", 1ull << 40 },
+	};
+	const char *p = s;
+	uint64_t v = 0;
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	while (isdigit((unsigned char)*p)) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+		p++;
+	}
+	while (*p == ' ')
+		p++;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if (strcasecmp(p, sfx[i].sfx) == 0) {
+			if (v != 0 && sfx[i].mul > UINT64_MAX / v)
+				return -EINVAL;
+			*out = v * sfx[i].mul;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const struct opt *find_opt(const char *name)
+{
+	char norm[64];
+	size_t n = strlen(name);
+	if (n >= sizeof(norm))
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		norm[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (strcmp(opts[i].name, norm) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+static int set_opt(struct col_config *c, const struct opt *o, const char *value,
+		   char *err, size_t errlen)
+{
+	char *field = (char *)c + o->off;
+	uint64_t v;
+	switch (o->kind) {
+	case K_ADDR: {
+		const char *colon = strrchr(value, ':');
+		char *end;
+		long port = colon ? strtol(colon + 1, &end, 10) : -1;
+		if (colon == NULL || colon == value || colon[1] == '\0' || *end != '\0' ||
+		    port < 0 || port > 65535) {
+			snprintf(err, errlen, "'%s' is not HOST:PORT (port 0-65535)", value);
+			return -EINVAL;
+		}
+	}
+		/* fall through */
+	case K_STR:
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "empty value");
+			return -EINVAL;
+		}
+		if (strlen(value) >= o->size) {
+			snprintf(err, errlen, "value longer than %zu bytes", o->size - 1);
+			return -EINVAL;
+		}
+		if (strcmp(o->name, "sink") == 0 && col_stage_find(value) == NULL) {
+			char names[256];
+			snprintf(err, errlen, "unknown sink '%s' (known: %s)", value,
+				 col_stage_names(names, sizeof(names)));
+			return -EINVAL;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case K_SIZE:
+		if (col_parse_size(value, &v) != 0) {
+			snprintf(err, errlen, "'%s' is not a size (e.g. 512MiB, 64MB, 1048576)", value);
+			return -EINVAL;
+		}
+		goto check_range;
+	case K_U32: {
+		char *end;
+		errno = 0;
+		unsigned long long u = strtoull(value, &end, 10);
+		if (!isdigit((unsigned char)value[0]) || *end != '\0' || errno != 0) {
+			snprintf(err, errlen, "'%s' is not a non-negative integer", value);
+			return -EINVAL;
+		}
+		v = u;
+		goto check_range;
+	}
+	case K_LEVEL: {
+		enum col_log_level l;
+		if (col_log_parse_level(value, &l) != 0) {
+			snprintf(err, errlen, "'%s' is not one of error|warn|info|debug", value);
+			return -EINVAL;
+		}
+		memcpy(field, &l, sizeof(l));
+		return 0;
+	}
+	}
+	return -EINVAL;
+
+check_range:
+	if (v < o->min || v > o->max) {
+		snprintf(err, errlen, "%" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
+			 v, o->min, o->max);
+		return -EINVAL;
+	}
+	if (o->size == sizeof(uint32_t)) {
+		uint32_t v32 = (uint32_t)v;
+		memcpy(field, &v32, sizeof(v32));
+	} else {
+		memcpy(field, &v, sizeof(v));
+	}
+	return 0;
+}
+
+int col_config_set(struct col_config *c, const char *name, const char *value,
+		   char *err, size_t errlen)
+{
+	const struct opt *o = find_opt(name);
+	if (o == NULL) {
+		snprintf(err, errlen, "unknown option '%s'", name);
+		return -ENOENT;
+	}
+	return set_opt(c, o, value, err, errlen);
+}
+
+int col_config_load_file(struct col_config *c, const char *path, char *err,
+			 size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	char key[128] = "";
+	bool have_key = false;
+	int depth = 0, ret = 0;
+	char msg[256];
+
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_file(&parser, f);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			snprintf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
+				 parser.problem ? parser.problem : "YAML syntax error");
+			ret = -EINVAL;
+			goto out_parser;
+		}
+		size_t line = ev.start_mark.line + 1;
+		yaml_event_type_t t = ev.type;
+		switch (t) {
+		case YAML_STREAM_START_EVENT:
+		case YAML_DOCUMENT_START_EVENT:
+		case YAML_DOCUMENT_END_EVENT:
+		case YAML_STREAM_END_EVENT:
+			break;
+		case YAML_MAPPING_START_EVENT:
+			if (depth != 0) {
+				snprintf(err, errlen, "%s:%zu: option '%s' must be a scalar value",
+					 path, line, key);
+				ret = -EINVAL;
+			}
+			depth++;
+			break;
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_SCALAR_EVENT: {
+			const char *s = (const char *)ev.data.scalar.value;
+			if (depth != 1) {
+				snprintf(err, errlen, "%s:%zu: expected a mapping of option: value",
+					 path, line);
+				ret = -EINVAL;
+			} else if (!have_key) {
+				snprintf(key, sizeof(key), "%s", s);
+				if (find_opt(key) == NULL) {
+					snprintf(err, errlen, "%s:%zu: unknown option '%s'", path,
+						 line, key);
+					ret = -EINVAL;
+				}
+				have_key = true;
+			} else {
+				have_key = false;
+				if (set_opt(c, find_opt(key), s, msg, sizeof(msg)) != 0) {
+					snprintf(err, errlen, "%s:%zu: %s: %s", path, line, key, msg);
+					ret = -EINVAL;
+				}
+			}
+			break;
+		}
+		default: /* sequences, aliases */
+			snprintf(err, errlen, "%s:%zu: expected a mapping of option: scalar value",
+				 path, line);
+			ret = -EINVAL;
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (ret != 0 || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+out_parser:
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return ret;
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp != NULL && *envp != NULL; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+struct flag_val {
+	const struct opt *o;
+	const char *value;
+};
+
+int col_config_load(struct col_config *c, int argc, char **argv, char *const *envp,
+		    char *err, size_t errlen)
+{
+	struct option longopts[N_OPTS + 3];
+	struct flag_val flags[64];
+	size_t n_flags = 0;
+	const char *config_file = NULL;
+	char msg[256];
+	int ret;
+
+	for (size_t i = 0; i < N_OPTS; i++)
+		longopts[i] = (struct option){ opts[i].name, required_argument, NULL, (int)(256 + i) };
+	longopts[N_OPTS] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[N_OPTS + 1] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[N_OPTS + 2] = (struct option){ NULL, 0, NULL, 0 };
+
+	col_config_defaults(c);
+	optind = 0; /* glibc: full reset */
+	opterr = 0;
+	for (;;) {
+		int ch = getopt_long(argc, argv, ":hc:", longopts, NULL);
+		if (ch == -1)
+			break;
+		if (ch == 'h')
+			return 1;
+		if (ch == 'c') {
+			config_file = optarg;
+			continue;
+		}
+		if (ch == '?') {
+			snprintf(err, errlen, "unknown option '%s' (try --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (ch == ':') {
+			snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (n_flags == sizeof(flags) / sizeof(flags[0])) {
+			snprintf(err, errlen, "too many options");
+			return -E2BIG;
+		}
+		flags[n_flags++] = (struct flag_val){ &opts[ch - 256], optarg };
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (try --help)", argv[optind]);
+		return -EINVAL;
+	}
+
+	if (config_file == NULL)
+		config_file = env_get(envp, "TERND_CONFIG");
+	if (config_file != NULL && config_file[0] != '\0') {
+		if (strlen(config_file) >= sizeof(c->config_file)) {
+			snprintf(err, errlen, "--config: path too long");
+			return -EINVAL;
+		}
+		ret = col_config_load_file(c, config_file, err, errlen);
+		if (ret != 0)
+			return ret;
+		snprintf(c->config_file, sizeof(c->config_file), "%s", config_file);
+	}
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const char *v = env_get(envp, opts[i].env);
+		if (v == NULL)
+			continue;
+		if (set_opt(c, &opts[i], v, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "environment %s: %s", opts[i].env, msg);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < n_flags; i++) {
+		if (set_opt(c, flags[i].o, flags[i].value, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "--%s: %s", flags[i].o->name, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void col_config_usage(void *fp, const char *prog)
+{
+	FILE *f = fp;
+	char names[256];
+	fprintf(f,
+		"usage: %s [OPTIONS]\n"
+		"ternd: the tern collector. Takes OTLP traces over gRPC and HTTP.\n\n"
+		"Precedence: flags > environment > config file > defaults.\n\n"
+		"  --config FILE                  YAML file of option: value (env TERND_CONFIG)\n"
+		"  --help                         this text\n",
+		prog);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char flag[80];
+		snprintf(flag, sizeof(flag), "--%s %s", opts[i].name, opts[i].arg);
+		fprintf(f, "  %-30s %s\n  %-30s (env %s)\n", flag, opts[i].help, "", opts[i].env);
+	}
+	fprintf(f, "\nSinks: %s\n", col_stage_names(names, sizeof(names)));
+}

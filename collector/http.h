@@ -1,0 +1,45 @@
+/*
+ * http.h: h2o servers on ternd's loop (OTLP/HTTP and the query API).
+ * Loop thread only.
+ */
+#ifndef TERN_COLLECTOR_HTTP_H
+#define TERN_COLLECTOR_HTTP_H
+
+#include <stddef.h>
+
+#include <h2o.h>
+
+struct col_server;
+struct col_http;
+
+/** Handles one request; returns 0 (h2o's on_req convention). */
+typedef int (*col_http_fn)(struct col_server *srv, h2o_req_t *req);
+
+/**
+ * Listens on addr ("HOST:PORT", port 0: any) and serves every path under
+ * path with fn. bound gets "HOST:PORT" as bound. max_body bounds request
+ * bodies (h2o answers 413 above it). Returns 0 or a negative errno with a
+ * message in err.
+ */
+int col_http_start(struct col_server *srv, const char *addr, const char *path,
+		   col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
+		   size_t boundlen, char *err, size_t errlen);
+
+/** Closes the listening socket; open connections go on. */
+void col_http_stop_accepting(struct col_http *h);
+
+/**
+ * Closes idle connections, waits for the rest to close (they have no
+ * request left once the pipeline is drained), frees h, then done(arg).
+ */
+void col_http_close(struct col_http *h, void (*done)(void *arg), void *arg);
+
+/** Sends a complete response (copies body). */
+void col_http_send(h2o_req_t *req, int status, const char *reason, const char *ctype,
+		   const void *body, size_t len);
+
+/* The handlers. */
+int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req);
+int col_query_handle(struct col_server *srv, h2o_req_t *req);
+
+#endif /* TERN_COLLECTOR_HTTP_H */

@@ -1,0 +1,93 @@
+/* inflate.c: zlib inflate with a hard output bound. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <zlib.h>
+
+#include "inflate.h"
+
+int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
+	       size_t *outlen)
+{
+	z_stream z = { 0 };
+	int ret;
+	*out = NULL;
+	*outlen = 0;
+	if (inlen > UINT_MAX)
+		return -EMSGSIZE;
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+
+	size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
+	if (cap > max_out)
+		cap = max_out;
+	if (cap == 0)
+		cap = 1;
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL) {
+		ret = -ENOMEM;
+		goto out_end;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)inlen;
+	size_t len = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max_out) {
+				/* Full at the bound: fine only if the stream ends here. */
+				uint8_t probe;
+				z.next_out = &probe;
+				z.avail_out = 1;
+				int zr = inflate(&z, Z_NO_FLUSH);
+				if (zr == Z_STREAM_END && z.avail_out == 1)
+					break;
+				ret = (zr == Z_OK || zr == Z_BUF_ERROR || zr == Z_STREAM_END) ?
+					      -EMSGSIZE : -EINVAL;
+				goto out_free_buf;
+			}
+			size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
+			uint8_t *nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				ret = -ENOMEM;
+				goto out_free_buf;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		size_t room = cap - len;
+		if (room > UINT_MAX)
+			room = UINT_MAX;
+		z.next_out = buf + len;
+		z.avail_out = (uInt)room;
+		int zr = inflate(&z, Z_NO_FLUSH);
+		len += room - z.avail_out;
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr == Z_OK)
+			continue;
+		if (zr == Z_BUF_ERROR && z.avail_out == 0)
+			continue; /* needs more room */
+		if (zr == Z_MEM_ERROR) {
+			ret = -ENOMEM;
+			goto out_free_buf;
+		}
+		/* Z_BUF_ERROR with room left: the input ended early. */
+		ret = -EINVAL;
+		goto out_free_buf;
+	}
+	if (z.avail_in != 0) {
+		ret = -EINVAL; /* trailing bytes after the gzip member */
+		goto out_free_buf;
+	}
+	inflateEnd(&z);
+	*out = buf;
+	*outlen = len;
+	return 0;
+
+out_free_buf:
+	free(buf);
+out_end:
+	inflateEnd(&z);
+	return ret;
+}

@@ -1,0 +1,569 @@
+/* load.c: OTLP/gRPC load generation and a blocking HTTP/1.1 client. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "load.h"
+
+#define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static struct otlp_kv *kv_str(struct otlp_batch *b, const char *k, const char *v)
+{
+	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof(*kv));
+	if (kv == NULL)
+		return NULL;
+	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
+	kv->value.type = OTLP_VALUE_STRING;
+	kv->value.u.str = (struct otlp_bytes){ (const uint8_t *)v, strlen(v) };
+	return kv;
+}
+
+static struct otlp_kv *kv_int(struct otlp_batch *b, const char *k, int64_t v)
+{
+	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof(*kv));
+	if (kv == NULL)
+		return NULL;
+	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
+	kv->value.type = OTLP_VALUE_INT;
+	kv->value.u.i = v;
+	return kv;
+}
+
+static void attrs_push(struct otlp_attrs *a, struct otlp_kv ***tail, struct otlp_kv *kv)
+{
+	**tail = kv;
+	*tail = &kv->next;
+	a->n++;
+}
+
+struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed)
+{
+	static const char *const routes[] = { "/api/users/{id}", "/api/orders", "/api/cart",
+					      "/healthz", "/api/search" };
+	static const char *const names[] = { "GET /api/users/{id}", "POST /api/orders",
+					     "GET /api/cart", "GET /healthz", "GET /api/search" };
+	struct otlp_batch *b = otlp_batch_new();
+	if (b == NULL)
+		return NULL;
+	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof(*rs));
+	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof(*ss));
+	if (rs == NULL || ss == NULL)
+		goto out_free;
+	b->resource_spans = rs;
+	b->n_resource_spans = 1;
+	struct otlp_kv **rt = &rs->resource_attrs.head;
+	struct otlp_kv *kv;
+	if ((kv = kv_str(b, "service.name", service ? service : "tern-load")) == NULL)
+		goto out_free;
+	attrs_push(&rs->resource_attrs, &rt, kv);
+	if ((kv = kv_str(b, "host.name", "load-host-1")) == NULL)
+		goto out_free;
+	attrs_push(&rs->resource_attrs, &rt, kv);
+	rs->scope_spans = ss;
+	rs->n_scope_spans = 1;
+	ss->scope_name = (struct otlp_bytes){ (const uint8_t *)"tern.load", 9 };
+	ss->scope_version = (struct otlp_bytes){ (const uint8_t *)"0.1.0", 5 };
+
+	uint64_t rng = seed;
+	uint64_t t0 = 1700000000000000000ull + (seed % 1000000) * 1000000ull;
+	struct otlp_span **st = &ss->spans;
+	uint8_t trace_id[16] = { 0 };
+	uint8_t root_id[8] = { 0 };
+	for (unsigned i = 0; i < n; i++) {
+		struct otlp_span *sp = otlp_batch_alloc(b, sizeof(*sp));
+		if (sp == NULL)
+			goto out_free;
+		if (i % 8 == 0) {
+			uint64_t a = splitmix(&rng), c = splitmix(&rng);
+			memcpy(trace_id, &a, 8);
+			memcpy(trace_id + 8, &c, 8);
+		}
+		memcpy(sp->trace_id, trace_id, 16);
+		uint64_t sid = splitmix(&rng) | 1;
+		memcpy(sp->span_id, &sid, 8);
+		if (i % 8 == 0) {
+			memcpy(root_id, sp->span_id, 8);
+			sp->kind = OTLP_SPAN_KIND_SERVER;
+		} else {
+			memcpy(sp->parent_span_id, root_id, 8);
+			sp->has_parent = true;
+			sp->kind = OTLP_SPAN_KIND_CLIENT;
+		}
+		unsigned r = (unsigned)(splitmix(&rng) % 5);
+		const char *nm = names[r];
+		sp->name = (struct otlp_bytes){ (const uint8_t *)nm, strlen(nm) };
+		sp->start_time_unix_nano = t0 + (uint64_t)i * 1000;
+		sp->end_time_unix_nano = sp->start_time_unix_nano + 1000 + splitmix(&rng) % 5000000;
+		sp->status.code = (i % 50 == 0) ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
+
+		struct otlp_kv **at = &sp->attrs.head;
+		struct otlp_kv *kvs[8] = {
+			kv_str(b, "http.method", r == 1 ? "POST" : "GET"),
+			kv_str(b, "http.route", routes[r]),
+			kv_int(b, "http.status_code", sp->status.code ? 500 : 200),
+			kv_str(b, "net.peer.name", "10.1.2.3"),
+			kv_int(b, "net.peer.port", 40000 + (int64_t)(i % 1000)),
+			kv_str(b, "user_agent.original", "tern-load/0.1"),
+			kv_int(b, "thread.id", (int64_t)(i % 16)),
+			kv_str(b, "component", "http"),
+		};
+		for (int k = 0; k < 8; k++) {
+			if (kvs[k] == NULL)
+				goto out_free;
+			attrs_push(&sp->attrs, &at, kvs[k]);
+		}
+		struct otlp_event *ev = otlp_batch_alloc(b, sizeof(*ev));
+		if (ev == NULL)
+			goto out_free;
+		ev->time_unix_nano = sp->start_time_unix_nano + 500;
+		ev->name = (struct otlp_bytes){ (const uint8_t *)"handler.start", 13 };
+		struct otlp_kv **et = &ev->attrs.head;
+		if ((kv = kv_int(b, "queue.depth", (int64_t)(i % 7))) == NULL)
+			goto out_free;
+		attrs_push(&ev->attrs, &et, kv);
+		sp->events.head = ev;
+		sp->events.n = 1;
+		*st = sp;
+		st = &sp->next;
+		ss->n_spans++;
+	}
+	b->n_spans = n;
+	return b;
+
+out_free:
+	otlp_batch_free(b);
+	return NULL;
+}
+
+int col_load_request(unsigned n, const char *service, uint64_t seed, uint8_t **out,
+		     size_t *len)
+{
+	struct otlp_batch *b = col_load_batch(n, service, seed);
+	if (b == NULL)
+		return -ENOMEM;
+	int r = otlp_encode_proto(b, out, len);
+	otlp_batch_free(b);
+	return r;
+}
+
+struct stream {
+	grpc_call *call;
+	grpc_metadata_array imd, tmd;
+	grpc_byte_buffer *req, *resp;
+	grpc_status_code status;
+	grpc_slice details;
+	unsigned conn;
+};
+
+struct run {
+	const struct col_load_opts *o;
+	struct col_load_result *res;
+	grpc_channel **ch;
+	grpc_completion_queue *cq;
+	grpc_slice payload;
+	double deadline;
+	unsigned inflight;
+};
+
+static bool may_start(struct run *r)
+{
+	if (r->o->requests && r->res->sent >= r->o->requests)
+		return false;
+	if (r->o->seconds > 0 && mono_s() >= r->deadline)
+		return false;
+	return true;
+}
+
+static int start_call(struct run *r, struct stream *s)
+{
+	memset(s, 0, offsetof(struct stream, conn));
+	grpc_metadata_array_init(&s->imd);
+	grpc_metadata_array_init(&s->tmd);
+	grpc_slice method = grpc_slice_from_static_string(EXPORT_METHOD);
+	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+				       gpr_time_from_millis((int64_t)(r->o->call_timeout_s * 1000),
+							    GPR_TIMESPAN));
+	s->call = grpc_channel_create_call(r->ch[s->conn], NULL, GRPC_PROPAGATE_DEFAULTS, r->cq,
+					   method, NULL, dl, NULL);
+	if (s->call == NULL)
+		return -ENOMEM;
+	s->req = grpc_raw_byte_buffer_create(&r->payload, 1);
+	grpc_op ops[6];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = s->req;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->imd;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &s->resp;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &s->tmd;
+	ops[5].data.recv_status_on_client.status = &s->status;
+	ops[5].data.recv_status_on_client.status_details = &s->details;
+	if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK) {
+		grpc_call_unref(s->call);
+		grpc_byte_buffer_destroy(s->req);
+		grpc_metadata_array_destroy(&s->imd);
+		grpc_metadata_array_destroy(&s->tmd);
+		return -EIO;
+	}
+	r->res->sent++;
+	r->res->spans_sent += r->o->spans_per_req;
+	r->inflight++;
+	return 0;
+}
+
+static void finish_call(struct run *r, struct stream *s)
+{
+	struct col_load_result *res = r->res;
+	r->inflight--;
+	if (s->status == GRPC_STATUS_OK) {
+		res->acked++;
+		uint64_t rejected = 0;
+		if (s->resp != NULL) {
+			grpc_byte_buffer_reader rd;
+			if (grpc_byte_buffer_reader_init(&rd, s->resp)) {
+				grpc_slice sl = grpc_byte_buffer_reader_readall(&rd);
+				struct otlp_response resp;
+				if (otlp_decode_response_proto(&resp, GRPC_SLICE_START_PTR(sl),
+							       GRPC_SLICE_LENGTH(sl)) == 0 &&
+				    resp.rejected_spans > 0)
+					rejected = (uint64_t)resp.rejected_spans;
+				grpc_slice_unref(sl);
+				grpc_byte_buffer_reader_destroy(&rd);
+			}
+		}
+		res->rejected_spans += rejected;
+		res->spans_acked += r->o->spans_per_req - rejected;
+	} else {
+		if (s->status == GRPC_STATUS_UNAVAILABLE ||
+		    s->status == GRPC_STATUS_RESOURCE_EXHAUSTED)
+			res->refused++;
+		else
+			res->failed++;
+		res->last_status = (int)s->status;
+		size_t n = GRPC_SLICE_LENGTH(s->details);
+		if (n >= sizeof(res->last_error))
+			n = sizeof(res->last_error) - 1;
+		memcpy(res->last_error, GRPC_SLICE_START_PTR(s->details), n);
+		res->last_error[n] = '\0';
+	}
+	grpc_slice_unref(s->details);
+	if (s->resp)
+		grpc_byte_buffer_destroy(s->resp);
+	grpc_byte_buffer_destroy(s->req);
+	grpc_metadata_array_destroy(&s->imd);
+	grpc_metadata_array_destroy(&s->tmd);
+	grpc_call_unref(s->call);
+	s->call = NULL;
+}
+
+int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
+{
+	struct col_load_opts o = *opts;
+	struct run r = { 0 };
+	int ret = 0;
+	if (o.streams == 0)
+		o.streams = 4;
+	if (o.connections == 0)
+		o.connections = 1;
+	if (o.connections > o.streams)
+		o.connections = o.streams;
+	if (o.spans_per_req == 0)
+		o.spans_per_req = 512;
+	if (o.call_timeout_s <= 0)
+		o.call_timeout_s = 30;
+	if (o.seconds <= 0 && o.requests == 0)
+		o.requests = 1;
+	memset(res, 0, sizeof(*res));
+	r.o = &o;
+	r.res = res;
+
+	uint8_t *buf;
+	size_t len;
+	ret = col_load_request(o.spans_per_req, o.service, 42, &buf, &len);
+	if (ret != 0)
+		return ret;
+	grpc_init();
+	r.payload = grpc_slice_from_copied_buffer((const char *)buf, len);
+	free(buf);
+
+	struct stream *streams = calloc(o.streams, sizeof(*streams));
+	r.ch = calloc(o.connections, sizeof(*r.ch));
+	if (streams == NULL || r.ch == NULL) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	grpc_arg args[3];
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
+	args[0].value.integer = o.gzip ? GRPC_COMPRESS_GZIP : GRPC_COMPRESS_NONE;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+	args[1].value.integer = 1;
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[2].value.integer = 64 << 20;
+	grpc_channel_args chargs = { 3, args };
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	for (unsigned i = 0; i < o.connections; i++)
+		r.ch[i] = grpc_channel_create(o.target, creds, &chargs);
+	grpc_channel_credentials_release(creds);
+	r.cq = grpc_completion_queue_create_for_next(NULL);
+
+	double t0 = mono_s();
+	r.deadline = t0 + o.seconds;
+	for (unsigned i = 0; i < o.streams && may_start(&r); i++) {
+		streams[i].conn = i % o.connections;
+		if (start_call(&r, &streams[i]) != 0) {
+			ret = -EIO;
+			break;
+		}
+	}
+	while (r.inflight > 0) {
+		grpc_event ev = grpc_completion_queue_next(
+			r.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		struct stream *s = ev.tag;
+		finish_call(&r, s);
+		if (ret == 0 && may_start(&r) && start_call(&r, s) != 0)
+			ret = -EIO;
+	}
+	res->elapsed_s = mono_s() - t0;
+
+	grpc_completion_queue_shutdown(r.cq);
+	while (grpc_completion_queue_next(r.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN) {
+	}
+	grpc_completion_queue_destroy(r.cq);
+	for (unsigned i = 0; i < o.connections; i++)
+		grpc_channel_destroy(r.ch[i]);
+out_free:
+	free(r.ch);
+	free(streams);
+	grpc_slice_unref(r.payload);
+	grpc_shutdown();
+	return ret;
+}
+
+/* ---- blocking HTTP/1.1 client ---- */
+
+int col_hclient_init(struct col_hclient *c, const char *addr)
+{
+	c->fd = -1;
+	const char *colon = strrchr(addr, ':');
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(c->host))
+		return -EINVAL;
+	memcpy(c->host, addr, (size_t)(colon - addr));
+	c->host[colon - addr] = '\0';
+	c->port = atoi(colon + 1);
+	if (c->port <= 0 || c->port > 65535)
+		return -EINVAL;
+	return 0;
+}
+
+void col_hclient_close(struct col_hclient *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int hc_connect(struct col_hclient *c)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", c->port);
+	if (getaddrinfo(c->host, port, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return -errno;
+	}
+	if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+		int e = errno;
+		close(fd);
+		freeaddrinfo(res);
+		return -e;
+	}
+	freeaddrinfo(res);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EPIPE;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_some(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int pr = poll(&p, 1, timeout_ms);
+	if (pr == 0)
+		return -ETIMEDOUT;
+	if (pr < 0)
+		return -errno;
+	ssize_t n = recv(fd, buf, cap, 0);
+	if (n < 0)
+		return -errno;
+	return (int)n;
+}
+
+static int hc_once(struct col_hclient *c, const char *method, const char *path,
+		   const char *extra, const void *rb, size_t rl, int timeout_ms, int *status,
+		   char **headers, char **body, size_t *body_len)
+{
+	char head[2048];
+	int n = snprintf(head, sizeof(head),
+			 "%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %zu\r\n%s\r\n",
+			 method, path, c->host, c->port, rl, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -E2BIG;
+	int r = write_all(c->fd, head, (size_t)n);
+	if (r == 0 && rl > 0)
+		r = write_all(c->fd, rb, rl);
+	if (r != 0)
+		return r;
+
+	size_t cap = 8192, len = 0;
+	char *buf = malloc(cap + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	char *hend = NULL;
+	while (hend == NULL) {
+		if (len == cap) {
+			free(buf);
+			return -E2BIG;
+		}
+		int got = read_some(c->fd, buf + len, cap - len, timeout_ms);
+		if (got <= 0) {
+			free(buf);
+			return got == 0 ? -EPIPE : got;
+		}
+		len += (size_t)got;
+		buf[len] = '\0';
+		hend = strstr(buf, "\r\n\r\n");
+	}
+	size_t hlen = (size_t)(hend - buf) + 4;
+	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
+		free(buf);
+		return -EPROTO;
+	}
+	size_t clen = 0;
+	bool close_after = false;
+	for (char *line = strstr(buf, "\r\n") + 2; line < hend; line = strstr(line, "\r\n") + 2) {
+		if (strncasecmp(line, "content-length:", 15) == 0)
+			clen = strtoull(line + 15, NULL, 10);
+		else if (strncasecmp(line, "connection:", 11) == 0 && strstr(line, "close") &&
+			 strstr(line, "close") < strstr(line, "\r\n"))
+			close_after = true;
+	}
+	if (clen > (256u << 20)) {
+		free(buf);
+		return -E2BIG;
+	}
+	char *b = malloc(clen + 1);
+	if (b == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	size_t have = len - hlen;
+	if (have > clen)
+		have = clen;
+	memcpy(b, buf + hlen, have);
+	while (have < clen) {
+		int got = read_some(c->fd, b + have, clen - have, timeout_ms);
+		if (got <= 0) {
+			free(b);
+			free(buf);
+			return got == 0 ? -EPIPE : got;
+		}
+		have += (size_t)got;
+	}
+	b[clen] = '\0';
+	*body = b;
+	*body_len = clen;
+	if (headers != NULL) {
+		buf[hlen] = '\0';
+		*headers = buf;
+	} else {
+		free(buf);
+	}
+	if (close_after)
+		col_hclient_close(c);
+	return 0;
+}
+
+int col_hclient_request(struct col_hclient *c, const char *method, const char *path,
+			const char *extra_headers, const void *req_body, size_t req_len,
+			int timeout_ms, int *status, char **headers, char **body,
+			size_t *body_len)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fresh = false;
+		if (c->fd < 0) {
+			int r = hc_connect(c);
+			if (r != 0)
+				return r;
+			fresh = true;
+		}
+		int r = hc_once(c, method, path, extra_headers, req_body, req_len, timeout_ms,
+				status, headers, body, body_len);
+		if (r == 0)
+			return 0;
+		col_hclient_close(c);
+		if (fresh || r == -ETIMEDOUT || r == -ENOMEM)
+			return r;
+	}
+	return -EPIPE;
+}

@@ -1,0 +1,102 @@
+/* metrics.c: atomic counters and their Prometheus text. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+
+void col_metrics_init(struct col_metrics *m, uint64_t mem_limit)
+{
+	memset(m, 0, sizeof(*m));
+	m->mem_limit = mem_limit;
+}
+
+bool col_mem_reserve(struct col_metrics *m, uint64_t n)
+{
+	uint64_t cur = atomic_load_explicit(&m->mem_used, memory_order_relaxed);
+	do {
+		if (n > m->mem_limit || cur > m->mem_limit - n)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&m->mem_used, &cur, cur + n,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return true;
+}
+
+void col_mem_release(struct col_metrics *m, uint64_t n)
+{
+	atomic_fetch_sub_explicit(&m->mem_used, n, memory_order_relaxed);
+}
+
+void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
+			 enum col_outcome o)
+{
+	atomic_fetch_add_explicit(&m->requests[p][o], 1, memory_order_relaxed);
+}
+
+struct out {
+	char *buf;
+	size_t len, off;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = o->off < o->len ? o->len - o->off : 0;
+	int n = vsnprintf(room ? o->buf + o->off : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->off += (size_t)n;
+}
+
+static void counter(struct out *o, const char *name, const char *help, uint64_t v)
+{
+	put(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name,
+	    name, v);
+}
+
+static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
+{
+	put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name,
+	    v);
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
+{
+	static const char *const protos[] = { "grpc", "http" };
+	static const char *const outcomes[] = { "ok", "partial", "invalid", "refused" };
+	struct out o = { buf, len, 0 };
+	if (len > 0)
+		buf[0] = '\0';
+
+	counter(&o, "ternd_spans_received_total", "Spans in decoded export requests.",
+		LOAD(m->spans_received));
+	counter(&o, "ternd_spans_accepted_total", "Spans acknowledged by the pipeline.",
+		LOAD(m->spans_accepted));
+	counter(&o, "ternd_spans_rejected_total",
+		"Spans rejected by limits (reported in partial_success).",
+		LOAD(m->spans_rejected));
+	counter(&o, "ternd_spans_refused_total",
+		"Decoded spans refused with a retryable error (overload, shutdown).",
+		LOAD(m->spans_refused));
+	counter(&o, "ternd_bytes_received_total", "Export request bytes received.",
+		LOAD(m->bytes_received));
+	put(&o, "# HELP ternd_requests_total Export requests by protocol and outcome.\n"
+		"# TYPE ternd_requests_total counter\n");
+	for (int p = 0; p < COL_M_NPROTO; p++)
+		for (int x = 0; x < COL_OUT_N; x++)
+			put(&o, "ternd_requests_total{protocol=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
+			    protos[p], outcomes[x], LOAD(m->requests[p][x]));
+	gauge(&o, "ternd_queue_depth", "Batches in the pipeline, not yet acknowledged.",
+	      LOAD(m->queue_depth));
+	gauge(&o, "ternd_memory_bytes", "Request memory in use (wire + decoded).",
+	      LOAD(m->mem_used));
+	gauge(&o, "ternd_memory_limit_bytes", "Configured memory limit.", m->mem_limit);
+	return o.off;
+}

@@ -1,0 +1,58 @@
+/*
+ * metrics.h: ternd's counters and the memory limit. Every field is atomic:
+ * receivers update them from the gRPC completion-queue thread and the loop.
+ */
+#ifndef TERN_COLLECTOR_METRICS_H
+#define TERN_COLLECTOR_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum col_metric_proto { COL_M_GRPC = 0, COL_M_HTTP, COL_M_NPROTO };
+
+enum col_outcome {
+	COL_OUT_OK = 0,   /* every span accepted */
+	COL_OUT_PARTIAL,  /* accepted, some spans rejected by limits */
+	COL_OUT_INVALID,  /* undecodable, bad media type, too large */
+	COL_OUT_REFUSED,  /* memory limit, queue full, pipeline refused */
+	COL_OUT_N,
+};
+
+struct col_metrics {
+	_Atomic uint64_t spans_received;  /* spans in decoded requests */
+	_Atomic uint64_t spans_accepted;  /* acked by the pipeline */
+	_Atomic uint64_t spans_rejected;  /* left out by limits (partial_success) */
+	_Atomic uint64_t spans_refused;   /* decoded but refused (retryable) */
+	_Atomic uint64_t bytes_received;  /* request bytes as received on the wire */
+	_Atomic uint64_t requests[COL_M_NPROTO][COL_OUT_N];
+	_Atomic uint64_t queue_depth;     /* batches submitted and not yet acked */
+	_Atomic uint64_t mem_used;        /* accounted bytes in flight */
+	uint64_t mem_limit;               /* set once at start */
+};
+
+/** Zeroes m and sets the memory limit. */
+void col_metrics_init(struct col_metrics *m, uint64_t mem_limit);
+
+/**
+ * Reserves n bytes against the memory limit. Returns false (nothing
+ * reserved) when used + n would exceed the limit. Any thread.
+ */
+bool col_mem_reserve(struct col_metrics *m, uint64_t n);
+
+/** Returns n bytes reserved earlier. Any thread. */
+void col_mem_release(struct col_metrics *m, uint64_t n);
+
+/** Counts one finished request. Any thread. */
+void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
+			 enum col_outcome o);
+
+/**
+ * Writes the Prometheus text exposition of m into buf (NUL-terminated,
+ * truncated to len). Returns the length it needed, like snprintf; call
+ * again with a larger buffer if that is >= len. Any thread.
+ */
+size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len);
+
+#endif /* TERN_COLLECTOR_METRICS_H */

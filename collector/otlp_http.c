@@ -1,0 +1,314 @@
+/*
+ * otlp_http.c: OTLP/HTTP POST /v1/traces (protobuf or JSON, optional gzip).
+ *
+ * Bodies are decoded on the loop (the protobuf decode is fast enough that a
+ * thread hop costs more than it saves; see docs/ternd.md). The answer goes
+ * out when the pipeline acks; if the client went away meanwhile, the pool
+ * dispose callback has cleared job->hreq and the ack only frees the job.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "inflate.h"
+#include "log.h"
+#include "server.h"
+
+#define RPC_INVALID_ARGUMENT 3
+#define RPC_UNAVAILABLE 14
+
+struct http_job {
+	struct col_ingest_req req;
+	h2o_req_t *hreq;         /* NULL once h2o disposed the request */
+	struct http_job **slot;  /* in the request's pool */
+	bool json;
+};
+
+static const char CT_PROTO[] = "application/x-protobuf";
+static const char CT_JSON[] = "application/json";
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* google.rpc.Status{code, message}: the OTLP/HTTP error body. */
+static void send_status(h2o_req_t *req, bool json, int http_status, const char *reason,
+			int code, const char *msg, bool retry)
+{
+	char buf[1200];
+	size_t len = 0;
+	size_t ml = strlen(msg);
+	if (ml > 512)
+		ml = 512;
+	if (retry)
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+			       H2O_STRLIT("1"));
+	if (json) {
+		len = (size_t)snprintf(buf, sizeof(buf), "{\"code\":%d,\"message\":\"", code);
+		for (size_t i = 0; i < ml && len < sizeof(buf) - 16; i++) {
+			unsigned char c = (unsigned char)msg[i];
+			if (c == '"' || c == '\\') {
+				buf[len++] = '\\';
+				buf[len++] = (char)c;
+			} else if (c < 0x20) {
+				len += (size_t)snprintf(buf + len, 7, "\\u%04x", c);
+			} else {
+				buf[len++] = (char)c;
+			}
+		}
+		memcpy(buf + len, "\"}", 2);
+		len += 2;
+		col_http_send(req, http_status, reason, CT_JSON, buf, len);
+	} else {
+		uint8_t *p = (uint8_t *)buf;
+		p[len++] = 0x08;
+		len += put_varint(p + len, (uint64_t)code);
+		p[len++] = 0x12;
+		len += put_varint(p + len, ml);
+		memcpy(p + len, msg, ml);
+		len += ml;
+		col_http_send(req, http_status, reason, CT_PROTO, buf, len);
+	}
+}
+
+static void on_req_gone(void *p)
+{
+	struct http_job **slot = p;
+	if (*slot != NULL)
+		(*slot)->hreq = NULL;
+}
+
+static void send_ok(h2o_req_t *req, bool json, const struct col_ingest_req *r)
+{
+	struct otlp_response resp = { 0 };
+	if (r->n_rejected) {
+		resp.rejected_spans = (int64_t)r->n_rejected;
+		snprintf(resp.error_message, sizeof(resp.error_message), "%s", r->reject_msg);
+	}
+	int ret;
+	if (json) {
+		char *out = NULL;
+		size_t len = 0;
+		ret = otlp_encode_response_json(&resp, &out, &len);
+		if (ret == 0)
+			col_http_send(req, 200, "OK", CT_JSON, out, len);
+		free(out);
+	} else {
+		uint8_t *out = NULL;
+		size_t len = 0;
+		ret = otlp_encode_response_proto(&resp, &out, &len);
+		if (ret == 0)
+			col_http_send(req, 200, "OK", CT_PROTO, out, len);
+		free(out);
+	}
+	if (ret != 0) {
+		col_log(COL_LOG_ERROR, "http: out of memory encoding a response; answering 503");
+		send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
+			    "out of memory", true);
+	}
+}
+
+static void reply_ack(struct col_ingest_req *r, int status)
+{
+	struct http_job *job = container_of(r, struct http_job, req);
+	if (job->hreq != NULL) {
+		*job->slot = NULL;
+		if (status == 0) {
+			send_ok(job->hreq, job->json, r);
+		} else {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "ternd cannot take the batch now (%s); retry later",
+				 status == -ESHUTDOWN ? "shutting down" :
+				 status == -EAGAIN    ? "pipeline queue full" : strerror(-status));
+			send_status(job->hreq, job->json, 503, "Service Unavailable",
+				    RPC_UNAVAILABLE, msg, true);
+		}
+	}
+	free(job);
+}
+
+static bool header_value(h2o_req_t *req, const h2o_token_t *tok, h2o_iovec_t *out)
+{
+	ssize_t i = h2o_find_header(&req->headers, tok, -1);
+	if (i < 0)
+		return false;
+	*out = req->headers.entries[i].value;
+	return true;
+}
+
+static h2o_iovec_t trim_media_type(h2o_iovec_t v)
+{
+	size_t n = 0;
+	while (n < v.len && v.base[n] != ';')
+		n++;
+	while (n > 0 && (v.base[n - 1] == ' ' || v.base[n - 1] == '\t'))
+		n--;
+	size_t s = 0;
+	while (s < n && (v.base[s] == ' ' || v.base[s] == '\t'))
+		s++;
+	return h2o_iovec_init(v.base + s, n - s);
+}
+
+int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
+{
+	struct col_metrics *m = &srv->metrics;
+	char err[256];
+	h2o_iovec_t v;
+
+	if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
+		       H2O_STRLIT("/v1/traces"))) {
+		col_http_send(req, 404, "Not Found", "text/plain", H2O_STRLIT("not found\n"));
+		return 0;
+	}
+	if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+			       H2O_STRLIT("POST"));
+		col_http_send(req, 405, "Method Not Allowed", "text/plain",
+			      H2O_STRLIT("use POST\n"));
+		return 0;
+	}
+	bool json;
+	h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE, &v) ? trim_media_type(v) :
+									 h2o_iovec_init("", 0);
+	if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_PROTO))) {
+		json = false;
+	} else if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_JSON))) {
+		json = true;
+	} else {
+		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
+		col_log(COL_LOG_INFO, "http: unsupported content type '%.*s'; answering 415",
+			(int)(ct.len > 64 ? 64 : ct.len), ct.base);
+		col_http_send(req, 415, "Unsupported Media Type", "text/plain",
+			      H2O_STRLIT("use application/x-protobuf or application/json\n"));
+		return 0;
+	}
+	bool gzip = false;
+	if (header_value(req, H2O_TOKEN_CONTENT_ENCODING, &v)) {
+		h2o_iovec_t enc = trim_media_type(v);
+		if (h2o_lcstris(enc.base, enc.len, H2O_STRLIT("gzip"))) {
+			gzip = true;
+		} else if (!h2o_lcstris(enc.base, enc.len, H2O_STRLIT("identity"))) {
+			col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
+			col_log(COL_LOG_INFO, "http: unsupported content encoding; answering 415");
+			col_http_send(req, 415, "Unsupported Media Type", "text/plain",
+				      H2O_STRLIT("Content-Encoding must be gzip or identity\n"));
+			return 0;
+		}
+	}
+
+	const uint8_t *body = (const uint8_t *)req->entity.base;
+	size_t len = req->entity.base ? req->entity.len : 0;
+	atomic_fetch_add_explicit(&m->bytes_received, len, memory_order_relaxed);
+
+	struct http_job *job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		goto out_oom;
+	job->json = json;
+	job->req.srv = srv;
+	job->req.mproto = COL_M_HTTP;
+	job->req.reply = reply_ack;
+	uint64_t recv_ns = col_now_ns();
+
+	/* Reserve before inflating/decoding; adjusted to the real size after. */
+	uint64_t estimate = (uint64_t)len * 2 + 4096;
+	if (!col_mem_reserve(m, estimate))
+		goto out_refuse;
+	job->req.mem = estimate;
+
+	uint8_t *owned = NULL;
+	size_t owned_len = 0;
+	if (gzip) {
+		int r = col_gunzip(body, len, srv->cfg.max_request_bytes, &owned, &owned_len);
+		if (r == -ENOMEM)
+			goto out_release;
+		if (r != 0) {
+			col_mem_release(m, job->req.mem);
+			free(job);
+			col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
+			snprintf(err, sizeof(err), "%s",
+				 r == -EMSGSIZE ? "gzip body inflates past the maximum request size" :
+						  "body is not valid gzip");
+			col_log(COL_LOG_INFO, "http: %s; answering 400", err);
+			send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT, err, false);
+			return 0;
+		}
+		if (owned_len > job->req.mem) {
+			if (!col_mem_reserve(m, owned_len - job->req.mem)) {
+				free(owned);
+				goto out_refuse_reserved;
+			}
+			job->req.mem = owned_len;
+		}
+	} else if (!json) {
+		/* Zero-copy decode needs bytes that outlive the request. */
+		owned = malloc(len ? len : 1);
+		if (owned == NULL)
+			goto out_release;
+		memcpy(owned, body, len);
+		owned_len = len;
+	}
+	const void *bytes = owned ? owned : body;
+	size_t blen = owned ? owned_len : len;
+	int r = col_ingest_decode(&job->req, json ? COL_PROTO_HTTP_JSON : COL_PROTO_HTTP_PROTO,
+				  bytes, blen, json ? NULL : owned, free, recv_ns, err,
+				  sizeof(err));
+	if (json || r != 0)
+		free(owned);
+	if (r == -EINVAL || r == -EMSGSIZE) {
+		col_mem_release(m, job->req.mem);
+		free(job);
+		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
+		col_log(COL_LOG_INFO, "http: undecodable export request (%s); answering 400", err);
+		send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT, err, false);
+		return 0;
+	}
+	if (r == -ENOBUFS)
+		goto out_refuse_reserved;
+	if (r != 0)
+		goto out_release;
+
+	if (job->req.n_spans == 0) {
+		col_batch_free(job->req.batch);
+		job->req.batch = NULL;
+		col_metrics_request(m, COL_M_HTTP,
+				    job->req.n_rejected ? COL_OUT_PARTIAL : COL_OUT_OK);
+		send_ok(req, json, &job->req);
+		col_mem_release(m, job->req.mem);
+		free(job);
+		return 0;
+	}
+	job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_gone);
+	*job->slot = job;
+	job->hreq = req;
+	col_ingest_submit(&job->req);
+	return 0;
+
+out_refuse_reserved:
+	col_mem_release(m, job->req.mem);
+out_refuse:
+	free(job);
+	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
+	col_log(COL_LOG_WARN, "http: memory limit reached (%llu of %llu bytes in use); answering 503",
+		(unsigned long long)atomic_load(&m->mem_used), (unsigned long long)m->mem_limit);
+	send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
+		    "ternd memory limit reached; retry later", true);
+	return 0;
+out_release:
+	col_mem_release(m, job->req.mem);
+	free(job);
+out_oom:
+	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
+	col_log(COL_LOG_ERROR, "http: out of memory; answering 503");
+	send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
+		    "ternd out of memory; retry later", true);
+	return 0;
+}

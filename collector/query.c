@@ -1,0 +1,70 @@
+/*
+ * query.c: the query API (HTTP, JSON). Add an endpoint with one line in
+ * routes[] and a handler taking (srv, req).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "server.h"
+
+struct col_route {
+	const char *method;
+	const char *path; /* exact match on the normalized path */
+	col_http_fn fn;
+};
+
+static int get_healthz(struct col_server *srv, h2o_req_t *req)
+{
+	static const char body[] = "{\"status\":\"ok\"}\n";
+	const char *b = srv->draining ? "{\"status\":\"draining\"}\n" : body;
+	col_http_send(req, srv->draining ? 503 : 200, srv->draining ? "Service Unavailable" : "OK",
+		      "application/json", b, strlen(b));
+	return 0;
+}
+
+static int get_metrics(struct col_server *srv, h2o_req_t *req)
+{
+	char small[4096];
+	size_t need = col_metrics_render(&srv->metrics, small, sizeof(small));
+	if (need < sizeof(small)) {
+		col_http_send(req, 200, "OK", "text/plain; version=0.0.4", small, need);
+		return 0;
+	}
+	char *big = malloc(need + 1);
+	if (big == NULL) {
+		col_http_send(req, 503, "Service Unavailable", "text/plain",
+			      H2O_STRLIT("out of memory\n"));
+		return 0;
+	}
+	col_metrics_render(&srv->metrics, big, need + 1);
+	col_http_send(req, 200, "OK", "text/plain; version=0.0.4", big, need);
+	free(big);
+	return 0;
+}
+
+static const struct col_route routes[] = {
+	{ "GET", "/healthz", get_healthz },
+	{ "GET", "/metrics", get_metrics },
+};
+
+int col_query_handle(struct col_server *srv, h2o_req_t *req)
+{
+	bool path_found = false;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct col_route *r = &routes[i];
+		if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, r->path,
+			       strlen(r->path)))
+			continue;
+		path_found = true;
+		if (h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)))
+			return r->fn(srv, req);
+	}
+	if (path_found)
+		col_http_send(req, 405, "Method Not Allowed", "application/json",
+			      H2O_STRLIT("{\"error\":\"method not allowed\"}\n"));
+	else
+		col_http_send(req, 404, "Not Found", "application/json",
+			      H2O_STRLIT("{\"error\":\"not found\"}\n"));
+	return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * server.h: ternd's state (owned by the loop thread) and the ingest path
+ * that both receivers share: memory accounting, the queue bound, submitting
+ * to the pipeline stage and routing the ack back to the receiver's reply.
+ */
+#ifndef TERN_COLLECTOR_SERVER_H
+#define TERN_COLLECTOR_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "otlp.h"
+#include "pipeline.h"
+#include "xqueue.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+struct col_grpc;
+struct col_http;
+
+struct col_server {
+	uv_loop_t *loop;
+	struct col_config cfg;
+	struct otlp_limits limits;
+	struct col_metrics metrics;
+	struct col_stage *stage;   /* NULL once closed */
+	bool draining;             /* SIGTERM seen: no new connections/calls */
+	_Atomic uint64_t inflight; /* requests taken and not yet answered */
+	struct col_grpc *grpc;
+	struct col_http *otlp_http;
+	struct col_http *query;
+};
+
+/*
+ * One export request between decode and reply. Embedded by the receivers.
+ * Fields are set by the receiver before col_ingest_submit().
+ */
+struct col_ingest_req {
+	struct col_xq_node node;   /* for the gRPC thread's hand-off */
+	struct col_server *srv;
+	struct col_batch *batch;   /* owned until the stage takes it */
+	enum col_metric_proto mproto;
+	uint64_t n_spans;          /* kept in the batch */
+	uint64_t n_rejected;       /* left out by limits */
+	uint64_t mem;              /* bytes reserved with col_mem_reserve */
+	char reject_msg[256];
+	/* Sends the answer: status 0 = accepted, else a negative errno
+	 * (refused, retryable). Called once, on the loop thread; the request's
+	 * memory is released and metrics counted right after it returns. */
+	void (*reply)(struct col_ingest_req *r, int status);
+};
+
+/**
+ * Submits r->batch to the stage (or refuses it when the queue bound is hit
+ * or the stage is closed) and later calls r->reply exactly once. Loop
+ * thread. r must stay valid until r->reply has returned.
+ */
+void col_ingest_submit(struct col_ingest_req *r);
+
+/**
+ * Decodes an OTLP request body (bytes, len) into a new batch in r->batch,
+ * with the server's limits, and counts received/rejected spans. For
+ * protobuf the decode is zero-copy: on success the batch takes owner and
+ * frees it with free_fn when it is freed (owner keeps bytes alive). For
+ * JSON, or when owner is NULL, nothing is taken. Memory: r->mem holds what
+ * the caller reserved before decoding; on return (success or not) r->mem is
+ * what is reserved now (the caller releases it when done). Returns 0;
+ * -EINVAL or -EMSGSIZE (bad request, message in err); -ENOMEM; -ENOBUFS
+ * (memory limit). On error owner is not taken. Any thread.
+ */
+int col_ingest_decode(struct col_ingest_req *r, enum col_proto proto, const void *bytes,
+		      size_t len, void *owner, void (*free_fn)(void *), uint64_t recv_ns,
+		      char *err, size_t errlen);
+
+/** CLOCK_REALTIME in ns. */
+uint64_t col_now_ns(void);
+
+#endif /* TERN_COLLECTOR_SERVER_H */

@@ -1,0 +1,213 @@
+/*
+ * ternd.c: the collector daemon. One libuv loop owns the state; the gRPC
+ * receiver has its completion-queue thread. SIGTERM/SIGINT drain: stop
+ * accepting, wait (bounded) for pending acks, close the stage, cancel what
+ * is left, close every handle, uv_loop_close() == 0, exit 0.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc_recv.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+
+extern char **environ;
+
+struct ternd {
+	struct col_server srv;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t drain_timer;
+	bool drain_timer_on;
+	int closing; /* components still closing */
+	bool stage_closing;
+	int exit_code;
+};
+
+static void close_handles(struct ternd *t);
+
+static void on_component_closed(void *arg)
+{
+	struct ternd *t = arg;
+	if (--t->closing == 0)
+		close_handles(t);
+}
+
+static void on_stage_closed(void *arg)
+{
+	struct ternd *t = arg;
+	/* Every accepted batch has its answer now; whatever gRPC still holds
+	 * (calls not yet handed over) gets cancelled. */
+	if (t->srv.grpc)
+		col_grpc_cancel_all(t->srv.grpc);
+	on_component_closed(t);
+}
+
+/* Phase 2: the drain is over (all answered, or the timeout hit). */
+static void finish_drain(struct ternd *t)
+{
+	if (t->stage_closing)
+		return;
+	t->stage_closing = true;
+	if (t->drain_timer_on) {
+		uv_timer_stop(&t->drain_timer);
+	}
+	struct col_server *s = &t->srv;
+	t->closing = 1; /* the stage */
+	if (s->grpc)
+		t->closing++;
+	if (s->otlp_http)
+		t->closing++;
+	if (s->query)
+		t->closing++;
+	struct col_stage *st = s->stage;
+	s->stage = NULL; /* new batches are refused with -ESHUTDOWN */
+	if (s->grpc)
+		col_grpc_close(s->grpc, on_component_closed, t);
+	if (s->otlp_http)
+		col_http_close(s->otlp_http, on_component_closed, t);
+	if (s->query)
+		col_http_close(s->query, on_component_closed, t);
+	col_stage_close(st, on_stage_closed, t);
+}
+
+static uint64_t drain_deadline;
+
+static void on_drain_timer(uv_timer_t *timer)
+{
+	struct ternd *t = timer->data;
+	if (atomic_load(&t->srv.inflight) == 0) {
+		finish_drain(t);
+	} else if (uv_now(t->srv.loop) >= drain_deadline) {
+		col_log(COL_LOG_WARN, "shutdown: %llu requests still unanswered after %u ms; "
+				      "closing the pipeline and cancelling them",
+			(unsigned long long)atomic_load(&t->srv.inflight),
+			t->srv.cfg.shutdown_timeout_ms);
+		finish_drain(t);
+	}
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	struct ternd *t = sig->data;
+	if (t->srv.draining)
+		return;
+	col_log(COL_LOG_INFO, "%s: no new requests; answering the %llu in flight, then exiting",
+		signum == SIGTERM ? "SIGTERM" : "SIGINT",
+		(unsigned long long)atomic_load(&t->srv.inflight));
+	t->srv.draining = true;
+	if (t->srv.grpc)
+		col_grpc_stop_accepting(t->srv.grpc);
+	if (t->srv.otlp_http)
+		col_http_stop_accepting(t->srv.otlp_http);
+	drain_deadline = uv_now(t->srv.loop) + t->srv.cfg.shutdown_timeout_ms;
+	uv_timer_init(t->srv.loop, &t->drain_timer);
+	t->drain_timer.data = t;
+	t->drain_timer_on = true;
+	uv_timer_start(&t->drain_timer, on_drain_timer, 0, 5);
+}
+
+static void close_handles(struct ternd *t)
+{
+	uv_close((uv_handle_t *)&t->sigterm, NULL);
+	uv_close((uv_handle_t *)&t->sigint, NULL);
+	if (t->drain_timer_on)
+		uv_close((uv_handle_t *)&t->drain_timer, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static struct ternd t; /* large; and handles must outlive uv_run */
+	struct col_server *s = &t.srv;
+	char err[512];
+	char bound[160];
+
+	int r = col_config_load(&s->cfg, argc, argv, environ, err, sizeof(err));
+	if (r == 1) {
+		col_config_usage(stdout, "ternd");
+		return 0;
+	}
+	if (r != 0) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return 2;
+	}
+	col_log_threshold = s->cfg.log_level;
+	signal(SIGPIPE, SIG_IGN);
+
+	otlp_limits_default(&s->limits);
+	s->limits.max_request_bytes = s->cfg.max_request_bytes;
+	s->limits.max_attrs_per_span = s->cfg.max_attrs_per_span;
+	s->limits.max_attr_value_bytes = s->cfg.max_attr_value_bytes;
+	col_metrics_init(&s->metrics, s->cfg.memory_limit);
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	s->loop = &loop;
+
+	const struct col_stage_ops *ops = col_stage_find(s->cfg.sink);
+	struct col_stage_env env = { &loop, s->cfg.data, s->cfg.memory_limit };
+	r = ops->open(&env, &s->stage, err, sizeof(err));
+	if (r != 0) {
+		col_log(COL_LOG_ERROR, "cannot open sink %s: %s; exiting", s->cfg.sink, err);
+		t.exit_code = 1;
+		goto out_loop;
+	}
+
+	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
+	if (r != 0) {
+		s->grpc = NULL;
+		col_log(COL_LOG_ERROR, "%s; exiting", err);
+		t.exit_code = 1;
+		goto out_close;
+	}
+	printf("listening otlp-grpc %s\n", bound);
+
+	r = col_http_start(s, s->cfg.otlp_http, "/", col_otlp_http_handle,
+			   s->cfg.max_request_bytes, &s->otlp_http, bound, sizeof(bound), err,
+			   sizeof(err));
+	if (r != 0) {
+		col_log(COL_LOG_ERROR, "OTLP/HTTP: %s; exiting", err);
+		t.exit_code = 1;
+		goto out_close;
+	}
+	printf("listening otlp-http %s\n", bound);
+
+	r = col_http_start(s, s->cfg.query, "/", col_query_handle, 1 << 20, &s->query, bound,
+			   sizeof(bound), err, sizeof(err));
+	if (r != 0) {
+		col_log(COL_LOG_ERROR, "query: %s; exiting", err);
+		t.exit_code = 1;
+		goto out_close;
+	}
+	printf("listening query %s\n", bound);
+	fflush(stdout);
+
+out_close:
+	uv_signal_init(&loop, &t.sigterm);
+	uv_signal_init(&loop, &t.sigint);
+	t.sigterm.data = &t;
+	t.sigint.data = &t;
+	if (t.exit_code == 0) {
+		uv_signal_start(&t.sigterm, on_signal, SIGTERM);
+		uv_signal_start(&t.sigint, on_signal, SIGINT);
+		col_log(COL_LOG_INFO, "ready: sink %s, memory limit %llu bytes", s->cfg.sink,
+			(unsigned long long)s->cfg.memory_limit);
+	} else {
+		/* Start failed: shut down what started, the same way. */
+		s->draining = true;
+		finish_drain(&t);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+out_loop:
+	r = uv_loop_close(&loop);
+	if (r != 0)
+		col_log(COL_LOG_ERROR, "uv_loop_close: %s (a handle was left open)", uv_strerror(r));
+	assert(r == 0);
+	fclose(stdin);
+	fclose(stdout);
+	return t.exit_code;
+}
