@@ -1,0 +1,485 @@
+/*
+ * libtern's exporter against an independent OTLP/gRPC receiver (Python
+ * grpcio, otlp_receiver.py): what arrives is decoded and compared span by
+ * span; retry, RetryInfo, partial_success and a collector that is down.
+ *
+ * usage: integration-agent-export PATH/otlp_receiver.py [TEST]
+ */
+#include "harness.h"
+#include "otlp.h"
+#include "tern.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *receiver_py;
+
+struct recv {
+	pid_t pid;
+	int in_fd;
+	char dir[64];
+	int port;
+	char endpoint[64];
+};
+
+static int recv_start(struct recv *r, const char *mode)
+{
+	strcpy(r->dir, "/tmp/tern-recv-XXXXXX");
+	if (mkdtemp(r->dir) == NULL)
+		return -errno;
+	int in[2], out[2];
+	if (pipe(in) != 0 || pipe(out) != 0)
+		return -errno;
+	r->pid = fork();
+	if (r->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl("/usr/bin/python3", "python3", receiver_py, r->dir, mode, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	r->in_fd = in[1];
+	char line[128];
+	size_t n = 0;
+	int timeout = getenv("TERN_UNDER_VALGRIND") ? 200000 : 20000;
+	while (n < sizeof line - 1) {
+		struct pollfd pfd = { out[0], POLLIN, 0 };
+		if (poll(&pfd, 1, timeout) <= 0)
+			break;
+		ssize_t k = read(out[0], line + n, 1);
+		if (k <= 0 || line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	close(out[0]);
+	if (sscanf(line, "listening %d", &r->port) != 1) {
+		fprintf(stderr, "receiver did not start: \"%s\"\n", line);
+		return -EIO;
+	}
+	snprintf(r->endpoint, sizeof r->endpoint, "http://127.0.0.1:%d", r->port);
+	return 0;
+}
+
+static void recv_stop(struct recv *r)
+{
+	close(r->in_fd);
+	int st;
+	waitpid(r->pid, &st, 0);
+	DIR *d = opendir(r->dir);
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char p[512];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof p, "%s/%s", r->dir, e->d_name);
+		unlink(p);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(r->dir);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Decodes every stored request (in arrival order) into one batch; returns
+ * the number of requests, or -1. */
+static int recv_load(struct recv *r, struct otlp_batch *b, const char *suffix, char **md_out)
+{
+	char *names[256];
+	int n = 0;
+	DIR *d = opendir(r->dir);
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL && n < 256) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && strcmp(e->d_name + l - strlen(suffix), suffix) == 0)
+			names[n++] = strdup(e->d_name);
+	}
+	if (d != NULL)
+		closedir(d);
+	qsort(names, (size_t)n, sizeof names[0], cmp_str);
+	int rc = n;
+	for (int i = 0; i < n; i++) {
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", r->dir, names[i]);
+		free(names[i]);
+		FILE *f = fopen(p, "rb");
+		if (f == NULL) {
+			rc = -1;
+			continue;
+		}
+		fseek(f, 0, SEEK_END);
+		long len = ftell(f);
+		fseek(f, 0, SEEK_SET);
+		uint8_t *buf = malloc((size_t)len + 1);
+		if (fread(buf, 1, (size_t)len, f) != (size_t)len)
+			rc = -1;
+		fclose(f);
+		buf[len] = 0;
+		if (b != NULL) {
+			char err[256];
+			if (otlp_decode_proto(b, buf, (size_t)len, NULL, err, sizeof err) != 0) {
+				fprintf(stderr, "decode %s: %s\n", p, err);
+				rc = -1;
+			}
+			otlp_batch_attach(b, buf, free);
+		} else if (md_out != NULL && i == 0) {
+			*md_out = (char *)buf;
+		} else {
+			free(buf);
+		}
+	}
+	return rc;
+}
+
+static const struct otlp_span *find_span(const struct otlp_batch *b, const char *name, int *count)
+{
+	const struct otlp_span *found = NULL;
+	*count = 0;
+	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next)
+		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
+			for (const struct otlp_span *s = ss->spans; s; s = s->next)
+				if (s->name.len == strlen(name) &&
+				    memcmp(s->name.ptr, name, s->name.len) == 0) {
+					found = s;
+					++*count;
+				}
+	return found;
+}
+
+static const struct otlp_any *attr(const struct otlp_attrs *a, const char *key)
+{
+	for (const struct otlp_kv *kv = a->head; kv; kv = kv->next)
+		if (kv->key.len == strlen(key) && memcmp(kv->key.ptr, key, kv->key.len) == 0)
+			return &kv->value;
+	return NULL;
+}
+
+static uint64_t now_unix_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void opts_for(struct tern_options *o, struct recv *r)
+{
+	tern_options_default(o);
+	o->endpoint = r->endpoint;
+	o->service_name = "itest";
+	o->sampler = TERN_SAMPLER_ALWAYS_ON;
+	o->schedule_delay_ms = 100;
+	o->export_timeout_ms = 2000;
+	o->bsp_export_timeout_ms = 10000;
+	if (getenv("TERN_UNDER_VALGRIND")) {
+		o->export_timeout_ms = 20000;
+		o->bsp_export_timeout_ms = 60000;
+	}
+}
+
+#define TP_OK "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static const char *get1(void *c, const char *name)
+{
+	const char *const *h = c;
+	if (strcmp(name, "traceparent") == 0)
+		return h[0];
+	if (strcmp(name, "tracestate") == 0)
+		return h[1];
+	return NULL;
+}
+
+TEST(spans_arrive_span_for_span)
+{
+	struct recv r;
+	ASSERT_OK(recv_start(&r, "ok"));
+	struct tern_options o;
+	opts_for(&o, &r);
+	o.resource_attributes = "deployment.environment=test,service.version=1.2";
+	o.headers = "x-tenant=acme,Authorization=Bearer%20tok";
+	o.gzip = true;
+	o.max_export_batch_size = 4; /* several requests */
+	uint64_t t0 = now_unix_ns();
+	ASSERT_OK(tern_init(&o));
+
+	const char *hdrs[2] = { TP_OK, "congo=t61rcWkgMzE" };
+	struct tern_context remote;
+	ASSERT_OK(tern_extract(get1, (void *)hdrs, &remote));
+	struct tern_span srv, db;
+	tern_span_begin_ctx(&srv, "GET /items", TERN_KIND_SERVER, &remote);
+	struct tern_span *prev = tern_span_make_current(&srv);
+	tern_span_set_str(&srv, "http.method", "GET");
+	tern_span_set_int(&srv, "http.status_code", 500);
+	tern_span_set_double(&srv, "load", 0.75);
+	tern_span_set_bool(&srv, "cached", false);
+	tern_span_set_bytes(&srv, "blob", "\x00\x01\x02", 3);
+	int64_t iv[3] = { 1, -2, 3 };
+	struct tern_attr ia = { .key = "ints", .type = TERN_ATTR_INT_ARRAY };
+	ia.v.array.ptr = iv;
+	ia.v.array.n = 3;
+	tern_span_set_attr(&srv, &ia);
+	const char *sv[2] = { "a", "bc" };
+	struct tern_attr sa = { .key = "strs", .type = TERN_ATTR_STRING_ARRAY };
+	sa.v.array.ptr = sv;
+	sa.v.array.n = 2;
+	tern_span_set_attr(&srv, &sa);
+	struct tern_attr ev_attr = TERN_ATTR_STR("key", "k1");
+	tern_span_add_event(&srv, "cache.miss", &ev_attr, 1);
+
+	tern_span_begin(&db, "db.query", TERN_KIND_CLIENT);
+	struct tern_attr la = TERN_ATTR_INT("batch", 7);
+	tern_span_add_link(&db, &remote, &la, 1);
+	tern_span_record_error(&db, "Timeout", "db took too long");
+	tern_span_end(&db);
+	tern_span_set_status(&srv, TERN_STATUS_ERROR, "upstream failed");
+	tern_span_restore_current(prev);
+	tern_span_end(&srv);
+	for (int i = 0; i < 10; i++) {
+		struct tern_span s;
+		tern_span_begin(&s, "loop", TERN_KIND_INTERNAL);
+		tern_span_set_int(&s, "i", i);
+		tern_span_end(&s);
+	}
+	uint64_t t1 = now_unix_ns();
+	ASSERT_OK(tern_flush(30000));
+	ASSERT_OK(tern_shutdown(30000));
+	struct tern_counters c;
+	tern_counters_get(&c);
+	ASSERT_EQ_U(c.exported, 12);
+	ASSERT_EQ_U(c.dropped, 0);
+	ASSERT_EQ_U(c.export_errors, 0);
+
+	struct otlp_batch *b = otlp_batch_new();
+	int nreq = recv_load(&r, b, ".bin", NULL);
+	ASSERT_GE(nreq, 3); /* batches of at most 4 */
+	ASSERT_EQ_U(b->n_spans, 12);
+	int cnt;
+	const struct otlp_span *s = find_span(b, "GET /items", &cnt);
+	ASSERT_EQ(cnt, 1);
+	ASSERT_MEM_EQ(s->trace_id, remote.trace_id, 16);
+	ASSERT(s->has_parent);
+	ASSERT_MEM_EQ(s->parent_span_id, remote.span_id, 8);
+	ASSERT_MEM_STR(s->trace_state.ptr, s->trace_state.len, "congo=t61rcWkgMzE");
+	ASSERT_EQ(s->kind, OTLP_SPAN_KIND_SERVER);
+	ASSERT_EQ(s->status.code, OTLP_STATUS_ERROR);
+	ASSERT_MEM_STR(s->status.message.ptr, s->status.message.len, "upstream failed");
+	ASSERT_GE_U(s->start_time_unix_nano, t0 - 1000000);
+	ASSERT_LE_U(s->end_time_unix_nano, t1 + 1000000);
+	ASSERT_LE_U(s->start_time_unix_nano, s->end_time_unix_nano);
+	const struct otlp_any *v = attr(&s->attrs, "http.method");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_STRING);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "GET");
+	v = attr(&s->attrs, "http.status_code");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_INT && v->u.i == 500);
+	v = attr(&s->attrs, "load");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_DOUBLE && v->u.d == 0.75);
+	v = attr(&s->attrs, "cached");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_BOOL && !v->u.b);
+	v = attr(&s->attrs, "blob");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_BYTES && v->u.str.len == 3 &&
+	       memcmp(v->u.str.ptr, "\x00\x01\x02", 3) == 0);
+	v = attr(&s->attrs, "ints");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_ARRAY && v->u.array.n == 3);
+	ASSERT(v->u.array.head->next->value.type == OTLP_VALUE_INT &&
+	       v->u.array.head->next->value.u.i == -2);
+	v = attr(&s->attrs, "strs");
+	ASSERT(v != NULL && v->type == OTLP_VALUE_ARRAY && v->u.array.n == 2);
+	ASSERT_MEM_STR(v->u.array.head->next->value.u.str.ptr,
+		       v->u.array.head->next->value.u.str.len, "bc");
+	ASSERT_EQ(s->events.n, 1);
+	ASSERT_MEM_STR(s->events.head->name.ptr, s->events.head->name.len, "cache.miss");
+	ASSERT_GE_U(s->events.head->time_unix_nano, s->start_time_unix_nano);
+	ASSERT_LE_U(s->events.head->time_unix_nano, s->end_time_unix_nano);
+	v = attr(&s->events.head->attrs, "key");
+	ASSERT(v != NULL);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "k1");
+
+	const struct otlp_span *d = find_span(b, "db.query", &cnt);
+	ASSERT_EQ(cnt, 1);
+	ASSERT_MEM_EQ(d->trace_id, remote.trace_id, 16);
+	ASSERT_MEM_EQ(d->parent_span_id, s->span_id, 8);
+	ASSERT_EQ(d->kind, OTLP_SPAN_KIND_CLIENT);
+	ASSERT_EQ(d->status.code, OTLP_STATUS_ERROR);
+	ASSERT_EQ(d->links.n, 1);
+	ASSERT_MEM_EQ(d->links.head->span_id, remote.span_id, 8);
+	ASSERT_MEM_STR(d->links.head->trace_state.ptr, d->links.head->trace_state.len,
+		       "congo=t61rcWkgMzE");
+	ASSERT(attr(&d->links.head->attrs, "batch") != NULL);
+	ASSERT_EQ(d->events.n, 1);
+	ASSERT_MEM_STR(d->events.head->name.ptr, d->events.head->name.len, "exception");
+	v = attr(&d->events.head->attrs, "exception.message");
+	ASSERT(v != NULL);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "db took too long");
+
+	find_span(b, "loop", &cnt);
+	ASSERT_EQ(cnt, 10);
+	/* each loop span is its own root with a distinct id */
+	const struct otlp_resource_spans *rs = b->resource_spans;
+	v = attr(&rs->resource_attrs, "service.name");
+	ASSERT(v != NULL);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "itest");
+	v = attr(&rs->resource_attrs, "deployment.environment");
+	ASSERT(v != NULL);
+	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "test");
+	ASSERT_MEM_STR(rs->scope_spans->scope_name.ptr, rs->scope_spans->scope_name.len, "tern");
+	otlp_batch_free(b);
+
+	char *md = NULL;
+	recv_load(&r, NULL, ".md", &md);
+	ASSERT(md != NULL);
+	ASSERT(strstr(md, "x-tenant: acme") != NULL);
+	ASSERT(strstr(md, "authorization: Bearer tok") != NULL);
+	free(md);
+	recv_stop(&r);
+	tern_stats_reset();
+}
+
+static void record_n(const char *name, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct tern_span s;
+		tern_span_begin(&s, name, TERN_KIND_INTERNAL);
+		tern_span_end(&s);
+	}
+}
+
+static uint64_t spans_received(struct recv *r)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	recv_load(r, b, ".bin", NULL);
+	uint64_t n = b->n_spans;
+	otlp_batch_free(b);
+	return n;
+}
+
+TEST(retries_unavailable_then_delivers_once)
+{
+	struct recv r;
+	ASSERT_OK(recv_start(&r, "unavailable:2"));
+	struct tern_options o;
+	opts_for(&o, &r);
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("retry", 5);
+	ASSERT_OK(tern_shutdown(30000));
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.exported - c0.exported, 5);
+	ASSERT_GE_U(c1.export_retries - c0.export_retries, 2);
+	ASSERT_EQ_U(c1.export_errors - c0.export_errors, 0);
+	ASSERT_EQ_U(spans_received(&r), 5);
+	recv_stop(&r);
+	tern_stats_reset();
+}
+
+TEST(resource_exhausted_retried_only_with_retryinfo)
+{
+	struct recv r;
+	ASSERT_OK(recv_start(&r, "exhausted"));
+	struct tern_options o;
+	opts_for(&o, &r);
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("exhausted", 3);
+	ASSERT_OK(tern_shutdown(30000));
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.export_calls - c0.export_calls, 1);
+	ASSERT_EQ_U(c1.export_errors - c0.export_errors, 1);
+	ASSERT_EQ_U(c1.dropped - c0.dropped, 3);
+	ASSERT_EQ_U(c1.exported - c0.exported, 0);
+	recv_stop(&r);
+
+	ASSERT_OK(recv_start(&r, "exhausted_retry:2"));
+	opts_for(&o, &r);
+	ASSERT_OK(tern_init(&o));
+	tern_counters_get(&c0);
+	record_n("exhausted", 3);
+	ASSERT_OK(tern_shutdown(30000));
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.export_calls - c0.export_calls, 3);
+	ASSERT_EQ_U(c1.exported - c0.exported, 3);
+	ASSERT_EQ_U(spans_received(&r), 3);
+	recv_stop(&r);
+	tern_stats_reset();
+}
+
+TEST(partial_success_is_not_retried)
+{
+	struct recv r;
+	ASSERT_OK(recv_start(&r, "partial:2"));
+	struct tern_options o;
+	opts_for(&o, &r);
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("partial", 5);
+	ASSERT_OK(tern_shutdown(30000));
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.export_calls - c0.export_calls, 1);
+	ASSERT_EQ_U(c1.rejected - c0.rejected, 2);
+	ASSERT_EQ_U(c1.exported - c0.exported, 3);
+	ASSERT_EQ_U(c1.export_retries - c0.export_retries, 0);
+	recv_stop(&r);
+	tern_stats_reset();
+}
+
+TEST(collector_down_does_not_hurt_the_application)
+{
+	/* a port nobody listens on: bind one, then close it */
+	struct tern_options o;
+	tern_options_default(&o);
+	o.endpoint = "http://127.0.0.1:1";
+	o.sampler = TERN_SAMPLER_ALWAYS_ON;
+	o.export_timeout_ms = 200;
+	o.bsp_export_timeout_ms = 500;
+	o.schedule_delay_ms = 50;
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("down", 100);
+	ASSERT_OK(tern_flush(getenv("TERN_UNDER_VALGRIND") ? 60000 : 10000));
+	record_n("down", 100); /* recording still works */
+	tern_shutdown(2000);
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.ended - c0.ended, 200);
+	ASSERT_EQ_U(c1.exported - c0.exported, 0);
+	ASSERT_EQ_U(c1.dropped - c0.dropped, 200);
+	ASSERT_GE_U(c1.export_errors - c0.export_errors, 1);
+	struct tern_stats st;
+	ASSERT_OK(tern_stats_get("down", &st)); /* local stats do not need a collector */
+	ASSERT_EQ_U(st.count, 200);
+	tern_stats_reset();
+}
+
+static struct test_entry tests[] = {
+	TEST_ENTRY(spans_arrive_span_for_span),
+	TEST_ENTRY(retries_unavailable_then_delivers_once),
+	TEST_ENTRY(resource_exhausted_retried_only_with_retryinfo),
+	TEST_ENTRY(partial_success_is_not_retried),
+	TEST_ENTRY(collector_down_does_not_hurt_the_application),
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s otlp_receiver.py [TEST]\n", argv[0]);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	receiver_py = argv[1];
+	return test__run(tests, sizeof tests / sizeof tests[0], argc - 1, argv + 1);
+}
