@@ -1,0 +1,82 @@
+/* Unit tests: bounded gzip inflate. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "harness.h"
+#include "inflate.h"
+
+static uint8_t *gzip(const uint8_t *in, size_t len, size_t *outlen)
+{
+	z_stream z = { 0 };
+	deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+	size_t cap = deflateBound(&z, len) + 64;
+	uint8_t *out = malloc(cap);
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	deflate(&z, Z_FINISH);
+	*outlen = cap - z.avail_out;
+	deflateEnd(&z);
+	return out;
+}
+
+TEST(roundtrip)
+{
+	uint8_t src[100000];
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + i / 13);
+	size_t glen;
+	uint8_t *g = gzip(src, sizeof(src), &glen);
+	uint8_t *out;
+	size_t olen;
+	ASSERT_OK(col_gunzip(g, glen, sizeof(src), &out, &olen)); /* exactly at the bound */
+	ASSERT_EQ_U(olen, sizeof(src));
+	ASSERT_MEM_EQ(out, src, sizeof(src));
+	free(out);
+	ASSERT_EQ(col_gunzip(g, glen, sizeof(src) - 1, &out, &olen), -EMSGSIZE);
+	ASSERT_TRUE((out) == NULL);
+	free(g);
+}
+
+TEST(bomb_is_bounded)
+{
+	/* 64 MiB of zeros compresses to ~64 KiB: the bound stops it at 1 MiB. */
+	size_t n = 64u << 20;
+	uint8_t *zeros = calloc(1, n);
+	size_t glen;
+	uint8_t *g = gzip(zeros, n, &glen);
+	free(zeros);
+	ASSERT_LT(glen, 200000);
+	uint8_t *out;
+	size_t olen;
+	ASSERT_EQ(col_gunzip(g, glen, 1u << 20, &out, &olen), -EMSGSIZE);
+	ASSERT_TRUE((out) == NULL);
+	free(g);
+}
+
+TEST(garbage_and_truncation)
+{
+	uint8_t *out;
+	size_t olen;
+	ASSERT_EQ(col_gunzip((const uint8_t *)"not gzip at all", 15, 1000, &out, &olen), -EINVAL);
+	const char *msg = "hello hello hello";
+	size_t glen;
+	uint8_t *g = gzip((const uint8_t *)msg, strlen(msg), &glen);
+	ASSERT_EQ(col_gunzip(g, glen - 4, 1000, &out, &olen), -EINVAL); /* truncated */
+	ASSERT_EQ(col_gunzip(g, 0, 1000, &out, &olen), -EINVAL);
+	uint8_t *g2 = malloc(glen + 3);
+	memcpy(g2, g, glen);
+	memcpy(g2 + glen, "xyz", 3);
+	ASSERT_EQ(col_gunzip(g2, glen + 3, 1000, &out, &olen), -EINVAL); /* trailing junk */
+	ASSERT_OK(col_gunzip(g, glen, 1000, &out, &olen));
+	ASSERT_MEM_STR(out, olen, msg);
+	free(out);
+	free(g2);
+	free(g);
+}
+
+TEST_MAIN(TEST_ENTRY(roundtrip), TEST_ENTRY(bomb_is_bounded), TEST_ENTRY(garbage_and_truncation))
