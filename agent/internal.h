@@ -133,6 +133,10 @@ void tern__random_bytes(void *p, size_t n);
 void tern__stats_record(const struct tern__rec *r, const char *name, uint64_t dur_ns,
 			uint64_t end_unix_ns);
 void tern__stats_init(void);
+void tern__stats_lock(void);
+void tern__stats_unlock(void);
+void tern__stats_record_locked(const struct tern__rec *r, const char *name, uint64_t dur_ns,
+			       uint64_t end_unix_ns);
 void tern__stats_fork_child(void);
 
 /* exporter.c */

@@ -45,6 +45,8 @@ static struct {
 	void *log_arg;
 } st = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
+static struct entry *last; /* spans of one name tend to come in runs */
+
 static uint64_t hash(const char *s, size_t n)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -93,34 +95,46 @@ static uint64_t threshold_for(const char *name, size_t n)
 	return st.slow_ns;
 }
 
-void tern__stats_record(const struct tern__rec *r, const char *name, uint64_t dur_ns,
-			uint64_t end_unix_ns)
+void tern__stats_lock(void)
+{
+	pthread_mutex_lock(&st.mu);
+}
+
+void tern__stats_unlock(void)
+{
+	pthread_mutex_unlock(&st.mu);
+}
+
+/* Called with st.mu held (tern__stats_lock), by the exporter thread, for
+ * a whole drained run of spans. A slow call drops the lock around the log
+ * callback, so the callback may read the stats. */
+void tern__stats_record_locked(const struct tern__rec *r, const char *name, uint64_t dur_ns,
+			       uint64_t end_unix_ns)
 {
 	size_t n = r->name_len;
-	char line[256];
-	bool slow = false;
-	tern_log_fn log;
-	void *log_arg;
-	pthread_mutex_lock(&st.mu);
-	struct entry **slot = find_slot(name, n);
-	struct entry *e = *slot;
-	if (e == NULL) {
-		if (st.n >= STATS_MAX || (e = calloc(1, sizeof *e)) == NULL) {
-			st.overflow++;
-			goto slow_check;
+	struct entry *e = last;
+	if (e == NULL || e->name_len != n || memcmp(e->name, name, n) != 0) {
+		struct entry **slot = find_slot(name, n);
+		e = *slot;
+		if (e == NULL) {
+			if (st.n >= STATS_MAX || (e = calloc(1, sizeof *e)) == NULL) {
+				st.overflow++;
+				goto slow_check;
+			}
+			e->sk = tern_sketch_new(0, 0);
+			if (e->sk == NULL) {
+				free(e);
+				e = NULL;
+				st.overflow++;
+				goto slow_check;
+			}
+			memcpy(e->name, name, n);
+			e->name[n] = '\0';
+			e->name_len = (uint8_t)n;
+			*slot = e;
+			st.n++;
 		}
-		e->sk = tern_sketch_new(0, 0);
-		if (e->sk == NULL) {
-			free(e);
-			e = NULL;
-			st.overflow++;
-			goto slow_check;
-		}
-		memcpy(e->name, name, n);
-		e->name[n] = '\0';
-		e->name_len = (uint8_t)n;
-		*slot = e;
-		st.n++;
+		last = e;
 	}
 	if (e->count == 0 || dur_ns < e->min)
 		e->min = dur_ns;
@@ -132,41 +146,48 @@ void tern__stats_record(const struct tern__rec *r, const char *name, uint64_t du
 		e->errors++;
 	tern_sketch_add(e->sk, (double)dur_ns);
 slow_check:;
-	uint64_t th = threshold_for(name, n);
-	if (th != 0 && dur_ns > th) {
-		struct tern_slow_call *sc = &st.slow[st.slow_next];
-		st.slow_next = (st.slow_next + 1) % TERN_SLOW_KEEP;
-		if (st.slow_n < TERN_SLOW_KEEP)
-			st.slow_n++;
-		memcpy(sc->name, name, n);
-		sc->name[n] = '\0';
-		sc->duration_ns = dur_ns;
-		sc->threshold_ns = th;
-		sc->end_unix_ns = end_unix_ns;
-		memcpy(sc->trace_id, r->trace_id, 16);
-		memcpy(sc->span_id, r->span_id, 8);
-		char tid[33], sid[17];
-		static const char hx[] = "0123456789abcdef";
-		for (int i = 0; i < 16; i++) {
-			tid[2 * i] = hx[r->trace_id[i] >> 4];
-			tid[2 * i + 1] = hx[r->trace_id[i] & 15];
-		}
-		tid[32] = '\0';
-		for (int i = 0; i < 8; i++) {
-			sid[2 * i] = hx[r->span_id[i] >> 4];
-			sid[2 * i + 1] = hx[r->span_id[i] & 15];
-		}
-		sid[16] = '\0';
-		snprintf(line, sizeof line,
-			 "tern: slow call %s took %.3f ms (threshold %.3f ms) trace_id=%s span_id=%s",
-			 sc->name, (double)dur_ns / 1e6, (double)th / 1e6, tid, sid);
-		slow = true;
+	uint64_t th = st.n_slow_names ? threshold_for(name, n) : st.slow_ns;
+	if (th == 0 || dur_ns <= th)
+		return;
+	struct tern_slow_call *sc = &st.slow[st.slow_next];
+	st.slow_next = (st.slow_next + 1) % TERN_SLOW_KEEP;
+	if (st.slow_n < TERN_SLOW_KEEP)
+		st.slow_n++;
+	memcpy(sc->name, name, n);
+	sc->name[n] = '\0';
+	sc->duration_ns = dur_ns;
+	sc->threshold_ns = th;
+	sc->end_unix_ns = end_unix_ns;
+	memcpy(sc->trace_id, r->trace_id, 16);
+	memcpy(sc->span_id, r->span_id, 8);
+	char tid[33], sid[17], line[256];
+	static const char hx[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		tid[2 * i] = hx[r->trace_id[i] >> 4];
+		tid[2 * i + 1] = hx[r->trace_id[i] & 15];
 	}
-	log = st.log ? st.log : default_log;
-	log_arg = st.log_arg;
+	tid[32] = '\0';
+	for (int i = 0; i < 8; i++) {
+		sid[2 * i] = hx[r->span_id[i] >> 4];
+		sid[2 * i + 1] = hx[r->span_id[i] & 15];
+	}
+	sid[16] = '\0';
+	snprintf(line, sizeof line,
+		 "tern: slow call %s took %.3f ms (threshold %.3f ms) trace_id=%s span_id=%s",
+		 sc->name, (double)dur_ns / 1e6, (double)th / 1e6, tid, sid);
+	tern_log_fn log = st.log ? st.log : default_log;
+	void *log_arg = st.log_arg;
 	pthread_mutex_unlock(&st.mu);
-	if (slow)
-		log(log_arg, line);
+	log(log_arg, line);
+	pthread_mutex_lock(&st.mu);
+}
+
+void tern__stats_record(const struct tern__rec *r, const char *name, uint64_t dur_ns,
+			uint64_t end_unix_ns)
+{
+	pthread_mutex_lock(&st.mu);
+	tern__stats_record_locked(r, name, dur_ns, end_unix_ns);
+	pthread_mutex_unlock(&st.mu);
 }
 
 static void snapshot(const struct entry *e, struct tern_stats *o)
@@ -345,6 +366,7 @@ void tern_stats_reset(void)
 		}
 	}
 	st.n = 0;
+	last = NULL;
 	st.overflow = 0;
 	st.slow_n = st.slow_next = 0;
 	pthread_mutex_unlock(&st.mu);

@@ -1,0 +1,149 @@
+/*
+ * agent_overhead: the cost of recording one span on the application
+ * thread. Prints `name value unit` lines, each the median of RUNS runs.
+ *
+ *   span_ns             start + end, 1 attribute, 1 event, AlwaysOn (the
+ *                       OpenTelemetry SDK benchmark shape)
+ *   span_ns_2threads    the same on 2 threads at once (per span, per thread)
+ *   span_ns_disabled    tern_enable(false)
+ *   span_ns_unsampled   AlwaysOff sampler (the span still feeds local stats)
+ *
+ * Export is off (export_enabled = false): the exporter thread still drains
+ * the rings and keeps the statistics, which is what runs concurrently with
+ * the application in production; bench/agent_export measures export.
+ */
+#include "tern.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUNS 7
+#define SPANS 200000
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static __attribute__((noinline)) double one_run(int n)
+{
+	double t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		struct tern_span s;
+		tern_span_begin(&s, "bench.span", TERN_KIND_INTERNAL);
+		tern_span_set_int(&s, "attr", i);
+		tern_span_add_event(&s, "event", NULL, 0);
+		tern_span_end(&s);
+	}
+	return (now_ns() - t0) / n;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median_runs(void)
+{
+	double r[RUNS];
+	one_run(SPANS / 10); /* warm up: ring registration, caches */
+	for (int i = 0; i < RUNS; i++) {
+		r[i] = one_run(SPANS);
+		tern_flush(10000); /* drain between runs so the ring never fills */
+	}
+	qsort(r, RUNS, sizeof r[0], cmp_d);
+	return r[RUNS / 2];
+}
+
+static pthread_barrier_t bar;
+
+static void *thread_run(void *arg)
+{
+	double *out = arg;
+	one_run(SPANS / 10);
+	for (int i = 0; i < RUNS; i++) {
+		pthread_barrier_wait(&bar);
+		out[i] = one_run(SPANS);
+		pthread_barrier_wait(&bar);
+	}
+	return NULL;
+}
+
+static int init(enum tern_sampler s)
+{
+	struct tern_options o;
+	tern_options_default(&o);
+	o.export_enabled = false;
+	o.sampler = s;
+	o.max_queue_size = 1 << 16; /* 8 MiB ring per thread */
+	o.poll_interval_ms = 1;
+	o.disabled = false;
+	return tern_init(&o);
+}
+
+int main(void)
+{
+	struct utsname u;
+	uname(&u);
+	char cpu[256] = "unknown";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (f != NULL) {
+		char line[512];
+		while (fgets(line, sizeof line, f) != NULL)
+			if (strncmp(line, "model name", 10) == 0) {
+				char *c = strchr(line, ':');
+				snprintf(cpu, sizeof cpu, "%s", c ? c + 2 : line);
+				cpu[strcspn(cpu, "\n")] = '\0';
+				break;
+			}
+		fclose(f);
+	}
+	printf("# machine: %s %s, %s, %ld cpus; median of %d runs of %d spans\n", u.sysname,
+	       u.machine, cpu, sysconf(_SC_NPROCESSORS_ONLN), RUNS, SPANS);
+	if (init(TERN_SAMPLER_ALWAYS_ON) != 0) {
+		fprintf(stderr, "tern_init failed\n");
+		return 1;
+	}
+	printf("span_ns %.1f ns\n", median_runs());
+
+	pthread_t t[2];
+	double r[2][RUNS];
+	pthread_barrier_init(&bar, NULL, 3);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, thread_run, r[i]);
+	for (int i = 0; i < RUNS; i++) {
+		pthread_barrier_wait(&bar);
+		pthread_barrier_wait(&bar);
+		tern_flush(10000);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	double all[2 * RUNS];
+	memcpy(all, r[0], sizeof r[0]);
+	memcpy(all + RUNS, r[1], sizeof r[1]);
+	qsort(all, 2 * RUNS, sizeof all[0], cmp_d);
+	printf("span_ns_2threads %.1f ns\n", all[RUNS]);
+
+	tern_enable(false);
+	printf("span_ns_disabled %.1f ns\n", median_runs());
+	tern_enable(true);
+	struct tern_counters c;
+	tern_counters_get(&c);
+	tern_shutdown(10000);
+
+	init(TERN_SAMPLER_ALWAYS_OFF);
+	printf("span_ns_unsampled %.1f ns\n", median_runs());
+	struct tern_counters c2;
+	tern_counters_get(&c2);
+	tern_shutdown(10000);
+	printf("dropped_spans %llu spans\n", (unsigned long long)c2.dropped_ring_full);
+	return 0;
+}
