@@ -451,6 +451,17 @@ static bool cb_link(pb_istream_t *st, const pb_field_t *f, void **arg)
 	return true;
 }
 
+/* An enum field kept as the int32 that was sent (see trace.options). */
+static bool cb_enum(pb_istream_t *st, const pb_field_t *f, void **arg)
+{
+	int *out = *arg;
+	uint64_t x;
+	if (!pb_decode_varint(st, &x))
+		return false;
+	*out = (int)(int32_t)(uint32_t)x;
+	return true;
+}
+
 struct status_arg {
 	struct dctx *c;
 	struct otlp_span *s;
@@ -462,12 +473,15 @@ static bool cb_status(pb_istream_t *st, const pb_field_t *f, void **arg)
 	if (!check_submsg(st, sa->c))
 		return false;
 	struct bytes_arg ma;
+	int code = 0;
 	pb_status_t m = { 0 };
 	BYTES_CB(m.message, sa->c, &sa->s->status.message, ma);
+	m.code.funcs.decode = cb_enum;
+	m.code.arg = &code;
 	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Status_fields, &m,
 			  PB_DECODE_NOINIT))
 		return false;
-	sa->s->status.code = (enum otlp_status_code)m.code;
+	sa->s->status.code = (enum otlp_status_code)code;
 	return true;
 }
 
@@ -515,6 +529,9 @@ static bool cb_span(pb_istream_t *st, const pb_field_t *f, void **arg)
 	m.links.arg = &la;
 	m.status.funcs.decode = cb_status;
 	m.status.arg = &sta;
+	int kind = 0;
+	m.kind.funcs.decode = cb_enum;
+	m.kind.arg = &kind;
 	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_fields, &m,
 			       PB_DECODE_NOINIT);
 	c->reject = outer_reason;
@@ -551,7 +568,7 @@ static bool cb_span(pb_istream_t *st, const pb_field_t *f, void **arg)
 		s->has_parent = true;
 	}
 	s->flags = m.flags;
-	s->kind = (enum otlp_span_kind)m.kind;
+	s->kind = (enum otlp_span_kind)kind;
 	s->start_time_unix_nano = m.start_time_unix_nano;
 	s->end_time_unix_nano = m.end_time_unix_nano;
 	s->attrs.dropped = m.dropped_attributes_count;

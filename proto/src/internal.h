@@ -53,4 +53,9 @@ void otlp__arena_rewind(struct otlp_batch *b, struct otlp__mark m);
 int otlp__err(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* otlp_encode_proto() done with nanopb's pb_encode and callbacks: the
+ * reference the tests and bench/codec compare the hand-written writer
+ * with. Same contract as otlp_encode_proto(); -EINVAL if nanopb fails. */
+int otlp__encode_proto_nanopb(const struct otlp_batch *b, uint8_t **out, size_t *out_len);
+
 #endif /* TERN_OTLP_INTERNAL_H */
