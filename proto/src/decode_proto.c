@@ -129,17 +129,6 @@ static bool cb_bytes(pb_istream_t *st, const pb_field_t *f, void **arg)
 		(pbfield).arg = &(argvar);                                 \
 	} while (0)
 
-/* ---- attributes and values ---- */
-
-static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v);
-
-struct any_arg {
-	struct dctx *c;
-	struct otlp_any *v;
-	struct otlp_any_item **item_tail;
-	struct otlp_kv **kv_tail;
-};
-
 static bool value_len_ok(struct dctx *c, size_t n, const char *what)
 {
 	if (n <= c->lim->max_attr_value_bytes)
@@ -149,169 +138,278 @@ static bool value_len_ok(struct dctx *c, size_t n, const char *what)
 	return false;
 }
 
-static bool cb_any_string(pb_istream_t *st, const pb_field_t *f, void **arg)
+/* ---- attributes and values ----
+ *
+ * KeyValue and AnyValue are most of a span's bytes (8 attributes: 16 of
+ * the ~20 messages of a typical span), and pb_decode()'s per-message cost
+ * (descriptor iteration, field lookup) and nanopb's byte-at-a-time reads
+ * through the stream callback dominated the profile. So these two
+ * messages are walked here, on the same pb_istream_t: tags and varints
+ * are read straight from the buffer (stream->state, as nanopb's own
+ * buf_read does) against the generated tag numbers, with every length
+ * checked against bytes_left and wire types checked explicitly. The
+ * larger messages stay pb_decode() with callbacks. bench/codec and
+ * docs/proto.md have the figures.
+ */
+
+/* Reads a varint from a buffer stream (max 10 bytes, like pb_decode_varint). */
+static inline bool rd_varint(pb_istream_t *st, struct dctx *c, uint64_t *out)
 {
-	struct any_arg *a = *arg;
-	struct otlp_bytes s;
-	if (!take_bytes(st, a->c, &s))
+	const uint8_t *p = st->state;
+	size_t n = st->bytes_left < 10 ? st->bytes_left : 10;
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+		x |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			if (i == 9 && b > 1)
+				break;
+			st->state = (uint8_t *)p + i + 1;
+			st->bytes_left -= i + 1;
+			*out = x;
+			return true;
+		}
+	}
+	c->fail = st->bytes_left < 10 ? "truncated varint" : "varint overflow";
+	return false;
+}
+
+/* A length-delimited field's body as a substream; the parent skips it.
+ * The parent's position is then past it: no close call needed, because
+ * this walker never reads the parent while a substream is open. */
+static inline bool rd_sub(pb_istream_t *st, struct dctx *c, pb_istream_t *sub)
+{
+	uint64_t len;
+	if (!rd_varint(st, c, &len))
 		return false;
-	if (!value_len_ok(a->c, s.len,
-			  f->tag == opentelemetry_proto_common_v1_AnyValue_bytes_value_tag
-				  ? "bytes" : "string"))
+	if (len > st->bytes_left) {
+		c->fail = "length-delimited field past the end of its message";
+		return false;
+	}
+	*sub = *st;
+	sub->bytes_left = (size_t)len;
+	st->state = (uint8_t *)st->state + len;
+	st->bytes_left -= (size_t)len;
+	return true;
+}
+
+static bool rd_skip(pb_istream_t *st, struct dctx *c, uint32_t wt)
+{
+	uint64_t x;
+	pb_istream_t sub;
+	size_t n;
+	switch (wt) {
+	case PB_WT_VARINT:
+		return rd_varint(st, c, &x);
+	case PB_WT_STRING:
+		return rd_sub(st, c, &sub);
+	case PB_WT_64BIT:
+		n = 8;
+		break;
+	case PB_WT_32BIT:
+		n = 4;
+		break;
+	default:
+		c->fail = "invalid wire type";
+		return false;
+	}
+	if (st->bytes_left < n) {
+		c->fail = "truncated fixed-size field";
+		return false;
+	}
+	st->state = (uint8_t *)st->state + n;
+	st->bytes_left -= n;
+	return true;
+}
+
+#define AV(x) opentelemetry_proto_common_v1_AnyValue_##x##_tag
+
+static bool wire_type_is(struct dctx *c, uint32_t got, uint32_t want)
+{
+	if (got == want)
 		return true;
-	a->v->type = f->tag == opentelemetry_proto_common_v1_AnyValue_bytes_value_tag
-			     ? OTLP_VALUE_BYTES : OTLP_VALUE_STRING;
-	a->v->u.str = s;
-	return true;
+	c->fail = "wrong wire type in an AnyValue or KeyValue";
+	return false;
 }
 
-static bool cb_any_bool(pb_istream_t *st, const pb_field_t *f, void **arg)
+/* Reads the next tag; false at the end of the message (*done) or on an
+ * error (!*done). */
+static inline bool next_tag(pb_istream_t *st, struct dctx *c, uint32_t *wt, uint32_t *tag,
+			    bool *done)
 {
-	struct any_arg *a = *arg;
-	uint64_t x;
-	if (!pb_decode_varint(st, &x))
+	uint64_t key;
+	*done = st->bytes_left == 0;
+	if (*done || !rd_varint(st, c, &key))
 		return false;
-	a->v->type = OTLP_VALUE_BOOL;
-	a->v->u.b = x != 0;
+	if (key >> 3 == 0 || key >> 3 > UINT32_MAX) {
+		c->fail = "invalid field number";
+		return false;
+	}
+	*tag = (uint32_t)(key >> 3);
+	*wt = (uint32_t)(key & 7);
 	return true;
 }
 
-static bool cb_any_int(pb_istream_t *st, const pb_field_t *f, void **arg)
-{
-	struct any_arg *a = *arg;
-	uint64_t x;
-	if (!pb_decode_varint(st, &x))
-		return false;
-	a->v->type = OTLP_VALUE_INT;
-	a->v->u.i = (int64_t)x;
-	return true;
-}
-
-static bool cb_any_double(pb_istream_t *st, const pb_field_t *f, void **arg)
-{
-	struct any_arg *a = *arg;
-	uint64_t x;
-	if (!pb_decode_fixed64(st, &x))
-		return false;
-	a->v->type = OTLP_VALUE_DOUBLE;
-	memcpy(&a->v->u.d, &x, sizeof x);
-	return true;
-}
-
-static bool cb_array_item(pb_istream_t *st, const pb_field_t *f, void **arg)
-{
-	struct any_arg *a = *arg;
-	if (!check_submsg(st, a->c))
-		return false;
-	struct otlp_any_item *it = dalloc(a->c, sizeof *it);
-	if (it == NULL)
-		return false;
-	if (!decode_any(st, a->c, &it->value))
-		return false;
-	*a->item_tail = it;
-	a->item_tail = &it->next;
-	a->v->u.array.n++;
-	return true;
-}
-
+static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v);
 static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv);
 
-static bool cb_kvlist_item(pb_istream_t *st, const pb_field_t *f, void **arg)
-{
-	struct any_arg *a = *arg;
-	if (!check_submsg(st, a->c))
-		return false;
-	struct otlp_kv *kv = dalloc(a->c, sizeof *kv);
-	if (kv == NULL)
-		return false;
-	if (!decode_kv(st, a->c, kv))
-		return false;
-	*a->kv_tail = kv;
-	a->kv_tail = &kv->next;
-	a->v->u.kvlist.n++;
-	return true;
-}
 
 /* array_value and kvlist_value: bounded nesting, so untrusted input cannot
- * make the recursion (nanopb -> callback -> nanopb) deep. */
-static bool cb_any_nested(pb_istream_t *st, const pb_field_t *f, void **arg)
+ * make the recursion deep. */
+static bool decode_nested(pb_istream_t *st, struct dctx *c, struct otlp_any *v, bool is_array)
 {
-	struct any_arg *a = *arg;
-	struct dctx *c = a->c;
-	bool is_array = f->tag == opentelemetry_proto_common_v1_AnyValue_array_value_tag;
-	if (!check_submsg(st, c))
-		return false;
 	if (c->depth >= c->lim->max_value_depth) {
-		reject(c, "value nesting deeper than the limit of %u",
-		       c->lim->max_value_depth);
+		reject(c, "value nesting deeper than the limit of %u", c->lim->max_value_depth);
 		return skip_rest(st);
 	}
 	/* The whole nested value counts against the value size limit. */
 	if (!value_len_ok(c, st->bytes_left, is_array ? "array" : "kvlist"))
 		return skip_rest(st);
-
-	struct any_arg sub = { .c = c, .v = a->v };
-	a->v->type = is_array ? OTLP_VALUE_ARRAY : OTLP_VALUE_KVLIST;
-	memset(&a->v->u, 0, sizeof a->v->u);
-	bool ok;
+	v->type = is_array ? OTLP_VALUE_ARRAY : OTLP_VALUE_KVLIST;
+	memset(&v->u, 0, sizeof v->u);
+	struct otlp_any_item **itail = &v->u.array.head;
+	struct otlp_kv **ktail = &v->u.kvlist.head;
+	uint32_t wt;
+	uint32_t tag;
+	bool done;
 	c->depth++;
-	if (is_array) {
-		pb_array_t m;
-		sub.item_tail = &a->v->u.array.head;
-		m.values.funcs.decode = cb_array_item;
-		m.values.arg = &sub;
-		ok = pb_decode_ex(st, opentelemetry_proto_common_v1_ArrayValue_fields,
-				  &m, PB_DECODE_NOINIT);
-	} else {
-		pb_kvlist_t m;
-		sub.kv_tail = &a->v->u.kvlist.head;
-		m.values.funcs.decode = cb_kvlist_item;
-		m.values.arg = &sub;
-		ok = pb_decode_ex(st, opentelemetry_proto_common_v1_KeyValueList_fields,
-				  &m, PB_DECODE_NOINIT);
+	while (next_tag(st, c, &wt, &tag, &done)) {
+		/* ArrayValue.values and KeyValueList.values are both field 1 */
+		if (tag != opentelemetry_proto_common_v1_ArrayValue_values_tag) {
+			if (!rd_skip(st, c, wt))
+				goto out;
+			continue;
+		}
+		if (!wire_type_is(c, wt, PB_WT_STRING))
+			goto out;
+		pb_istream_t sub;
+		if (!rd_sub(st, c, &sub))
+			goto out;
+		bool ok;
+		if (is_array) {
+			struct otlp_any_item *it = dalloc(c, sizeof *it);
+			ok = it != NULL && decode_any(&sub, c, &it->value);
+			if (ok) {
+				*itail = it;
+				itail = &it->next;
+				v->u.array.n++;
+			}
+		} else {
+			struct otlp_kv *kv = dalloc(c, sizeof *kv);
+			ok = kv != NULL && decode_kv(&sub, c, kv);
+			if (ok) {
+				*ktail = kv;
+				ktail = &kv->next;
+				v->u.kvlist.n++;
+			}
+		}
+		if (!ok)
+			goto out;
 	}
+out:
 	c->depth--;
-	return ok;
+	return done;
 }
 
 static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v)
 {
-	struct any_arg a = { .c = c, .v = v };
-	pb_any_t m;
-	m.string_value.funcs.decode = cb_any_string;
-	m.bool_value.funcs.decode = cb_any_bool;
-	m.int_value.funcs.decode = cb_any_int;
-	m.double_value.funcs.decode = cb_any_double;
-	m.array_value.funcs.decode = cb_any_nested;
-	m.kvlist_value.funcs.decode = cb_any_nested;
-	m.bytes_value.funcs.decode = cb_any_string;
-	m.string_value.arg = m.bool_value.arg = m.int_value.arg =
-		m.double_value.arg = m.array_value.arg = m.kvlist_value.arg =
-			m.bytes_value.arg = &a;
-	return pb_decode_ex(st, opentelemetry_proto_common_v1_AnyValue_fields, &m,
-			    PB_DECODE_NOINIT);
-}
-
-static bool cb_kv_value(pb_istream_t *st, const pb_field_t *f, void **arg)
-{
-	struct any_arg *a = *arg;
-	if (!check_submsg(st, a->c))
-		return false;
-	/* A repeated value field replaces the earlier one. */
-	memset(a->v, 0, sizeof *a->v);
-	return decode_any(st, a->c, a->v);
+	uint32_t wt;
+	uint32_t tag;
+	bool done;
+	while (next_tag(st, c, &wt, &tag, &done)) {
+		uint64_t x;
+		switch (tag) {
+		case AV(string_value):
+		case AV(bytes_value): {
+			if (!wire_type_is(c, wt, PB_WT_STRING))
+				return false;
+			pb_istream_t sub;
+			struct otlp_bytes b;
+			if (!rd_sub(st, c, &sub))
+				return false;
+			b.ptr = sub.bytes_left ? sub.state : NULL;
+			b.len = sub.bytes_left;
+			bool is_bytes = tag == AV(bytes_value);
+			if (value_len_ok(c, b.len, is_bytes ? "bytes" : "string")) {
+				v->type = is_bytes ? OTLP_VALUE_BYTES : OTLP_VALUE_STRING;
+				v->u.str = b;
+			}
+			break;
+		}
+		case AV(bool_value):
+		case AV(int_value):
+			if (!wire_type_is(c, wt, PB_WT_VARINT) || !rd_varint(st, c, &x))
+				return false;
+			if (tag == AV(bool_value)) {
+				v->type = OTLP_VALUE_BOOL;
+				v->u.b = x != 0;
+			} else {
+				v->type = OTLP_VALUE_INT;
+				v->u.i = (int64_t)x;
+			}
+			break;
+		case AV(double_value):
+			if (!wire_type_is(c, wt, PB_WT_64BIT))
+				return false;
+			if (st->bytes_left < 8) {
+				c->fail = "truncated double";
+				return false;
+			}
+			x = 0;
+			for (int k = 7; k >= 0; k--)
+				x = x << 8 | ((const uint8_t *)st->state)[k];
+			st->state = (uint8_t *)st->state + 8;
+			st->bytes_left -= 8;
+			v->type = OTLP_VALUE_DOUBLE;
+			memcpy(&v->u.d, &x, sizeof x);
+			break;
+		case AV(array_value):
+		case AV(kvlist_value): {
+			if (!wire_type_is(c, wt, PB_WT_STRING))
+				return false;
+			pb_istream_t sub;
+			if (!rd_sub(st, c, &sub) || !decode_nested(&sub, c, v, tag == AV(array_value)))
+				return false;
+			break;
+		}
+		default:
+			if (!rd_skip(st, c, wt))
+				return false;
+		}
+	}
+	return done;
 }
 
 static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv)
 {
-	struct bytes_arg ka;
-	struct any_arg va = { .c = c, .v = &kv->value };
-	pb_kv_t m;
-	BYTES_CB(m.key, c, &kv->key, ka);
-	m.value.funcs.decode = cb_kv_value;
-	m.value.arg = &va;
-	return pb_decode_ex(st, opentelemetry_proto_common_v1_KeyValue_fields, &m,
-			    PB_DECODE_NOINIT);
+	uint32_t wt;
+	uint32_t tag;
+	bool done;
+	while (next_tag(st, c, &wt, &tag, &done)) {
+		if (tag != opentelemetry_proto_common_v1_KeyValue_key_tag &&
+		    tag != opentelemetry_proto_common_v1_KeyValue_value_tag) {
+			if (!rd_skip(st, c, wt))
+				return false;
+			continue;
+		}
+		if (!wire_type_is(c, wt, PB_WT_STRING))
+			return false;
+		pb_istream_t sub;
+		if (!rd_sub(st, c, &sub))
+			return false;
+		bool ok = true;
+		if (tag == opentelemetry_proto_common_v1_KeyValue_key_tag) {
+			kv->key.ptr = sub.bytes_left ? sub.state : NULL;
+			kv->key.len = sub.bytes_left;
+		} else {
+			/* A repeated value field replaces the earlier one. */
+			memset(&kv->value, 0, sizeof kv->value);
+			ok = decode_any(&sub, c, &kv->value);
+		}
+		if (!ok)
+			return false;
+	}
+	return done;
 }
 
 /* A repeated KeyValue field appended to a struct otlp_attrs. */
