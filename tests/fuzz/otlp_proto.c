@@ -1,0 +1,71 @@
+/*
+ * otlp_proto.c: fuzz target for otlp_decode_proto().
+ *
+ * Decodes the input with tight limits. When it decodes, the batch must
+ * re-encode, and that encoding must decode again to the same number of
+ * spans with nothing rejected; the OTLP/JSON encoding of it must too.
+ * Any other outcome aborts.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "otlp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void tight(struct otlp_limits *lim)
+{
+	lim->max_request_bytes = 1 << 20;
+	lim->max_attrs_per_span = 32;
+	lim->max_attr_value_bytes = 4096;
+	lim->max_value_depth = 8;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct otlp_limits lim, again;
+	tight(&lim);
+	again = lim;
+	/* Re-encoding may grow a request (a negative enum sent in 5 bytes is
+	 * written in 10; JSON turns a stray byte into 3-byte U+FFFD). */
+	again.max_request_bytes = (size_t)64 << 20;
+	again.max_attr_value_bytes = 3 * lim.max_attr_value_bytes;
+
+	struct otlp_batch *b = otlp_batch_new();
+	if (b == NULL)
+		return 0;
+	char err[256];
+	int rc = otlp_decode_proto(b, data, size, &lim, err, sizeof err);
+	if (rc != 0) {
+		if (rc != -EINVAL && rc != -EMSGSIZE)
+			abort();
+		goto out;
+	}
+	uint8_t *pb;
+	size_t pblen;
+	if (otlp_encode_proto(b, &pb, &pblen) != 0)
+		abort();
+	if (pblen != otlp_encoded_size(b))
+		abort();
+	struct otlp_batch *c = otlp_batch_new();
+	if (otlp_decode_proto(c, pb, pblen, &again, NULL, 0) != 0 || c->n_spans != b->n_spans ||
+	    c->n_rejected != 0)
+		abort();
+	otlp_batch_free(c);
+	free(pb);
+
+	char *js;
+	size_t jslen;
+	if (otlp_encode_json(b, &js, &jslen) != 0)
+		abort();
+	c = otlp_batch_new();
+	if (otlp_decode_json(c, js, jslen, &again, NULL, 0) != 0 || c->n_spans != b->n_spans ||
+	    c->n_rejected != 0)
+		abort();
+	otlp_batch_free(c);
+	free(js);
+out:
+	otlp_batch_free(b);
+	return 0;
+}
