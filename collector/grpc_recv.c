@@ -53,7 +53,10 @@ struct col_grpc {
 	struct col_xq xq;
 	uv_async_t done_async; /* the CQ thread has exited */
 	int shutdown_tag;
-	_Atomic bool stopping;
+	_Atomic bool draining; /* answer new calls UNAVAILABLE */
+	_Atomic bool stopping; /* server shut down: stop requesting calls */
+	uv_timer_t cancel_timer;
+	bool cancel_timer_on;
 	bool shutdown_called;
 	bool thread_exited;
 	void (*done)(void *);
@@ -185,6 +188,12 @@ static void handle_call(struct col_grpc *g, struct slot *s)
 
 	s->counted = true;
 	ADD(srv->inflight, 1);
+	if (atomic_load_explicit(&g->draining, memory_order_relaxed)) {
+		col_metrics_request(m, COL_M_GRPC, COL_OUT_REFUSED);
+		send_reply(s, GRPC_STATUS_UNAVAILABLE, "ternd is shutting down; retry later",
+			   NULL, 0);
+		return;
+	}
 	if (s->payload == NULL) {
 		col_metrics_request(m, COL_M_GRPC, COL_OUT_INVALID);
 		send_reply(s, GRPC_STATUS_INVALID_ARGUMENT, "no request message", NULL, 0);
@@ -286,6 +295,10 @@ static void cq_thread(void *arg)
 		}
 		struct slot *s = ev.tag;
 		if (s->phase == SLOT_REPLYING) {
+			if (!ev.success || s->cancelled)
+				col_log(COL_LOG_WARN, "grpc: a reply was not delivered (%s); the "
+						      "client sees the call cancelled",
+					ev.success ? "call cancelled" : "batch failed");
 			slot_free(s);
 			continue;
 		}
@@ -432,16 +445,16 @@ out_destroy_server:
 
 void col_grpc_stop_accepting(struct col_grpc *g)
 {
-	if (g->shutdown_called)
-		return;
-	g->shutdown_called = true;
-	atomic_store(&g->stopping, true);
-	grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+	/* The server keeps taking calls and answers them UNAVAILABLE (which
+	 * clients retry) until col_grpc_close(): shutting the server down now
+	 * would cancel calls racing with the shutdown. */
+	atomic_store(&g->draining, true);
 }
 
 void col_grpc_cancel_all(struct col_grpc *g)
 {
-	grpc_server_cancel_all_calls(g->server);
+	if (g->shutdown_called)
+		grpc_server_cancel_all_calls(g->server);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -467,8 +480,10 @@ static void finish_close(struct col_grpc *g)
 	grpc_server_destroy(g->server);
 	grpc_completion_queue_destroy(g->cq);
 	grpc_shutdown();
-	g->pending_closes = 2;
+	g->pending_closes = 3;
 	g->xq.data = g;
+	uv_timer_stop(&g->cancel_timer);
+	uv_close((uv_handle_t *)&g->cancel_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&g->done_async, on_handle_closed);
 	col_xq_close(&g->xq, on_xq_closed);
 }
@@ -481,13 +496,28 @@ static void on_done_async(uv_async_t *a)
 		finish_close(g);
 }
 
+static void on_cancel_timer(uv_timer_t *t)
+{
+	struct col_grpc *g = t->data;
+	col_log(COL_LOG_WARN, "grpc: calls still open %u ms after shutdown; cancelling them",
+		g->srv->cfg.shutdown_timeout_ms);
+	grpc_server_cancel_all_calls(g->server);
+}
+
 void col_grpc_close(struct col_grpc *g, void (*done)(void *arg), void *arg)
 {
-	col_grpc_stop_accepting(g);
+	atomic_store(&g->draining, true);
+	atomic_store(&g->stopping, true);
+	g->shutdown_called = true;
 	g->done = done;
 	g->done_arg = arg;
+	/* Every call ternd took has its answer started by now; the shutdown
+	 * completes once they are sent. Calls still open after the timeout
+	 * (a stuck client) are cancelled. */
+	grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+	uv_timer_init(g->srv->loop, &g->cancel_timer);
+	g->cancel_timer.data = g;
+	uv_timer_start(&g->cancel_timer, on_cancel_timer, g->srv->cfg.shutdown_timeout_ms + 1, 0);
 	if (g->thread_exited)
 		finish_close(g);
-	/* else on_done_async finishes once the thread has seen the queue
-	 * shut down. */
 }

@@ -19,16 +19,21 @@ struct col_grpc;
 int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen);
 
-/** Stops taking new calls; calls already taken still get answers. Loop thread. */
+/**
+ * Drain mode: calls arriving from now on are answered UNAVAILABLE (retry
+ * later) without decoding; calls already taken still get their answers.
+ * Loop thread.
+ */
 void col_grpc_stop_accepting(struct col_grpc *g);
 
-/** Cancels every call still open (after the drain timeout). Loop thread. */
+/** Cancels every call still open. Only after col_grpc_close(). Loop thread. */
 void col_grpc_cancel_all(struct col_grpc *g);
 
 /**
- * Waits (on the loop) until the server has shut down and the thread has
- * exited, frees everything, then calls done(arg). Call after
- * col_grpc_stop_accepting(). Loop thread.
+ * Shuts the server down (GOAWAY; calls still open after
+ * cfg.shutdown_timeout_ms are cancelled), waits on the loop until the
+ * thread has exited, frees everything, then calls done(arg). Call once
+ * every taken call has been answered (after the stage closed). Loop thread.
  */
 void col_grpc_close(struct col_grpc *g, void (*done)(void *arg), void *arg);
 

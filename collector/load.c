@@ -270,18 +270,30 @@ static void finish_call(struct run *r, struct stream *s)
 		res->rejected_spans += rejected;
 		res->spans_acked += r->o->spans_per_req - rejected;
 	} else {
-		if (s->status == GRPC_STATUS_UNAVAILABLE ||
-		    s->status == GRPC_STATUS_RESOURCE_EXHAUSTED)
+		/* The codes OTLP lists as retryable. */
+		bool refused = s->status == GRPC_STATUS_UNAVAILABLE ||
+			       s->status == GRPC_STATUS_RESOURCE_EXHAUSTED ||
+			       s->status == GRPC_STATUS_CANCELLED ||
+			       s->status == GRPC_STATUS_DEADLINE_EXCEEDED ||
+			       s->status == GRPC_STATUS_ABORTED ||
+			       s->status == GRPC_STATUS_OUT_OF_RANGE ||
+			       s->status == GRPC_STATUS_DATA_LOSS;
+		if (refused)
 			res->refused++;
 		else
 			res->failed++;
-		res->last_status = (int)s->status;
+		/* Keep the first real failure rather than later refusals. */
+		if ((!refused && res->failed == 1) || (refused && res->failed == 0))
+			res->last_status = (int)s->status;
+		else
+			goto out_free;
 		size_t n = GRPC_SLICE_LENGTH(s->details);
 		if (n >= sizeof(res->last_error))
 			n = sizeof(res->last_error) - 1;
 		memcpy(res->last_error, GRPC_SLICE_START_PTR(s->details), n);
 		res->last_error[n] = '\0';
 	}
+out_free:
 	grpc_slice_unref(s->details);
 	if (s->resp)
 		grpc_byte_buffer_destroy(s->resp);

@@ -40,13 +40,13 @@ struct col_load_opts {
 struct col_load_result {
 	uint64_t sent;          /* calls started */
 	uint64_t acked;         /* answered OK */
-	uint64_t refused;       /* UNAVAILABLE / RESOURCE_EXHAUSTED */
-	uint64_t failed;        /* any other status */
+	uint64_t refused;       /* a status OTLP calls retryable (UNAVAILABLE, CANCELLED, ...) */
+	uint64_t failed;        /* any other status (not to be retried) */
 	uint64_t spans_sent;
 	uint64_t spans_acked;   /* spans in acked calls minus rejected_spans */
 	uint64_t rejected_spans;
 	double elapsed_s;
-	int last_status;        /* last non-OK grpc status, or 0 */
+	int last_status;        /* non-OK grpc status: the first failure if any, else the last refusal; 0 if none */
 	char last_error[256];   /* its details */
 };
 

@@ -23,28 +23,46 @@ struct ternd {
 	uv_signal_t sigterm, sigint;
 	uv_timer_t drain_timer;
 	bool drain_timer_on;
-	int closing; /* components still closing */
 	bool stage_closing;
 	int exit_code;
 };
 
 static void close_handles(struct ternd *t);
 
-static void on_component_closed(void *arg)
+static void on_query_closed(void *arg)
+{
+	close_handles(arg);
+}
+
+static void on_otlp_http_closed(void *arg)
 {
 	struct ternd *t = arg;
-	if (--t->closing == 0)
+	/* One h2o context at a time: h2o_context_dispose runs the loop. */
+	if (t->srv.query)
+		col_http_close(t->srv.query, on_query_closed, t);
+	else
 		close_handles(t);
+}
+
+static void on_grpc_closed(void *arg)
+{
+	struct ternd *t = arg;
+	if (t->srv.otlp_http)
+		col_http_close(t->srv.otlp_http, on_otlp_http_closed, t);
+	else
+		on_otlp_http_closed(t);
 }
 
 static void on_stage_closed(void *arg)
 {
 	struct ternd *t = arg;
-	/* Every accepted batch has its answer now; whatever gRPC still holds
-	 * (calls not yet handed over) gets cancelled. */
-	if (t->srv.grpc)
-		col_grpc_cancel_all(t->srv.grpc);
-	on_component_closed(t);
+	/* Every batch the stage took has its answer now; the gRPC server
+	 * shuts down (cancelling only calls stuck past the timeout). */
+	if (t->srv.grpc) {
+		col_grpc_close(t->srv.grpc, on_grpc_closed, t);
+	} else {
+		on_grpc_closed(t);
+	}
 }
 
 /* Phase 2: the drain is over (all answered, or the timeout hit). */
@@ -53,26 +71,14 @@ static void finish_drain(struct ternd *t)
 	if (t->stage_closing)
 		return;
 	t->stage_closing = true;
-	if (t->drain_timer_on) {
+	if (t->drain_timer_on)
 		uv_timer_stop(&t->drain_timer);
-	}
-	struct col_server *s = &t->srv;
-	t->closing = 1; /* the stage */
-	if (s->grpc)
-		t->closing++;
-	if (s->otlp_http)
-		t->closing++;
-	if (s->query)
-		t->closing++;
-	struct col_stage *st = s->stage;
-	s->stage = NULL; /* new batches are refused with -ESHUTDOWN */
-	if (s->grpc)
-		col_grpc_close(s->grpc, on_component_closed, t);
-	if (s->otlp_http)
-		col_http_close(s->otlp_http, on_component_closed, t);
-	if (s->query)
-		col_http_close(s->query, on_component_closed, t);
-	col_stage_close(st, on_stage_closed, t);
+	struct col_stage *st = t->srv.stage;
+	t->srv.stage = NULL; /* batches arriving now are refused with -ESHUTDOWN */
+	if (st != NULL)
+		col_stage_close(st, on_stage_closed, t);
+	else
+		on_stage_closed(t);
 }
 
 static uint64_t drain_deadline;
@@ -80,13 +86,16 @@ static uint64_t drain_deadline;
 static void on_drain_timer(uv_timer_t *timer)
 {
 	struct ternd *t = timer->data;
-	if (atomic_load(&t->srv.inflight) == 0) {
+	/* Drained when no batch waits for its ack. New calls keep arriving
+	 * while clients retry; they are answered UNAVAILABLE, so they do not
+	 * count. */
+	uint64_t depth = atomic_load(&t->srv.metrics.queue_depth);
+	if (depth == 0) {
 		finish_drain(t);
 	} else if (uv_now(t->srv.loop) >= drain_deadline) {
-		col_log(COL_LOG_WARN, "shutdown: %llu requests still unanswered after %u ms; "
-				      "closing the pipeline and cancelling them",
-			(unsigned long long)atomic_load(&t->srv.inflight),
-			t->srv.cfg.shutdown_timeout_ms);
+		col_log(COL_LOG_WARN, "shutdown: %llu batches still unacked after %u ms; "
+				      "closing the pipeline (it answers them)",
+			(unsigned long long)depth, t->srv.cfg.shutdown_timeout_ms);
 		finish_drain(t);
 	}
 }
@@ -152,6 +161,7 @@ int main(int argc, char **argv)
 	struct col_stage_env env = { &loop, s->cfg.data, s->cfg.memory_limit };
 	r = ops->open(&env, &s->stage, err, sizeof(err));
 	if (r != 0) {
+		s->stage = NULL;
 		col_log(COL_LOG_ERROR, "cannot open sink %s: %s; exiting", s->cfg.sink, err);
 		t.exit_code = 1;
 		goto out_loop;
@@ -203,6 +213,14 @@ out_close:
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 out_loop:
+	if (t.exit_code == 0) {
+		/* For tests and scripts: what the run accepted, on stdout. */
+		printf("stopped accepted_spans %llu refused_spans %llu rejected_spans %llu\n",
+		       (unsigned long long)atomic_load(&s->metrics.spans_accepted),
+		       (unsigned long long)atomic_load(&s->metrics.spans_refused),
+		       (unsigned long long)atomic_load(&s->metrics.spans_rejected));
+		fflush(stdout);
+	}
 	r = uv_loop_close(&loop);
 	if (r != 0)
 		col_log(COL_LOG_ERROR, "uv_loop_close: %s (a handle was left open)", uv_strerror(r));

@@ -242,8 +242,17 @@ int ternd_proc_signal(struct ternd_proc *p, int sig)
 
 static void finish(struct ternd_proc *p)
 {
-	if (p->out_fd >= 0)
+	if (p->out_fd >= 0) {
+		/* The process is gone: read what is left of its stdout. */
+		size_t len = 0;
+		ssize_t n;
+		while (len < sizeof(p->final_output) - 1 &&
+		       (n = read(p->out_fd, p->final_output + len,
+				 sizeof(p->final_output) - 1 - len)) > 0)
+			len += (size_t)n;
+		p->final_output[len] = '\0';
 		close(p->out_fd);
+	}
 	p->out_fd = -1;
 	p->pid = -1;
 	if (p->own_data_dir) {

@@ -45,6 +45,9 @@ struct ternd_proc {
 	char data_dir[256];
 	bool own_data_dir;       /* made by start(); removed by stop() */
 	bool valgrind;
+	/* What ternd wrote on stdout after the listening lines, read when it
+	 * exited (ternd prints "stopped accepted_spans N ..." at a clean exit). */
+	char final_output[1024];
 };
 
 /** Starts ternd with ports 0 and a temp data dir. opts may be NULL. */
