@@ -677,60 +677,90 @@ static void grpc_teardown(void)
 	ex.grpc_up = false;
 }
 
-/* One Export call. Returns the gRPC status (GRPC_STATUS_OK ...); fills
- * *resp from the reply and *delay_ms from RetryInfo (-1 if none). */
-static grpc_status_code call_once(const uint8_t *buf, size_t len, int64_t timeout_ms,
-				  struct otlp_response *resp, int64_t *delay_ms)
+/*
+ * One Export call at a time can be on the wire while the exporter drains
+ * rings and builds the next batch (double buffering): export_batch()
+ * starts the call and returns; the next export_batch(), a flush or the
+ * stop waits for it with call_wait(), which also runs the retries.
+ */
+struct inflight {
+	bool active;
+	grpc_call *call;
+	grpc_byte_buffer *send, *recv;
+	grpc_metadata_array init_md, trail_md;
+	grpc_status_code status;
+	grpc_slice details;
+	uint8_t *buf;
+	size_t len;
+	uint32_t n;
+	int64_t deadline_ms; /* for all attempts */
+	int64_t backoff_ms;
+};
+
+static struct inflight fl;
+
+/* Starts an attempt of fl's payload; false when the call could not start
+ * (then fl.status says why). */
+static bool call_start(int64_t timeout_ms)
 {
-	*delay_ms = -1;
-	memset(resp, 0, sizeof *resp);
 	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 					     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 	grpc_slice method = grpc_slice_from_static_string(EXPORT_METHOD);
-	grpc_call *call = grpc_channel_create_call(ex.ch, NULL, GRPC_PROPAGATE_DEFAULTS, ex.cq,
-						   method, NULL, deadline, NULL);
-	if (call == NULL)
-		return GRPC_STATUS_INTERNAL;
-	grpc_slice payload = grpc_slice_from_copied_buffer((const char *)buf, len);
-	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
-	grpc_slice_unref(payload);
-	grpc_metadata_array init_md, trail_md;
-	grpc_metadata_array_init(&init_md);
-	grpc_metadata_array_init(&trail_md);
-	grpc_byte_buffer *recv = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
+	fl.call = grpc_channel_create_call(ex.ch, NULL, GRPC_PROPAGATE_DEFAULTS, ex.cq, method,
+					   NULL, deadline, NULL);
+	fl.status = GRPC_STATUS_INTERNAL;
+	if (fl.call == NULL)
+		return false;
+	grpc_slice payload = grpc_slice_from_static_buffer(fl.buf, fl.len);
+	fl.send = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_metadata_array_init(&fl.init_md);
+	grpc_metadata_array_init(&fl.trail_md);
+	fl.recv = NULL;
+	fl.status = GRPC_STATUS_UNKNOWN;
+	fl.details = grpc_empty_slice();
 	grpc_op ops[6];
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[0].data.send_initial_metadata.count = ex.n_md;
 	ops[0].data.send_initial_metadata.metadata = ex.n_md ? ex.md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
+	ops[1].data.send_message.send_message = fl.send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
 	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &fl.init_md;
 	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
+	ops[4].data.recv_message.recv_message = &fl.recv;
 	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	grpc_call_error ce = grpc_call_start_batch(call, ops, 6, (void *)call, NULL);
-	if (ce != GRPC_CALL_OK) {
-		status = GRPC_STATUS_INTERNAL;
-	} else {
-		grpc_event ev;
-		do
-			ev = grpc_completion_queue_next(ex.cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							NULL);
-		while (ev.type != GRPC_OP_COMPLETE || ev.tag != (void *)call);
-		if (!ev.success)
-			status = GRPC_STATUS_UNAVAILABLE;
+	ops[5].data.recv_status_on_client.trailing_metadata = &fl.trail_md;
+	ops[5].data.recv_status_on_client.status = &fl.status;
+	ops[5].data.recv_status_on_client.status_details = &fl.details;
+	atomic_fetch_add(&tern__g.c_export_calls, 1);
+	if (grpc_call_start_batch(fl.call, ops, 6, (void *)fl.call, NULL) != GRPC_CALL_OK) {
+		grpc_byte_buffer_destroy(fl.send);
+		grpc_metadata_array_destroy(&fl.init_md);
+		grpc_metadata_array_destroy(&fl.trail_md);
+		grpc_call_unref(fl.call);
+		fl.call = NULL;
+		fl.status = GRPC_STATUS_INTERNAL;
+		return false;
 	}
-	if (status == GRPC_STATUS_OK && recv != NULL) {
+	return true;
+}
+
+/* Waits for the attempt in flight; fills *resp and *delay_ms (RetryInfo,
+ * -1 if none) and frees the call. Returns its status. */
+static grpc_status_code call_finish(struct otlp_response *resp, int64_t *delay_ms)
+{
+	*delay_ms = -1;
+	memset(resp, 0, sizeof *resp);
+	grpc_event ev;
+	do
+		ev = grpc_completion_queue_next(ex.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	while (ev.type != GRPC_OP_COMPLETE || ev.tag != (void *)fl.call);
+	grpc_status_code status = ev.success ? fl.status : GRPC_STATUS_UNAVAILABLE;
+	if (status == GRPC_STATUS_OK && fl.recv != NULL) {
 		grpc_byte_buffer_reader rd;
-		if (grpc_byte_buffer_reader_init(&rd, recv)) {
+		if (grpc_byte_buffer_reader_init(&rd, fl.recv)) {
 			grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
 			if (otlp_decode_response_proto(resp, GRPC_SLICE_START_PTR(all),
 						       GRPC_SLICE_LENGTH(all)) != 0)
@@ -740,14 +770,15 @@ static grpc_status_code call_once(const uint8_t *buf, size_t len, int64_t timeou
 		}
 	}
 	if (status == GRPC_STATUS_RESOURCE_EXHAUSTED)
-		*delay_ms = retry_delay(&trail_md);
-	if (recv != NULL)
-		grpc_byte_buffer_destroy(recv);
-	grpc_byte_buffer_destroy(send);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&init_md);
-	grpc_metadata_array_destroy(&trail_md);
-	grpc_call_unref(call);
+		*delay_ms = retry_delay(&fl.trail_md);
+	if (fl.recv != NULL)
+		grpc_byte_buffer_destroy(fl.recv);
+	grpc_byte_buffer_destroy(fl.send);
+	grpc_slice_unref(fl.details);
+	grpc_metadata_array_destroy(&fl.init_md);
+	grpc_metadata_array_destroy(&fl.trail_md);
+	grpc_call_unref(fl.call);
+	fl.call = NULL;
 	return status;
 }
 
@@ -775,8 +806,63 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-/* Exports and frees the current batch. deadline_ms: absolute (monotonic)
- * bound for all attempts. Returns 0, or -EIO when the spans were lost. */
+static int64_t attempt_timeout(void)
+{
+	int64_t left = fl.deadline_ms - now_ms();
+	return tern__g.opt.export_timeout_ms < left ? tern__g.opt.export_timeout_ms : left;
+}
+
+/* Completes the export in flight (with its retries). 0, or -EIO when its
+ * spans were lost. */
+static int call_wait(void)
+{
+	if (!fl.active)
+		return 0;
+	int rc = -EIO;
+	bool started = fl.call != NULL;
+	for (;;) {
+		struct otlp_response resp;
+		int64_t delay = -1;
+		grpc_status_code st = started ? call_finish(&resp, &delay) : fl.status;
+		if (st == GRPC_STATUS_OK) {
+			/* partial_success is final: the rejected spans are not retried */
+			uint64_t rej = resp.rejected_spans > 0 ? (uint64_t)resp.rejected_spans : 0;
+			if (rej > fl.n)
+				rej = fl.n;
+			atomic_fetch_add(&tern__g.c_rejected, rej);
+			atomic_fetch_add(&tern__g.c_exported, fl.n - rej);
+			rc = 0;
+			break;
+		}
+		if (!retryable(st, delay))
+			break;
+		/* exponential backoff with jitter in [backoff/2, backoff] */
+		int64_t b = fl.backoff_ms;
+		int64_t wait = delay > 0 ? delay : b / 2 + (int64_t)(ex_rand() % (uint64_t)(b / 2 + 1));
+		if (now_ms() + wait >= fl.deadline_ms)
+			break;
+		atomic_fetch_add(&tern__g.c_export_retries, 1);
+		sleep_ms(wait);
+		if (fl.backoff_ms < 5000)
+			fl.backoff_ms *= 2;
+		int64_t t = attempt_timeout();
+		if (t <= 0)
+			break;
+		started = call_start(t);
+	}
+	if (rc != 0) {
+		atomic_fetch_add(&tern__g.c_export_errors, 1);
+		atomic_fetch_add(&tern__g.c_dropped_export, fl.n);
+	}
+	free(fl.buf);
+	fl.buf = NULL;
+	fl.active = false;
+	return rc;
+}
+
+/* Encodes the current batch and puts it on the wire, after the previous
+ * one completed. deadline_ms: absolute (monotonic) bound for all its
+ * attempts. Returns 0, or -EIO when spans were lost. */
 static int export_batch(int64_t deadline_ms)
 {
 	struct otlp_batch *b = ex.b;
@@ -793,46 +879,24 @@ static int export_batch(int64_t deadline_ms)
 	size_t len = 0;
 	int rc = otlp_encode_proto(b, &buf, &len);
 	otlp_batch_free(b);
+	int prev = call_wait();
 	if (rc != 0) {
 		atomic_fetch_add(&tern__g.c_export_errors, 1);
 		atomic_fetch_add(&tern__g.c_dropped_export, n);
 		return -EIO;
 	}
-	int64_t backoff = 100;
-	for (int attempt = 0;; attempt++) {
-		int64_t left = deadline_ms - now_ms();
-		if (left <= 0)
-			break;
-		int64_t t = tern__g.opt.export_timeout_ms < left ? tern__g.opt.export_timeout_ms : left;
-		struct otlp_response resp;
-		int64_t delay;
-		atomic_fetch_add(&tern__g.c_export_calls, 1);
-		grpc_status_code st = call_once(buf, len, t, &resp, &delay);
-		if (st == GRPC_STATUS_OK) {
-			/* partial_success is final: the rejected spans are not retried */
-			uint64_t rej = resp.rejected_spans > 0 ? (uint64_t)resp.rejected_spans : 0;
-			if (rej > n)
-				rej = n;
-			atomic_fetch_add(&tern__g.c_rejected, rej);
-			atomic_fetch_add(&tern__g.c_exported, n - rej);
-			free(buf);
-			return 0;
-		}
-		if (!retryable(st, delay))
-			break;
-		/* exponential backoff, full jitter in [backoff/2, backoff] */
-		int64_t wait = delay > 0 ? delay : backoff / 2 + (int64_t)(ex_rand() % (uint64_t)(backoff / 2 + 1));
-		if (now_ms() + wait >= deadline_ms)
-			break;
-		atomic_fetch_add(&tern__g.c_export_retries, 1);
-		sleep_ms(wait);
-		if (backoff < 5000)
-			backoff *= 2;
-	}
-	free(buf);
-	atomic_fetch_add(&tern__g.c_export_errors, 1);
-	atomic_fetch_add(&tern__g.c_dropped_export, n);
-	return -EIO;
+	fl.active = true;
+	fl.buf = buf;
+	fl.len = len;
+	fl.n = n;
+	fl.deadline_ms = deadline_ms;
+	fl.backoff_ms = 100;
+	int64_t t = attempt_timeout();
+	if (t > 0)
+		call_start(t);
+	else
+		fl.status = GRPC_STATUS_DEADLINE_EXCEEDED;
+	return prev;
 }
 
 /* ---- draining --------------------------------------------------------------------- */
@@ -951,6 +1015,7 @@ static void discard_all(void)
 static void *exporter_main(void *arg)
 {
 	int64_t last_refine = now_ms();
+	pthread_setname_np(pthread_self(), "tern-export");
 	pthread_mutex_lock(&ex.mu);
 	for (;;) {
 		if (!ex.stop && ex.flush_req == ex.flush_done) {
@@ -976,11 +1041,16 @@ static void *exporter_main(void *arg)
 		bool flushing = stop || req != ex.flush_done;
 		if (ex.n > 0 && (flushing || now_ms() - ex.first_ms >= tern__g.opt.schedule_delay_ms))
 			export_batch(deadline);
+		/* Keep one call in flight only while spans keep coming; when idle,
+		 * complete it so counters and retries do not wait for traffic. */
+		if (flushing || ex.n == 0)
+			call_wait();
 		int rc = 0;
 		if (stop) {
 			/* One more pass for spans that raced the switch-off. */
 			drain_all(deadline);
 			export_batch(deadline);
+			call_wait();
 			if (now_ms() >= deadline)
 				rc = -ETIMEDOUT;
 			discard_all();
