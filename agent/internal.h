@@ -45,6 +45,10 @@ struct tern__rec {
 	uint16_t _pad;
 };
 
+/* Bytes past a record that copy8() may write (kept free, and allocated
+ * past the end of the buffer). */
+#define TERN__RING_SLACK 8
+
 /* One thread's single-producer single-consumer ring. */
 struct tern__ring {
 	/* producer side */
