@@ -36,7 +36,7 @@ static const struct opt opts[] = {
 	  "query API listen address: /healthz, /metrics (default 127.0.0.1:16686)" },
 	{ "data", "TERND_DATA", K_STR, F(data), 0, 0, "DIR", "data directory (default ./data)" },
 	{ "sink", "TERND_SINK", K_STR, F(sink), 0, 0, "NAME",
-	  "pipeline stage the spans go to (default null)" },
+	  "pipeline stage the spans go to (default store)" },
 	{ "memory-limit", "TERND_MEMORY_LIMIT", K_SIZE, F(memory_limit), 1 << 16,
 	  UINT64_MAX / 2, "BYTES",
 	  "hard limit on request memory in flight (default 512MiB); over it: UNAVAILABLE / 503" },
@@ -65,7 +65,7 @@ void col_config_defaults(struct col_config *c)
 	snprintf(c->otlp_http, sizeof(c->otlp_http), "127.0.0.1:4318");
 	snprintf(c->query, sizeof(c->query), "127.0.0.1:16686");
 	snprintf(c->data, sizeof(c->data), "./data");
-	snprintf(c->sink, sizeof(c->sink), "null");
+	snprintf(c->sink, sizeof(c->sink), "store");
 	c->memory_limit = 512ull << 20;
 	c->max_request_bytes = 64ull << 20;
 	c->max_attrs_per_span = 128;

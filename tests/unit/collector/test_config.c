@@ -62,7 +62,7 @@ TEST(defaults)
 	ASSERT_STR_EQ(c.otlp_http, "127.0.0.1:4318");
 	ASSERT_STR_EQ(c.query, "127.0.0.1:16686");
 	ASSERT_STR_EQ(c.data, "./data");
-	ASSERT_STR_EQ(c.sink, "null");
+	ASSERT_STR_EQ(c.sink, "store");
 	ASSERT_EQ_U(c.memory_limit, 512ull << 20);
 	ASSERT_EQ(c.log_level, COL_LOG_INFO);
 }
