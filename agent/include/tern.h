@@ -59,13 +59,13 @@ struct tern_options {
 	const char *endpoint;            /* OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; http://localhost:4317 */
 	const char *headers;             /* OTEL_EXPORTER_OTLP_(TRACES_)HEADERS "k=v,k2=v2" */
 	bool gzip;                       /* OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION=gzip */
-	uint32_t export_timeout_ms;      /* OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT and
-					    OTEL_BSP_EXPORT_TIMEOUT; 10000 / 30000 */
+	uint32_t export_timeout_ms;      /* OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT; 10000: one call */
 	uint32_t bsp_export_timeout_ms;  /* OTEL_BSP_EXPORT_TIMEOUT; 30000: one batch, retries included */
 	enum tern_sampler sampler;       /* OTEL_TRACES_SAMPLER; parentbased_always_on */
 	double sampler_arg;              /* OTEL_TRACES_SAMPLER_ARG; 1.0 */
 	uint32_t schedule_delay_ms;      /* OTEL_BSP_SCHEDULE_DELAY; 5000 */
-	uint32_t max_queue_size;         /* OTEL_BSP_MAX_QUEUE_SIZE; 2048 spans per thread ring */
+	uint32_t max_queue_size;         /* OTEL_BSP_MAX_QUEUE_SIZE; 2048 spans per thread ring
+					    (ring bytes: next power of two of 128 x this) */
 	uint32_t max_export_batch_size;  /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE; 512 */
 	bool disabled;                   /* OTEL_SDK_DISABLED=true: start disabled */
 	uint64_t slow_threshold_ns;      /* TERN_SLOW_THRESHOLD_MS; 0 = off */
@@ -352,7 +352,8 @@ struct tern_counters {
 	uint64_t threads;         /* thread rings registered so far */
 };
 
-/** Reads the counters (monotonic since tern_init; consistent per field). */
+/** Reads the counters (they count since the process started; each field
+ * is consistent on its own, not all together). Thread-safe. */
 void tern_counters_get(struct tern_counters *out);
 
 /* ---- local statistics ----------------------------------------------------- */
