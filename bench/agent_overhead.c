@@ -100,7 +100,7 @@ int main(void)
 		while (fgets(line, sizeof line, f) != NULL)
 			if (strncmp(line, "model name", 10) == 0) {
 				char *c = strchr(line, ':');
-				snprintf(cpu, sizeof cpu, "%s", c ? c + 2 : line);
+				snprintf(cpu, sizeof cpu, "%.200s", c ? c + 2 : line);
 				cpu[strcspn(cpu, "\n")] = '\0';
 				break;
 			}

@@ -110,9 +110,10 @@ int tern_shutdown(uint32_t timeout_ms);
  */
 int tern_flush(uint32_t timeout_ms);
 
-/** Runtime switch: false makes every span call a near-free no-op. */
+/** Runtime switch: false makes every span call a near-free no-op (spans
+ * already begun still end normally). Thread-safe; any thread. */
 void tern_enable(bool on);
-/** Whether spans are being recorded now. */
+/** Whether spans are being recorded now (started and enabled). */
 bool tern_enabled(void);
 
 /* ---- spans ------------------------------------------------------------- */
@@ -238,38 +239,57 @@ void tern_span_begin_ctx(struct tern_span *s, const char *name, enum tern_span_k
  */
 void tern_span_end(struct tern_span *s);
 
-/** Whether the span is recording (attributes etc. will be kept). */
+/** Whether the span is recording (begun, sampled: attributes etc. are kept). */
 bool tern_span_is_recording(const struct tern_span *s);
 
-/** The span's context (for children in other threads, or for inject). */
+/** Copies the span's context into *out (invalid when the span is not
+ * active): for children on other threads, or for tern_inject(). */
 void tern_span_context(const struct tern_span *s, struct tern_context *out);
 
-/** The thread's current span context (invalid when none). */
+/** Copies the calling thread's current span context into *out (invalid
+ * when there is none). */
 void tern_current_context(struct tern_context *out);
 
-/** Makes s the thread's current span (returns the previous one). */
+/** Makes s the calling thread's current span (implicit parent of
+ * tern_span_begin) and returns the previous one; s must stay valid until
+ * tern_span_restore_current(). */
 struct tern_span *tern_span_make_current(struct tern_span *s);
-/** Restores what tern_span_make_current() returned. */
+/** Restores the current span tern_span_make_current() returned. */
 void tern_span_restore_current(struct tern_span *prev);
 
-/* Attributes. Keys up to TERN_KEY_MAX, strings up to TERN_STR_MAX bytes. */
+/**
+ * Attribute setters. key and val are copied (keys up to TERN_KEY_MAX,
+ * strings/bytes up to TERN_STR_MAX bytes: longer ones are truncated and
+ * counted). No-ops when the span is not recording; an attribute that does
+ * not fit the span's data area is dropped and counted. No lock, no malloc.
+ * The span must not be used by two threads at once.
+ */
 void tern_span_set_str(struct tern_span *s, const char *key, const char *val);
+/** As tern_span_set_str(), for an int64 value. */
 void tern_span_set_int(struct tern_span *s, const char *key, int64_t val);
+/** As tern_span_set_str(), for a double value. */
 void tern_span_set_double(struct tern_span *s, const char *key, double val);
+/** As tern_span_set_str(), for a bool value. */
 void tern_span_set_bool(struct tern_span *s, const char *key, bool val);
+/** As tern_span_set_str(), for bytes (p may be NULL when len is 0). */
 void tern_span_set_bytes(struct tern_span *s, const char *key, const void *p, size_t len);
-/** Any attribute type, arrays included (at most 255 elements kept). */
+/** Any attribute type, arrays included (at most 255 elements kept); a
+ * malformed attribute (NULL key or value) is ignored. */
 void tern_span_set_attr(struct tern_span *s, const struct tern_attr *a);
 
-/** Adds an event now, with n attributes (a may be NULL when n == 0). */
+/** Adds an event timestamped now, with n attributes (a may be NULL when
+ * n == 0; at most 255). Everything is copied; an event that does not fit
+ * is dropped whole and counted. */
 void tern_span_add_event(struct tern_span *s, const char *name, const struct tern_attr *a,
 			 size_t n);
 
-/** Adds a link to another span context, with n attributes. */
+/** Adds a link to another span context (ignored when ctx is invalid),
+ * with n attributes; copied like events. */
 void tern_span_add_link(struct tern_span *s, const struct tern_context *ctx,
 			const struct tern_attr *a, size_t n);
 
-/** Sets the status; msg (may be NULL) is kept only for TERN_STATUS_ERROR. */
+/** Sets the status; msg (may be NULL, copied) is kept only for
+ * TERN_STATUS_ERROR. Once OK, the status no longer changes. */
 void tern_span_set_status(struct tern_span *s, enum tern_status st, const char *msg);
 
 /**
@@ -278,13 +298,14 @@ void tern_span_set_status(struct tern_span *s, enum tern_status st, const char *
  */
 void tern_span_record_error(struct tern_span *s, const char *type, const char *msg);
 
-/** Renames the span (e.g. once the route is known). */
+/** Renames the span (e.g. once the route is known); name is copied. */
 void tern_span_set_name(struct tern_span *s, const char *name);
 
 /* Scoped span: ends when the enclosing block is left, return included.
  *   TERN_SPAN_SCOPE(sp, "parse", TERN_KIND_INTERNAL);
  *   tern_span_set_int(&sp, "bytes", n);
  */
+/** Used by TERN_SPAN_SCOPE: ends the span. Not for direct use. */
 void tern__span_cleanup(struct tern_span *s);
 #define TERN_SPAN_SCOPE(var, name, kind)                                          \
 	struct tern_span var __attribute__((cleanup(tern__span_cleanup)));        \
@@ -314,9 +335,10 @@ void tern_inject(const struct tern_context *ctx, tern_setter_fn set, void *carri
  */
 int tern_extract(tern_getter_fn get, void *carrier, struct tern_context *out);
 
-/** Parses one traceparent value. 0 or -EINVAL. */
+/** Parses one traceparent value (len bytes, optional whitespace around)
+ * into *out. Returns 0, or -EINVAL with *out invalid. Pure function. */
 int tern_traceparent_parse(const char *s, size_t len, struct tern_context *out);
-/** Formats ctx as a traceparent (55 chars + NUL into out[56]). */
+/** Formats ctx as a version-00 traceparent (55 chars + NUL into out). */
 void tern_traceparent_format(const struct tern_context *ctx, char out[56]);
 /**
  * Validates a tracestate value (W3C: at most 32 list-members, keys and
@@ -394,22 +416,25 @@ int tern_stats_foreach(int (*fn)(const struct tern_stats *st, void *arg), void *
  */
 size_t tern_stats_top(enum tern_stats_order order, struct tern_stats *out, size_t n);
 
-/** Forgets every statistic and the slow-call list. */
+/** Forgets every statistic and the slow-call list (not the thresholds). */
 void tern_stats_reset(void);
 
-/** Prints a table of every span name sorted by order to f. 0 or -EIO. */
+/** Prints a table of every span name sorted by order to f. Returns 0,
+ * -EIO when writing failed, or -ENOMEM. */
 int tern_stats_fprint(FILE *f, enum tern_stats_order order);
 
-/** Span names seen beyond the table's capacity (4096), not tracked. */
+/** Spans whose name did not fit the table (4096 names): not tracked. */
 uint64_t tern_stats_overflow(void);
 
 /* ---- slow calls -------------------------------------------------------- */
 
-/** Sets the global slow threshold (0: off). */
+/** Sets the global slow threshold (0: off). Thread-safe. */
 void tern_slow_threshold_set(uint64_t ns);
-/** Per-name override (0: never slow for that name). -ENOMEM or 0. Up to 256. */
+/** Per-name override (0: never slow for that name); name is copied.
+ * Returns 0, or -ENOMEM when 256 overrides exist. Thread-safe. */
 int tern_slow_threshold_set_for(const char *name, uint64_t ns);
-/** Replaces the slow-call log callback (NULL: default line on stderr). */
+/** Replaces the slow-call log callback (NULL: one line on stderr). The
+ * callback runs on the exporter thread, without the stats lock held. */
 void tern_set_log(tern_log_fn fn, void *arg);
 
 struct tern_slow_call {
