@@ -15,13 +15,15 @@
 #include <unistd.h>
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include "io.h"
 #include "record.h"
 #include "store_int.h"
 
 #define IDX_MAGIC "TERNIDX1"
-#define IDX_HDR 64u
+#define IDX_HDR 72u
+#define IDX_VERSION 2u
 #define IDX_ENT 45u
 #define MAX_SEGMENT_BYTES (1ull << 30) /* rec_off is 32-bit */
 
@@ -111,7 +113,7 @@ static int idx_write(struct store *s, struct seg *g)
 	}
 	uint8_t *p = buf;
 	memcpy(p, IDX_MAGIC, 8);
-	store__put32(p + 8, 1);
+	store__put32(p + 8, IDX_VERSION);
 	store__put32(p + 12, nlocal);
 	store__put64(p + 16, g->id);
 	store__put64(p + 24, g->end);
@@ -142,9 +144,28 @@ static int idx_write(struct store *s, struct seg *g)
 		p[44] = e->err;
 		p += IDX_ENT;
 	}
+	free(local);
+	/* The body (op table + entries) is zstd-compressed: trace ids are
+	 * random, but times, offsets and op numbers shrink well. */
+	size_t raw_body = (size_t)(p - buf) - IDX_HDR;
+	store__put64(buf + 64, raw_body);
+	size_t zcap = ZSTD_compressBound(raw_body);
+	uint8_t *zbuf = malloc(IDX_HDR + zcap + 4);
+	if (zbuf == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	memcpy(zbuf, buf, IDX_HDR);
+	size_t z = ZSTD_compress(zbuf + IDX_HDR, zcap, buf + IDX_HDR, raw_body, 3);
+	free(buf);
+	if (ZSTD_isError(z)) {
+		free(zbuf);
+		return -ENOMEM;
+	}
+	buf = zbuf;
+	p = buf + IDX_HDR + z;
 	store__put32(p, (uint32_t)crc32(0, buf, (uInt)(p - buf)));
 	p += 4;
-	free(local);
 
 	char *path = path_of(s, g->id, "idx");
 	char *tmp = path_of(s, g->id, "idx.tmp");
@@ -182,7 +203,7 @@ static int idx_load(struct store *s, struct seg *g)
 	if (fd < 0)
 		return fd;
 	int64_t size = store__io_size(fd);
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *body = NULL;
 	uint32_t *map = NULL;
 	int rc = -EBADMSG;
 	if (size < (int64_t)IDX_HDR + 4 || size > (int64_t)4 << 30)
@@ -195,18 +216,31 @@ static int idx_load(struct store *s, struct seg *g)
 	if (store__io_pread(fd, buf, (size_t)size, 0) != size)
 		goto out_close;
 	const uint8_t *p = buf, *end = buf + size - 4;
-	if (memcmp(p, IDX_MAGIC, 8) != 0 || store__get32(p + 8) != 1 ||
+	if (memcmp(p, IDX_MAGIC, 8) != 0 || store__get32(p + 8) != IDX_VERSION ||
 	    store__get64(p + 16) != g->id || store__get64(p + 32) != g->file_bytes ||
 	    (uint32_t)crc32(0, buf, (uInt)(size - 4)) != store__get32(end))
 		goto out_close;
 	uint32_t nlocal = store__get32(p + 12);
 	uint64_t segend = store__get64(p + 24), n = store__get64(p + 40);
-	if (segend > g->file_bytes || segend < STORE__SEG_HDR || n > (uint64_t)(end - p) / IDX_ENT ||
-	    nlocal > (uint64_t)(end - p) / 12)
+	uint64_t raw_body = store__get64(p + 64);
+	unsigned long long fs = ZSTD_getFrameContentSize(p + IDX_HDR, (size_t)(end - p) - IDX_HDR);
+	if (raw_body > (4ull << 30) || fs != raw_body)
 		goto out_close;
 	g->records = store__get64(p + 48);
 	g->last_ns = store__get64(p + 56);
-	p += IDX_HDR;
+	body = malloc(raw_body ? raw_body : 1);
+	if (body == NULL) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	size_t z = ZSTD_decompress(body, raw_body, p + IDX_HDR, (size_t)(end - p) - IDX_HDR);
+	if (ZSTD_isError(z) || z != raw_body)
+		goto out_close;
+	p = body;
+	end = body + raw_body;
+	if (segend > g->file_bytes || segend < STORE__SEG_HDR || n > (uint64_t)(end - p) / IDX_ENT ||
+	    nlocal > (uint64_t)(end - p) / 12)
+		goto out_close;
 	map = malloc((nlocal ? nlocal : 1) * sizeof *map);
 	if (map == NULL) {
 		rc = -ENOMEM;
@@ -252,6 +286,7 @@ out_index:
 	store__seg_index_free(g);
 out_close:
 	free(map);
+	free(body);
 	free(buf);
 	store__io_close(fd);
 	return rc;
@@ -497,6 +532,8 @@ static uint64_t seg_bytes(const struct seg *g)
 	return g->file_bytes + g->idx_bytes;
 }
 
+static void store__cursors_count_lost(struct store *s, const struct seg *g);
+
 int store_retention_run(struct store *s, uint64_t now_ns)
 {
 	if (now_ns == 0)
@@ -544,6 +581,7 @@ int store_retention_run(struct store *s, uint64_t now_ns)
 		s->st.dropped_segments++;
 		if (behind)
 			s->st.dropped_behind_cursor++;
+		store__cursors_count_lost(s, g);
 		pthread_mutex_unlock(&s->clock_);
 		seg_free(g);
 	}
@@ -1172,4 +1210,95 @@ int store_meta_get(struct store *s, const char *key, void **data, size_t *len)
 out_close:
 	store__io_close(fd);
 	return rc;
+}
+
+/* ---- forwarder support: lost spans and backlog ---- */
+
+/* Index entries of g in records at or after off (entries are in append order). */
+static uint64_t seg_spans_from(const struct seg *g, uint64_t off)
+{
+	uint32_t lo = 0, hi = g->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (g->ents[mid].rec_off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return g->n - lo;
+}
+
+/* g has just left the segment list (clock_ held). */
+static void store__cursors_count_lost(struct store *s, const struct seg *g)
+{
+	for (size_t i = 0; i < s->ncursors; i++) {
+		struct cursor *c = &s->cursors[i];
+		if (c->pos.seg < g->id)
+			c->lost += g->n;
+		else if (c->pos.seg == g->id)
+			c->lost += seg_spans_from(g, c->pos.off);
+	}
+}
+
+uint64_t store_cursor_lost(struct store *s, const char *name)
+{
+	uint64_t lost = 0;
+	pthread_mutex_lock(&s->clock_);
+	for (size_t i = 0; i < s->ncursors; i++)
+		if (strcmp(s->cursors[i].name, name) == 0)
+			lost = s->cursors[i].lost;
+	pthread_mutex_unlock(&s->clock_);
+	return lost;
+}
+
+int store_backlog(struct store *s, struct store_pos pos, struct store_backlog *out)
+{
+	int ret = 0;
+	memset(out, 0, sizeof(*out));
+	uint64_t now = store__now_ns();
+	pthread_rwlock_rdlock(&s->lock);
+	if (s->nsegs == 0 || pos.seg < s->segs[0]->id) {
+		if (s->nsegs && pos.seg < s->segs[0]->id) {
+			ret = -ERANGE;
+			pos = (struct store_pos){ s->segs[0]->id, STORE__SEG_HDR };
+		}
+	}
+	uint64_t total = 0;
+	for (size_t i = 0; i < s->nsegs; i++) {
+		const struct seg *g = s->segs[i];
+		total += seg_bytes(g);
+		if (g->id < pos.seg)
+			continue;
+		if (g->id == pos.seg) {
+			out->seg_created_ns = g->created_ns;
+			out->spans += seg_spans_from(g, pos.off);
+			out->bytes += g->end > pos.off ? g->end - pos.off : 0;
+		} else {
+			if (out->seg_created_ns == 0 && g->end > STORE__SEG_HDR)
+				out->seg_created_ns = g->created_ns;
+			out->spans += g->n;
+			out->bytes += g->end;
+		}
+	}
+	/* Retention as store_retention_run() does it, with 10% more size and age. */
+	uint64_t age = s->o.retention_age_s * 1000000000ull;
+	uint64_t limit = s->o.retention_bytes;
+	uint64_t t = total + limit / 10;
+	for (size_t k = 0; k < s->nsegs; k++) {
+		const struct seg *g = s->segs[k];
+		if (!g->sealed)
+			break;
+		uint64_t newest = g->last_ns > g->created_ns ? g->last_ns : g->created_ns;
+		bool old = age && newest + age - age / 10 < now;
+		bool big = limit && t > limit;
+		if (!old && !big)
+			break;
+		if (g->id >= pos.seg) {
+			out->at_risk = true;
+			break;
+		}
+		t -= seg_bytes(g);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return ret;
 }
