@@ -7,7 +7,11 @@ set -eu
 # valgrind it would only check sh, so skip there.
 if [ "${TERN_UNDER_VALGRIND:-}" = 1 ]; then exit 77; fi
 build=$1
+sanitize=${2:-none}
 cc=${CC:-cc}
+# a sanitized libtern needs the program linked with the same runtime
+san_flags=
+if [ "$sanitize" != none ] && [ -n "$sanitize" ]; then san_flags="-fsanitize=$sanitize"; fi
 tmp=$(mktemp -d /tmp/tern-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --no-rebuild --quiet >/dev/null
@@ -41,6 +45,6 @@ int main(void)
 }
 PROG
 # shellcheck disable=SC2086
-"$cc" "$tmp/prog.c" -o "$tmp/prog" $flags
+"$cc" $san_flags "$tmp/prog.c" -o "$tmp/prog" $flags
 libdir=$(dirname "$(find "$tmp" -name 'libtern.so' | head -n 1)")
 LD_LIBRARY_PATH=$libdir "$tmp/prog"
