@@ -107,8 +107,6 @@ static bool check_submsg(pb_istream_t *st, struct dctx *c)
 	return true;
 }
 
-static bool cb_bytes(pb_istream_t *st, const pb_field_t *f, void **arg);
-
 /* Decoding into a struct otlp_bytes needs the context too. */
 struct bytes_arg {
 	struct dctx *c;
@@ -459,13 +457,6 @@ static bool cb_attr(pb_istream_t *st, const pb_field_t *f, void **arg)
 	} while (0)
 
 /* ---- spans ---- */
-
-struct id_arg {
-	struct dctx *c;
-	struct otlp_bytes trace_id, span_id, parent_span_id;
-	struct otlp_bytes *trace_state;
-	struct otlp_bytes *name;
-};
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
