@@ -67,6 +67,7 @@ struct op {
 struct cursor {
 	char *name;
 	struct store_pos pos;
+	uint64_t lost; /* spans retention dropped at or after pos */
 };
 
 struct job;

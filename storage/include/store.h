@@ -220,6 +220,32 @@ void store_cursor_remove(struct store *s, const char *name);
 /** Whether a registered cursor is before the end of segment seg. */
 bool store_cursor_behind(struct store *s, uint64_t seg);
 
+/**
+ * Spans retention dropped from under the named cursor since it was first
+ * registered: for each dropped segment, the spans of records at or after the
+ * cursor's position then. 0 for an unknown name. Thread-safe.
+ * (Added for the forwarders, collector/forward.c.)
+ */
+uint64_t store_cursor_lost(struct store *s, const char *name);
+
+/* What is left to read after a position (forwarder lag). */
+struct store_backlog {
+	uint64_t spans;      /* retained, durable spans in records at or after pos */
+	uint64_t bytes;      /* log bytes from pos to the durable end */
+	uint64_t seg_created_ns; /* creation time of pos's segment (0: at the end) */
+	bool at_risk;        /* retention would drop pos's segment if the log grew
+				by 10% of retention_bytes or aged by 10% of
+				retention_age_s */
+};
+
+/**
+ * Fills *out for pos. Returns 0, or -ERANGE when pos was already dropped by
+ * retention (*out then describes the oldest retained position).
+ * Thread-safe; holds the index lock shared for a short scan.
+ * (Added for the forwarders, collector/forward.c.)
+ */
+int store_backlog(struct store *s, struct store_pos pos, struct store_backlog *out);
+
 /* ---- small blobs by key, in DIR/meta/ (atomic replace, synced) ---- */
 
 /**
