@@ -788,7 +788,9 @@ void tern_span_add_event(struct tern_span *s, const char *name, const struct ter
 	if (!tern_span_is_recording(s))
 		return;
 	uint64_t t = tern__ticks();
-	bool tr;
+	bool tr = false;
+	if (name == NULL)
+		name = "";
 	size_t nl = bounded_len(name, TERN_NAME_MAX, &tr);
 	if (n > 255)
 		n = 255;
@@ -799,11 +801,21 @@ void tern_span_add_event(struct tern_span *s, const char *name, const struct ter
 		count_drop(s);
 		return;
 	}
+	if (__builtin_expect(tr, 0))
+		count_trunc();
 	uint8_t *p = s->_data + s->_used;
 	*p++ = TERN__T_EVENT;
 	memcpy(p, &t, 8);
 	p += 8;
-	p = put_str(p, name ? name : "", TERN_NAME_MAX);
+	*p++ = (uint8_t)nl;
+	for (size_t i = 0; i < nl; i++)
+		p[i] = (uint8_t)name[i];
+	p += nl;
+	if (n == 0) {
+		*p++ = 0;
+		s->_used = (uint16_t)(p - s->_data);
+		return;
+	}
 	uint8_t *np = p++;
 	uint8_t k = 0;
 	for (size_t i = 0; i < n; i++) {
