@@ -1,0 +1,154 @@
+/*
+ * bench/store_index_cmp.c: the measurement behind docs/storage.md's index
+ * choice. Inserts N span summaries (what search and trace-by-id need) into
+ * (a) SQLite (WAL, synchronous=NORMAL, indexes on trace id and
+ * (operation, start)), in transactions of 5,000 rows as group commit would,
+ * and (b) the store's in-memory per-segment index (store__seg_push), then
+ * times trace-id lookups and an operation + time window + min duration
+ * query on SQLite. Prints `name value unit` lines.
+ *
+ * Usage: bench-store-index-cmp [N] (default 1,000,000)
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void make_ent(struct ent *e, uint64_t i, uint64_t *rng)
+{
+	uint64_t t = i / 8;
+	uint64_t a = t * 0x9e3779b97f4a7c15ULL, b = ~t * 0xc4ceb9fe1a85ec53ULL;
+	memcpy(e->trace_id, &a, 8);
+	memcpy(e->trace_id + 8, &b, 8);
+	e->start = 1700000000000000000ull + i * 720000;
+	e->dur = 50000ull << (splitmix(rng) % 16);
+	e->op = (uint32_t)(splitmix(rng) % 100);
+	e->rec_off = (uint32_t)(i / 512) * 30000 + 32;
+	e->span_no = (uint32_t)(i % 512);
+	e->err = splitmix(rng) % 100 == 0;
+	e->prev_trace = NO_ENT;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+	char path[256];
+	snprintf(path, sizeof path, "%s/tern-idxcmp-%d.db", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (int)getpid());
+	sqlite3 *db;
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return 1;
+	sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			 "CREATE TABLE spans(trace BLOB, start INT, dur INT, op INT, err INT, seg INT, off INT);"
+			 "CREATE INDEX by_trace ON spans(trace);"
+			 "CREATE INDEX by_op ON spans(op, start);",
+		     NULL, NULL, NULL);
+	sqlite3_stmt *ins;
+	sqlite3_prepare_v2(db, "INSERT INTO spans VALUES(?,?,?,?,?,?,?)", -1, &ins, NULL);
+	uint64_t rng = 1;
+	struct ent e;
+	double t0 = mono();
+	for (uint64_t i = 0; i < n; i++) {
+		if (i % 5000 == 0)
+			sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+		make_ent(&e, i, &rng);
+		sqlite3_bind_blob(ins, 1, e.trace_id, 16, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)e.start);
+		sqlite3_bind_int64(ins, 3, (sqlite3_int64)e.dur);
+		sqlite3_bind_int(ins, 4, (int)e.op);
+		sqlite3_bind_int(ins, 5, e.err);
+		sqlite3_bind_int(ins, 6, 1);
+		sqlite3_bind_int64(ins, 7, e.rec_off);
+		sqlite3_step(ins);
+		sqlite3_reset(ins);
+		if (i % 5000 == 4999 || i + 1 == n)
+			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	}
+	double sq_ins = (double)n / (mono() - t0);
+	sqlite3_finalize(ins);
+
+	struct seg g;
+	memset(&g, 0, sizeof g);
+	rng = 1;
+	t0 = mono();
+	for (uint64_t i = 0; i < n; i++) {
+		make_ent(&e, i, &rng);
+		store__seg_push(&g, &e);
+	}
+	double mem_ins = (double)n / (mono() - t0);
+	store__seg_index_free(&g);
+
+	sqlite3_stmt *q1, *q2;
+	sqlite3_prepare_v2(db, "SELECT seg, off FROM spans WHERE trace = ?", -1, &q1, NULL);
+	sqlite3_prepare_v2(db, "SELECT trace, start FROM spans WHERE op = ? AND start BETWEEN ? AND ? "
+			       "AND dur >= ? ORDER BY start DESC LIMIT 20", -1, &q2, NULL);
+	enum { Q = 2000 };
+	double lat1[Q], lat2[Q];
+	for (int i = 0; i < Q; i++) {
+		uint64_t t = splitmix(&rng) % (n / 8);
+		uint64_t a = t * 0x9e3779b97f4a7c15ULL, b = ~t * 0xc4ceb9fe1a85ec53ULL;
+		uint8_t id[16];
+		memcpy(id, &a, 8);
+		memcpy(id + 8, &b, 8);
+		double s = mono();
+		sqlite3_bind_blob(q1, 1, id, 16, SQLITE_STATIC);
+		while (sqlite3_step(q1) == SQLITE_ROW)
+			;
+		sqlite3_reset(q1);
+		lat1[i] = (mono() - s) * 1000;
+		uint64_t st = 1700000000000000000ull + (splitmix(&rng) % n) * 720000 / 2;
+		s = mono();
+		sqlite3_bind_int(q2, 1, (int)(splitmix(&rng) % 100));
+		sqlite3_bind_int64(q2, 2, (sqlite3_int64)st);
+		sqlite3_bind_int64(q2, 3, (sqlite3_int64)(st + 3600000000000ull));
+		sqlite3_bind_int64(q2, 4, 100000000);
+		while (sqlite3_step(q2) == SQLITE_ROW)
+			;
+		sqlite3_reset(q2);
+		lat2[i] = (mono() - s) * 1000;
+	}
+	qsort(lat1, Q, sizeof(double), cmp_d);
+	qsort(lat2, Q, sizeof(double), cmp_d);
+	sqlite3_finalize(q1);
+	sqlite3_finalize(q2);
+	sqlite3_close(db);
+	char p2[300];
+	unlink(path);
+	snprintf(p2, sizeof p2, "%s-wal", path);
+	unlink(p2);
+	snprintf(p2, sizeof p2, "%s-shm", path);
+	unlink(p2);
+	printf("# %" PRIu64 " span summaries\n", n);
+	printf("sqlite_insert_rows_per_s %.0f rows/s\n", sq_ins);
+	printf("memindex_insert_rows_per_s %.0f rows/s\n", mem_ins);
+	printf("sqlite_trace_lookup_p99_ms %.3f ms\n", lat1[Q * 99 / 100]);
+	printf("sqlite_search_p99_ms %.3f ms\n", lat2[Q * 99 / 100]);
+	return 0;
+}
