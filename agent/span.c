@@ -285,7 +285,7 @@ static inline bool thread_ready(void)
 /* Copies round8(n) bytes in 8-byte words. The compiler's inline memcpy
  * for a variable size is `rep movsq`, whose start-up alone costs more than
  * a whole small record. Callers make sure both sides have the slack. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
+static inline __attribute__((always_inline)) void
 copy8(uint8_t *dst, const uint8_t *src, size_t n)
 {
 	for (size_t i = 0; i < n; i += 8) {
@@ -320,6 +320,8 @@ static inline uint8_t *ring_reserve(struct tern__ring *r, uint32_t len, uint64_t
 
 /* ---- begin / end ---------------------------------------------------------- */
 
+void tern__mem_sample(int64_t out[2]);
+
 static inline void copy_name(struct tern_span *s, const char *name)
 {
 	size_t n = 0;
@@ -332,8 +334,10 @@ static inline void copy_name(struct tern_span *s, const char *name)
 	s->_name_len = (uint8_t)n;
 }
 
-static inline void begin_common(struct tern_span *s, const char *name,
-				enum tern_span_kind kind, const struct tern_context *parent)
+/* parent: a context, or (pspan) the current span of this thread. */
+static inline __attribute__((always_inline)) void
+begin_common(struct tern_span *s, const char *name, enum tern_span_kind kind,
+	     const struct tern_context *parent, const struct tern_span *pspan)
 {
 	s->_state = 0;
 	if (__builtin_expect(!atomic_load_explicit(&tern__g.on, memory_order_relaxed), 0))
@@ -348,19 +352,28 @@ static inline void begin_common(struct tern_span *s, const char *name,
 	s->_dropped = 0;
 	s->_ts_len = 0;
 	uint8_t st = TERN__ACTIVE;
-	if (parent != NULL && parent->valid) {
+	uint8_t pflags = 0;
+	if (pspan != NULL) {
+		memcpy(s->_trace_id, pspan->_trace_id, 16);
+		memcpy(s->_parent_id, pspan->_span_id, 8);
+		pflags = pspan->_flags;
+		st |= TERN__HAS_PARENT;
+		if (pspan->_ts_len) {
+			memcpy(s->_data, pspan->_data, pspan->_ts_len);
+			s->_ts_len = pspan->_ts_len;
+			s->_used = pspan->_ts_len;
+		}
+	} else if (parent != NULL && parent->valid) {
 		memcpy(s->_trace_id, parent->trace_id, 16);
 		memcpy(s->_parent_id, parent->span_id, 8);
+		pflags = parent->flags;
 		st |= TERN__HAS_PARENT;
-		if (parent->tracestate_len) {
+		if (parent->tracestate_len && parent->tracestate_len <= 255) {
+			/* a longer tracestate is not carried into the span */
 			size_t n = parent->tracestate_len;
-			if (n > 255)
-				n = 255; /* longer tracestate is not carried into the span */
-			else {
-				memcpy(s->_data, parent->tracestate, n);
-				s->_ts_len = (uint8_t)n;
-				s->_used = (uint16_t)n;
-			}
+			memcpy(s->_data, parent->tracestate, n);
+			s->_ts_len = (uint8_t)n;
+			s->_used = (uint16_t)n;
 		}
 	} else {
 		uint64_t a = rng_next(tern__tls.rng), b = rng_next(tern__tls.rng);
@@ -374,49 +387,43 @@ static inline void begin_common(struct tern_span *s, const char *name,
 		id = 1;
 	memcpy(s->_span_id, &id, 8);
 	bool sampled;
+	bool has_parent = (st & TERN__HAS_PARENT) != 0;
 	switch (tern__g.opt.sampler) {
 	case TERN_SAMPLER_ALWAYS_ON:
 		sampled = true;
 		break;
-	case TERN_SAMPLER_PARENTBASED_ALWAYS_ON:
-		sampled = (st & TERN__HAS_PARENT) ? (parent->flags & TERN_FLAG_SAMPLED) : true;
+	case TERN_SAMPLER_ALWAYS_OFF:
+		sampled = false;
+		break;
+	case TERN_SAMPLER_TRACEIDRATIO:
+		sampled = tern_sampler_should_sample(TERN_SAMPLER_TRACEIDRATIO, tern__g.opt.sampler_arg,
+						     s->_trace_id, NULL);
 		break;
 	default:
-		sampled = tern_sampler_should_sample(tern__g.opt.sampler, tern__g.opt.sampler_arg,
-						     s->_trace_id,
-						     (st & TERN__HAS_PARENT) ? parent : NULL);
+		/* parent based: the parent decides; a root asks the root sampler */
+		if (has_parent) {
+			sampled = (pflags & TERN_FLAG_SAMPLED) != 0;
+		} else {
+			struct tern_context none = { .valid = false };
+			sampled = tern_sampler_should_sample(tern__g.opt.sampler,
+							     tern__g.opt.sampler_arg,
+							     s->_trace_id, &none);
+		}
 	}
 	s->_flags = sampled ? TERN_FLAG_SAMPLED : 0;
 	if (sampled)
 		st |= TERN__RECORDING;
 	s->_state = st;
 	copy_name(s, name);
-	s->_gen = (uint16_t)tern__tls.gen;
-	if (__builtin_expect(tern__g.opt.memory_delta, 0)) {
-		extern void tern__mem_sample(int64_t out[2]);
+	if (__builtin_expect(tern__g.opt.memory_delta, 0))
 		tern__mem_sample(s->_mem0);
-	}
 	s->_start = tern__ticks();
 }
 
 void tern_span_begin(struct tern_span *s, const char *name, enum tern_span_kind kind)
 {
 	struct tern_span *cur = tern__tls.cur;
-	struct tern_context pc;
-	const struct tern_context *parent = NULL;
-	if (cur != NULL && (cur->_state & TERN__ACTIVE)) {
-		/* Only the fields begin_common reads; no 512-byte tracestate copy
-		 * unless the parent has one. */
-		memcpy(pc.trace_id, cur->_trace_id, 16);
-		memcpy(pc.span_id, cur->_span_id, 8);
-		pc.flags = cur->_flags;
-		pc.valid = true;
-		pc.tracestate_len = cur->_ts_len;
-		if (cur->_ts_len)
-			memcpy(pc.tracestate, cur->_data, cur->_ts_len);
-		parent = &pc;
-	}
-	begin_common(s, name, kind, parent);
+	begin_common(s, name, kind, NULL, (cur != NULL && (cur->_state & TERN__ACTIVE)) ? cur : NULL);
 	if (s->_state & TERN__ACTIVE) {
 		s->_prev = cur;
 		s->_state |= TERN__CURRENT;
@@ -427,7 +434,7 @@ void tern_span_begin(struct tern_span *s, const char *name, enum tern_span_kind 
 void tern_span_begin_ctx(struct tern_span *s, const char *name, enum tern_span_kind kind,
 			 const struct tern_context *parent)
 {
-	begin_common(s, name, kind, parent);
+	begin_common(s, name, kind, parent, NULL);
 	s->_prev = NULL;
 }
 
