@@ -275,14 +275,14 @@ static bool decode_nested(pb_istream_t *st, struct dctx *c, struct otlp_any *v, 
 		/* ArrayValue.values and KeyValueList.values are both field 1 */
 		if (tag != opentelemetry_proto_common_v1_ArrayValue_values_tag) {
 			if (!rd_skip(st, c, wt))
-				goto out;
+				goto out_pop_depth;
 			continue;
 		}
 		if (!wire_type_is(c, wt, PB_WT_STRING))
-			goto out;
+			goto out_pop_depth;
 		pb_istream_t sub;
 		if (!rd_sub(st, c, &sub))
-			goto out;
+			goto out_pop_depth;
 		bool ok;
 		if (is_array) {
 			struct otlp_any_item *it = dalloc(c, sizeof *it);
@@ -302,9 +302,9 @@ static bool decode_nested(pb_istream_t *st, struct dctx *c, struct otlp_any *v, 
 			}
 		}
 		if (!ok)
-			goto out;
+			goto out_pop_depth;
 	}
-out:
+out_pop_depth:
 	c->depth--;
 	return done;
 }

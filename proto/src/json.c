@@ -591,19 +591,19 @@ static int dec_scope_spans(struct jctx *c, json_object *o, struct otlp_resource_
 	c->reject = reason;
 	json_object *sc = field(o, "scope", NULL);
 	if (want(c, sc, json_type_object, "scope"))
-		goto out;
+		goto out_restore_reject;
 	if (sc != NULL &&
 	    (get_str(c, sc, "name", NULL, &ss->scope_name) ||
 	     get_str(c, sc, "version", NULL, &ss->scope_version) ||
 	     dec_attrs(c, field(sc, "attributes", NULL), &ss->scope_attrs, 0, "attributes") ||
 	     get_u32(c, sc, "droppedAttributesCount", "dropped_attributes_count",
 		     &ss->scope_attrs.dropped)))
-		goto out;
+		goto out_restore_reject;
 	if (get_str(c, o, "schemaUrl", "schema_url", &ss->schema_url))
-		goto out;
+		goto out_restore_reject;
 	json_object *spans = field(o, "spans", NULL);
 	if (want(c, spans, json_type_array, "spans"))
-		goto out;
+		goto out_restore_reject;
 	size_t n = spans ? json_object_array_length(spans) : 0;
 	struct otlp_span **stail = &ss->spans;
 	for (size_t i = 0; i < n; i++) {
@@ -611,17 +611,17 @@ static int dec_scope_spans(struct jctx *c, json_object *o, struct otlp_resource_
 		if (so == NULL)
 			continue;
 		if (want(c, so, json_type_object, "a span"))
-			goto out;
+			goto out_restore_reject;
 		struct otlp__mark mark = otlp__arena_mark(c->b);
 		struct otlp_span *s = jalloc(c, sizeof *s);
 		if (s == NULL)
-			goto out;
+			goto out_restore_reject;
 		char sreason[REJECT_LEN] = "";
 		c->reject = sreason;
 		int rc = dec_span(c, so, s, sreason);
 		c->reject = reason;
 		if (rc != 0)
-			goto out;
+			goto out_restore_reject;
 		uint64_t index = c->span_index++;
 		if (sreason[0] != '\0') {
 			c->b->n_rejected++;
@@ -641,12 +641,12 @@ static int dec_scope_spans(struct jctx *c, json_object *o, struct otlp_resource_
 		c->b->n_rejected += ss->n_spans;
 		if (c->b->reject_msg[0] == '\0')
 			snprintf(c->b->reject_msg, sizeof c->b->reject_msg, "scope: %s", reason);
-		goto out;
+		goto out_restore_reject;
 	}
 	**tail = ss;
 	*tail = &ss->next;
 	rs->n_scope_spans++;
-out:
+out_restore_reject:
 	c->reject = outer;
 	return c->rc;
 }
@@ -662,23 +662,23 @@ static int dec_resource_spans(struct jctx *c, json_object *o, struct otlp_resour
 	c->reject = reason;
 	json_object *res = field(o, "resource", NULL);
 	if (want(c, res, json_type_object, "resource"))
-		goto out;
+		goto out_clear_reject;
 	if (res != NULL &&
 	    (dec_attrs(c, field(res, "attributes", NULL), &rs->resource_attrs, 0, "attributes") ||
 	     get_u32(c, res, "droppedAttributesCount", "dropped_attributes_count",
 		     &rs->resource_attrs.dropped)))
-		goto out;
+		goto out_clear_reject;
 	if (get_str(c, o, "schemaUrl", "schema_url", &rs->schema_url))
-		goto out;
+		goto out_clear_reject;
 	json_object *arr = field(o, "scopeSpans", "scope_spans");
 	if (want(c, arr, json_type_array, "scopeSpans"))
-		goto out;
+		goto out_clear_reject;
 	size_t n = arr ? json_object_array_length(arr) : 0;
 	struct otlp_scope_spans **stail = &rs->scope_spans;
 	for (size_t i = 0; i < n; i++) {
 		json_object *so = json_object_array_get_idx(arr, i);
 		if (so != NULL && dec_scope_spans(c, so, rs, &stail))
-			goto out;
+			goto out_clear_reject;
 	}
 	if (reason[0] != '\0') {
 		uint64_t k = 0;
@@ -688,12 +688,12 @@ static int dec_resource_spans(struct jctx *c, json_object *o, struct otlp_resour
 		c->b->n_rejected += k;
 		if (c->b->reject_msg[0] == '\0')
 			snprintf(c->b->reject_msg, sizeof c->b->reject_msg, "resource: %s", reason);
-		goto out;
+		goto out_clear_reject;
 	}
 	**tail = rs;
 	*tail = &rs->next;
 	c->b->n_resource_spans++;
-out:
+out_clear_reject:
 	c->reject = NULL;
 	return c->rc;
 }
@@ -744,10 +744,10 @@ int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,
 		}
 	struct jctx c = { .b = b, .lim = lim, .err = err, .errlen = errlen };
 	if (want(&c, root, json_type_object, "the request"))
-		goto out_rc;
+		goto out_take_rc;
 	json_object *arr = field(root, "resourceSpans", "resource_spans");
 	if (want(&c, arr, json_type_array, "resourceSpans"))
-		goto out_rc;
+		goto out_take_rc;
 	struct otlp_resource_spans **tail = &b->resource_spans;
 	while (*tail)
 		tail = &(*tail)->next;
@@ -757,7 +757,7 @@ int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,
 		if (o != NULL && dec_resource_spans(&c, o, &tail))
 			break;
 	}
-out_rc:
+out_take_rc:
 	rc = c.rc;
 out_put_root:
 	json_object_put(root);
