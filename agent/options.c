@@ -9,6 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* Serialises tern_init and tern_shutdown against each other. */
+static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static const char *env(const char *a, const char *b)
 {
 	const char *v = a ? getenv(a) : NULL;
@@ -170,6 +173,7 @@ static void fork_child(void)
 {
 	bool was = atomic_load(&tern__g.started);
 	pthread_mutex_init(&tern__g.list_mu, NULL);
+	pthread_mutex_init(&life_mu, NULL);
 	tern__exporter_fork_child();
 	tern__stats_fork_child();
 	atomic_store(&tern__g.on, false);
@@ -199,7 +203,17 @@ static void atfork_register(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+static int init_locked(const struct tern_options *o);
+
 int tern_init(const struct tern_options *o)
+{
+	pthread_mutex_lock(&life_mu);
+	int rc = init_locked(o);
+	pthread_mutex_unlock(&life_mu);
+	return rc;
+}
+
+static int init_locked(const struct tern_options *o)
 {
 	struct tern_options def;
 	if (atomic_load(&tern__g.started))
@@ -266,14 +280,18 @@ int tern_init(const struct tern_options *o)
 
 int tern_shutdown(uint32_t timeout_ms)
 {
-	if (!atomic_load(&tern__g.started))
+	pthread_mutex_lock(&life_mu);
+	if (!atomic_load(&tern__g.started)) {
+		pthread_mutex_unlock(&life_mu);
 		return -EINVAL;
+	}
 	atomic_store(&tern__g.on, false);
 	int rc = tern__exporter_stop(timeout_ms);
 	pthread_mutex_lock(&tern__g.list_mu);
 	atomic_store(&tern__g.started, false);
 	pthread_mutex_unlock(&tern__g.list_mu);
 	free_own();
+	pthread_mutex_unlock(&life_mu);
 	return rc;
 }
 

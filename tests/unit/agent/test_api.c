@@ -404,6 +404,36 @@ TEST(shutdown_from_another_thread)
 	tern_stats_reset();
 }
 
+
+static void *shutdown_racer(void *arg)
+{
+	*(int *)arg = tern_shutdown(5000);
+	return NULL;
+}
+
+TEST(concurrent_shutdowns_are_serialised)
+{
+	struct tern_options o;
+	local_opts(&o);
+	for (int round = 0; round < 5; round++) {
+		ASSERT_OK(tern_init(&o));
+		int rc[3] = { 1, 1, 1 };
+		pthread_t t[3];
+		for (int i = 0; i < 3; i++)
+			ASSERT_OK(pthread_create(&t[i], NULL, shutdown_racer, &rc[i]));
+		for (int i = 0; i < 3; i++)
+			pthread_join(t[i], NULL);
+		/* exactly one of them stopped the agent */
+		int ok = 0, inval = 0;
+		for (int i = 0; i < 3; i++) {
+			ok += rc[i] == 0;
+			inval += rc[i] == -EINVAL;
+		}
+		ASSERT_EQ(ok, 1);
+		ASSERT_EQ(inval, 2);
+	}
+}
+
 TEST(fork_child_is_disabled)
 {
 	struct tern_options o;
@@ -508,5 +538,6 @@ TEST_MAIN(TEST_ENTRY(noop_before_init), TEST_ENTRY(parent_child_and_current),
 	  TEST_ENTRY(limits_truncate_and_drop), TEST_ENTRY(stats_accuracy_against_exact),
 	  TEST_ENTRY(slow_calls), TEST_ENTRY(ring_full_drops_are_counted),
 	  TEST_ENTRY(thread_exit_keeps_spans), TEST_ENTRY(shutdown_from_another_thread),
+	  TEST_ENTRY(concurrent_shutdowns_are_serialised),
 	  TEST_ENTRY(fork_child_is_disabled), TEST_ENTRY(options_from_environment),
 	  TEST_ENTRY(clock_is_wall_clock))
