@@ -378,7 +378,7 @@ static int list_segments(const char *dir, uint64_t **ids, size_t *n)
 		(*ids)[(*n)++] = id;
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && *n > 1)
 		qsort(*ids, *n, sizeof **ids, cmp_u64);
 	return rc;
 }
