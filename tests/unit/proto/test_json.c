@@ -10,6 +10,7 @@
 #include "fixture.h"
 #include "otlp.h"
 
+/* Under valgrind the biggest loops run smaller (see test_proto.c). */
 static bool under_valgrind(void)
 {
 	const char *v = getenv("TERN_UNDER_VALGRIND");

@@ -14,6 +14,9 @@
  * comparison and for bench/codec. */
 int otlp__encode_proto_nanopb(const struct otlp_batch *b, uint8_t **out, size_t *out_len);
 
+/* Under valgrind (about 30x slower) the biggest loops run smaller, so
+ * the suite stays within a couple of minutes; the plain and ASan runs do
+ * the full sizes. */
 static bool under_valgrind(void)
 {
 	const char *v = getenv("TERN_UNDER_VALGRIND");
@@ -58,6 +61,16 @@ TEST(arena_alignment_zero_and_mem)
 	ASSERT_OK(otlp_batch_attach(b, malloc(10), free));
 	otlp_batch_free(b); /* valgrind: the attached buffers are freed */
 	otlp_batch_free(NULL);
+}
+
+TEST(arena_edge_sizes)
+{
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT(otlp_batch_alloc(b, 0) != NULL);
+	ASSERT(otlp_batch_alloc(b, SIZE_MAX) == NULL);
+	ASSERT(otlp_batch_alloc(b, SIZE_MAX - 8) == NULL);
+	ASSERT(otlp_batch_alloc(b, 16) != NULL); /* still usable */
+	otlp_batch_free(b);
 }
 
 TEST(hex_helpers)
@@ -800,7 +813,8 @@ TEST(response_roundtrip)
 	free(out);
 }
 
-TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(hex_helpers),
+TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes),
+	  TEST_ENTRY(hex_helpers),
 	  TEST_ENTRY(attrs_find), TEST_ENTRY(roundtrip_every_field),
 	  TEST_ENTRY(zero_copy_points_into_input), TEST_ENTRY(decode_appends_to_batch),
 	  TEST_ENTRY(empty_request), TEST_ENTRY(hundred_thousand_spans),
