@@ -13,15 +13,13 @@
 
 #include <grpc/grpc.h>
 
-#include "../../unit/storage/fx.h"
 #include "grpc_client.h"
 #include "harness.h"
 #include "ternd_proc.h"
+#include "reqs.h"
 
 #define RUNS 3
 #define CLIENTS 4
-#define TRACES_PER_REQ 10
-#define SPANS_PER_TRACE 5
 
 struct client {
 	pthread_t th;
@@ -32,40 +30,6 @@ struct client {
 	size_t nacked, cap;
 	int last_status;
 };
-
-static void ids(uint8_t tid[16], uint8_t sid[8], int run, int client, uint32_t seq, int k, int j)
-{
-	memset(tid, 0, 16);
-	tid[0] = 0xc7;
-	tid[1] = (uint8_t)run;
-	tid[2] = (uint8_t)client;
-	tid[3] = (uint8_t)(seq >> 24);
-	tid[4] = (uint8_t)(seq >> 16);
-	tid[5] = (uint8_t)(seq >> 8);
-	tid[6] = (uint8_t)seq;
-	tid[7] = (uint8_t)k;
-	memcpy(sid, tid + 1, 7);
-	sid[7] = (uint8_t)j;
-	sid[0] |= 0x80; /* an all-zero span id is invalid OTLP */
-}
-
-static int build_request(int run, int client, uint32_t seq, uint8_t **out, size_t *len)
-{
-	struct otlp_batch *b = otlp_batch_new();
-	char svc[32];
-	snprintf(svc, sizeof svc, "crash-%d", client);
-	struct otlp_scope_spans *ss = fx_ss(b, fx_rs(b, svc), "crash");
-	for (int k = 0; k < TRACES_PER_REQ; k++)
-		for (int j = 0; j < SPANS_PER_TRACE; j++) {
-			struct otlp_span *sp = fx_span(b, ss, 0, 0, j ? "child" : "root",
-						       1700000000000000000ull + seq * 1000u, 100u * (unsigned)j);
-			ids(sp->trace_id, sp->span_id, run, client, seq, k, j);
-			fx_kv_int(b, &sp->attrs, "seq", seq);
-		}
-	int rc = otlp_encode_proto(b, out, len);
-	otlp_batch_free(b);
-	return rc;
-}
 
 static void *client_main(void *arg)
 {
