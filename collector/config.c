@@ -55,6 +55,9 @@ static const struct opt opts[] = {
 	  "gRPC calls kept requested from the server (default 128)" },
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
+	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
+	  "forward every stored span to grpc://HOST:PORT or http://HOST:PORT[/v1/traces] "
+	  "(needs --sink store; more: YAML forwarders, docs/forwarding.md)" },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -152,6 +155,9 @@ static int set_opt(struct col_config *c, const struct opt *o, const char *value,
 			snprintf(err, errlen, "value longer than %zu bytes", o->size - 1);
 			return -EINVAL;
 		}
+		if (strcmp(o->name, "forward") == 0 &&
+		    col_fwd_config_parse_url(NULL, value, err, errlen) != 0)
+			return -EINVAL;
 		if (strcmp(o->name, "sink") == 0 && col_stage_find(value) == NULL) {
 			char names[256];
 			snprintf(err, errlen, "unknown sink '%s' (known: %s)", value,
@@ -269,6 +275,10 @@ int col_config_load_file(struct col_config *c, const char *path, char *err,
 				snprintf(err, errlen, "%s:%zu: expected a mapping of option: value",
 					 path, line);
 				ret = -EINVAL;
+			} else if (!have_key && strcmp(s, "forwarders") == 0) {
+				/* a list of mappings: forward_config.c reads it */
+				ret = col_fwd_config_yaml(&parser, path, c->forwarders,
+							  &c->n_forwarders, err, errlen);
 			} else if (!have_key) {
 				snprintf(key, sizeof(key), "%s", s);
 				if (find_opt(key) == NULL) {

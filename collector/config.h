@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "forward.h"
 #include "log.h"
 
 struct col_config {
@@ -28,6 +29,9 @@ struct col_config {
 	uint32_t shutdown_timeout_ms;
 	uint32_t grpc_calls; /* requested gRPC calls kept outstanding */
 	enum col_log_level log_level;
+	char forward[2048];  /* --forward URL (forward.h); "" when none */
+	struct col_fwd_config forwarders[COL_FWD_MAX]; /* YAML "forwarders:" list */
+	uint32_t n_forwarders;
 };
 
 /** Fills c with the defaults. */

@@ -1,4 +1,5 @@
 /* metrics.c: atomic counters and their Prometheus text. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,5 +99,20 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 	gauge(&o, "ternd_memory_bytes", "Request memory in use (wire + decoded).",
 	      LOAD(m->mem_used));
 	gauge(&o, "ternd_memory_limit_bytes", "Configured memory limit.", m->mem_limit);
+	for (unsigned i = 0; i < m->n_extra; i++) {
+		size_t room = o.off < o.len ? o.len - o.off : 0;
+		o.off += m->extra[i].fn(m->extra[i].arg, room ? o.buf + o.off : NULL, room);
+	}
 	return o.off;
+}
+
+int col_metrics_add_extra(struct col_metrics *m, size_t (*fn)(void *arg, char *buf, size_t len),
+			  void *arg)
+{
+	if (m->n_extra == sizeof(m->extra) / sizeof(m->extra[0]))
+		return -ENOSPC;
+	m->extra[m->n_extra].fn = fn;
+	m->extra[m->n_extra].arg = arg;
+	m->n_extra++;
+	return 0;
 }

@@ -30,7 +30,21 @@ struct col_metrics {
 	_Atomic uint64_t queue_depth;     /* batches submitted and not yet acked */
 	_Atomic uint64_t mem_used;        /* accounted bytes in flight */
 	uint64_t mem_limit;               /* set once at start */
+	struct {                          /* more text from other components */
+		size_t (*fn)(void *arg, char *buf, size_t len);
+		void *arg;
+	} extra[4];
+	unsigned n_extra;
 };
+
+/**
+ * Adds a function whose Prometheus text col_metrics_render() appends (fn
+ * works like snprintf: returns the length it needed). Call before serving
+ * /metrics (not thread-safe); fn itself must be safe on any thread.
+ * Returns 0 or -ENOSPC (4 at most).
+ */
+int col_metrics_add_extra(struct col_metrics *m, size_t (*fn)(void *arg, char *buf, size_t len),
+			  void *arg);
 
 /** Zeroes m and sets the memory limit. */
 void col_metrics_init(struct col_metrics *m, uint64_t mem_limit);

@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forward.h"
 #include "grpc_recv.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "sink_store.h"
 
 extern char **environ;
 
@@ -26,6 +28,7 @@ struct ternd {
 	bool drain_timer_on;
 	bool stage_closing;
 	int exit_code;
+	struct col_fwd_set *fwd; /* forwarders (forward.h); NULL when none */
 };
 
 static void close_handles(struct ternd *t);
@@ -74,6 +77,11 @@ static void finish_drain(struct ternd *t)
 	t->stage_closing = true;
 	if (t->drain_timer_on)
 		uv_timer_stop(&t->drain_timer);
+	/* Forwarders read the store: stop them first. Their calls in flight
+	 * get a bounded wait so a clean stop resends nothing. */
+	col_fwd_stop(t->fwd, t->srv.cfg.shutdown_timeout_ms < 5000 ? t->srv.cfg.shutdown_timeout_ms
+								     : 5000);
+	t->fwd = NULL;
 	struct col_stage *st = t->srv.stage;
 	t->srv.stage = NULL; /* batches arriving now are refused with -ESHUTDOWN */
 	if (st != NULL)
@@ -119,6 +127,42 @@ static void on_signal(uv_signal_t *sig, int signum)
 	t->drain_timer.data = t;
 	t->drain_timer_on = true;
 	uv_timer_start(&t->drain_timer, on_drain_timer, 0, 5);
+}
+
+static size_t render_fwd_metrics(void *arg, char *buf, size_t len)
+{
+	struct ternd *t = arg;
+	return col_fwd_render_metrics(t->fwd, buf, len);
+}
+
+/* Starts the configured forwarders over the store stage's log. */
+static int start_forwarders(struct ternd *t, char *err, size_t errlen)
+{
+	struct col_config *c = &t->srv.cfg;
+	static struct col_fwd_config fc[COL_FWD_MAX];
+	unsigned n = c->n_forwarders;
+	memcpy(fc, c->forwarders, n * sizeof(fc[0]));
+	if (c->forward[0] != '\0') {
+		if (n == COL_FWD_MAX) {
+			snprintf(err, errlen, "--forward: already %d forwarders", COL_FWD_MAX);
+			return -EINVAL;
+		}
+		col_fwd_config_default(&fc[n]);
+		if (col_fwd_config_parse_url(&fc[n], c->forward, err, errlen) != 0)
+			return -EINVAL;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	struct store *st = col_sink_store_handle(t->srv.stage);
+	if (st == NULL) {
+		snprintf(err, errlen, "forwarding reads the stored log: it needs --sink store");
+		return -EINVAL;
+	}
+	int r = col_fwd_start(st, fc, n, &t->fwd, err, errlen);
+	if (r == 0)
+		col_metrics_add_extra(&t->srv.metrics, render_fwd_metrics, t);
+	return r;
 }
 
 static void close_handles(struct ternd *t)
@@ -172,6 +216,13 @@ int main(int argc, char **argv)
 		col_log(COL_LOG_ERROR, "cannot open sink %s: %s; exiting", s->cfg.sink, err);
 		t.exit_code = 1;
 		goto out_loop;
+	}
+
+	r = start_forwarders(&t, err, sizeof(err));
+	if (r != 0) {
+		col_log(COL_LOG_ERROR, "%s; exiting", err);
+		t.exit_code = 1;
+		goto out_close;
 	}
 
 	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
