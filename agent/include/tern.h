@@ -99,7 +99,9 @@ int tern_init(const struct tern_options *o);
  * resources. Afterwards spans are no-ops until tern_init() again. May be
  * called from any thread, once all spans being recorded have ended.
  * Returns 0, -ETIMEDOUT when the flush did not complete (spans left are
- * counted as dropped), or -EINVAL when not started.
+ * counted as dropped), or -EINVAL when not started (or already stopped by
+ * a concurrent call). Not from the log callback (it runs on the exporter
+ * thread, which shutdown joins).
  */
 int tern_shutdown(uint32_t timeout_ms);
 
