@@ -364,7 +364,9 @@ static int add_span(const struct tern__rec *rec, const char *name, const uint8_t
 		memcpy(sp->parent_span_id, rec->parent_id, 8);
 		sp->has_parent = true;
 	}
-	sp->flags = rec->flags;
+	/* W3C flags in bits 0-7; bits 8 and 9 (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE,
+	 * _IS_REMOTE) say whether the parent came from another process. */
+	sp->flags = rec->flags | 0x100u | ((rec->state & TERN__REMOTE_PARENT) ? 0x200u : 0);
 	sp->name = otlp_batch_strdup(b, name, rec->name_len);
 	sp->kind = (enum otlp_span_kind)rec->kind;
 	sp->start_time_unix_nano = tern__ticks_to_unix_ns(rec->start);

@@ -21,6 +21,7 @@
 #define TERN__RECORDING 0x02 /* sampled: attributes/events are kept */
 #define TERN__CURRENT 0x04   /* was made current by tern_span_begin */
 #define TERN__HAS_PARENT 0x08
+#define TERN__REMOTE_PARENT 0x10 /* the parent came from tern_extract() */
 
 /* Item tags in a span's data area. */
 enum {

@@ -368,6 +368,8 @@ begin_common(struct tern_span *s, const char *name, enum tern_span_kind kind,
 		memcpy(s->_parent_id, parent->span_id, 8);
 		pflags = parent->flags;
 		st |= TERN__HAS_PARENT;
+		if (parent->remote)
+			st |= TERN__REMOTE_PARENT;
 		if (parent->tracestate_len && parent->tracestate_len <= 255) {
 			/* a longer tracestate is not carried into the span */
 			size_t n = parent->tracestate_len;

@@ -126,6 +126,7 @@ TEST(spans_arrive_span_for_span)
 	ASSERT_MEM_EQ(s->parent_span_id, remote.span_id, 8);
 	ASSERT_MEM_STR(s->trace_state.ptr, s->trace_state.len, "congo=t61rcWkgMzE");
 	ASSERT_EQ(s->kind, OTLP_SPAN_KIND_SERVER);
+	ASSERT_EQ(s->flags, 0x301); /* sampled, has-is-remote, remote parent */
 	ASSERT_EQ(s->status.code, OTLP_STATUS_ERROR);
 	ASSERT_MEM_STR(s->status.message.ptr, s->status.message.len, "upstream failed");
 	ASSERT_GE_U(s->start_time_unix_nano, t0 - 1000000);
@@ -164,6 +165,7 @@ TEST(spans_arrive_span_for_span)
 	ASSERT_MEM_EQ(d->trace_id, remote.trace_id, 16);
 	ASSERT_MEM_EQ(d->parent_span_id, s->span_id, 8);
 	ASSERT_EQ(d->kind, OTLP_SPAN_KIND_CLIENT);
+	ASSERT_EQ(d->flags, 0x101); /* local parent */
 	ASSERT_EQ(d->status.code, OTLP_STATUS_ERROR);
 	ASSERT_EQ(d->links.n, 1);
 	ASSERT_MEM_EQ(d->links.head->span_id, remote.span_id, 8);
