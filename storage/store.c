@@ -82,9 +82,11 @@ static int segs_push(struct store *s, struct seg *g)
 	return 0;
 }
 
+/* The segment being appended to, or NULL. Changed only by the writer
+ * (or by roll/close while the writer is kept out), under the write lock. */
 static struct seg *open_seg(struct store *s)
 {
-	return s->nsegs && !s->segs[s->nsegs - 1]->sealed ? s->segs[s->nsegs - 1] : NULL;
+	return s->open;
 }
 
 /* ---- index files ---- */
@@ -492,16 +494,21 @@ static int new_segment(struct store *s, struct seg **out)
 	g->end = g->file_bytes = STORE__SEG_HDR;
 	pthread_rwlock_wrlock(&s->lock);
 	rc = segs_push(s, g);
+	if (rc == 0) {
+		s->open = g;
+		s->next_seg_id++;
+	}
 	pthread_rwlock_unlock(&s->lock);
 	if (rc < 0)
 		goto out_unlink;
-	s->next_seg_id++;
 	free(path);
 	*out = g;
 	return 0;
 out_unlink:
 	store__io_unlink(path);
+	pthread_rwlock_wrlock(&s->lock);
 	s->next_seg_id++; /* never reuse a name we may have half-written */
+	pthread_rwlock_unlock(&s->lock);
 out_seg:
 	seg_free(g);
 out_path:
@@ -521,6 +528,7 @@ static int seal(struct store *s)
 	pthread_rwlock_unlock(&s->lock);
 	pthread_rwlock_wrlock(&s->lock);
 	g->sealed = true;
+	s->open = NULL;
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
 }
@@ -696,6 +704,7 @@ static void *writer_main(void *arg)
 		s->qtail = &s->qhead;
 		if (list == NULL && s->stopping)
 			break;
+		s->writing = true;
 		pthread_mutex_unlock(&s->qlock);
 
 		struct seg *before = open_seg(s);
@@ -715,6 +724,8 @@ static void *writer_main(void *arg)
 		}
 		pthread_mutex_lock(&s->qlock);
 		s->qbytes -= freed;
+		s->writing = false;
+		pthread_cond_broadcast(&s->idle);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
@@ -785,15 +796,11 @@ int store_append(struct store *s, const struct otlp_batch *b)
 
 int store_roll(struct store *s)
 {
-	/* Through the queue would need a job kind; a roll is rare, so it
-	 * takes the queue lock to keep the writer out while it seals. */
+	/* A roll is rare: wait until the writer is idle with nothing queued,
+	 * and hold the queue lock so it stays out while this seals. */
 	pthread_mutex_lock(&s->qlock);
-	while (s->qhead != NULL) {
-		pthread_mutex_unlock(&s->qlock);
-		struct timespec ts = { 0, 1000000 };
-		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&s->qlock);
-	}
+	while (s->qhead != NULL || s->writing)
+		pthread_cond_wait(&s->idle, &s->qlock);
 	int rc = seal(s);
 	pthread_mutex_unlock(&s->qlock);
 	return rc;
@@ -844,6 +851,7 @@ void store_close(struct store *s)
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->qcond);
+	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->clock_);
 	store__io_close(s->lock_fd);
 	free(s->dir);
@@ -867,6 +875,7 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qcond, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	pthread_mutex_init(&s->clock_, NULL);
 	s->qtail = &s->qhead;
 	s->lock_fd = -1;

@@ -79,6 +79,7 @@ struct store {
 
 	pthread_rwlock_t lock;
 	struct seg **segs;   /* by id, oldest first */
+	struct seg *open;    /* the one being appended to (last of segs), or NULL */
 	size_t nsegs, capsegs;
 	uint64_t next_seg_id;
 
@@ -97,6 +98,8 @@ struct store {
 	struct job *qhead, **qtail;
 	size_t qbytes;
 	bool stopping;
+	bool writing;        /* the writer is working on a group it took */
+	pthread_cond_t idle; /* signalled when the writer finishes a group */
 	pthread_t writer;
 	bool writer_started;
 	uint64_t fail_until_ns;

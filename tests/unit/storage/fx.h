@@ -130,7 +130,7 @@ static inline void fx_rmtree(const char *dir)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		char p[8192];
-		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		snprintf(p, sizeof p, "%.4000s/%.255s", dir, e->d_name);
 		struct stat st;
 		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			fx_rmtree(p);

@@ -4,6 +4,8 @@
  * and that a reopened store answers the same.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "fx.h"
@@ -394,6 +396,111 @@ TEST(meta_blobs)
 	fx_rmtree(dir);
 }
 
+struct conc {
+	struct store *s;
+	atomic_bool stop;
+	atomic_int batches;
+	uint64_t found, reads;
+	int err;
+};
+
+static void *conc_queries(void *arg)
+{
+	struct conc *c = arg;
+	while (!atomic_load(&c->stop)) {
+		int n = atomic_load(&c->batches);
+		struct timespec ts = { 0, 500000 };
+		nanosleep(&ts, NULL);
+		if (n == 0)
+			continue;
+		uint8_t id[16];
+		fx_tid(id, (uint64_t)(rand() % n) * 10);
+		struct otlp_batch *b = NULL;
+		int rc = store_get_trace(c->s, id, &b);
+		if (rc == 0 && b->n_spans >= 1)
+			c->found++;
+		else if (rc != -ENOENT) /* retention may have dropped it */
+			c->err = rc ? rc : -1;
+		otlp_batch_free(b);
+		struct store_query q = { 0 };
+		q.service = "frontend";
+		q.limit = 5;
+		struct store_hit *h = NULL;
+		size_t nh;
+		if (store_search(c->s, &q, &h, &nh) != 0)
+			c->err = -2;
+		free(h);
+	}
+	return NULL;
+}
+
+static void *conc_reader(void *arg)
+{
+	struct conc *c = arg;
+	struct store_reader *r;
+	if (store_reader_new(c->s, (struct store_pos){ 0, 0 }, &r) != 0)
+		return NULL;
+	while (!atomic_load(&c->stop)) {
+		struct otlp_batch *b;
+		struct store_pos at, next;
+		int rc = store_reader_next(r, &b, &at, &next);
+		if (rc == 0) {
+			c->reads++;
+			otlp_batch_free(b);
+		} else if (rc != -EAGAIN && rc != -ERANGE) {
+			c->err = rc;
+		} else {
+			struct timespec ts = { 0, 500000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	store_reader_free(r);
+	return NULL;
+}
+
+/* Queries, a log reader and retention run while batches are appended and
+ * segments roll (ASan/TSan-style misuse would show here). */
+TEST(concurrent_ingest_queries_readers_retention)
+{
+	char dir[256];
+	fx_tmpdir(dir, sizeof dir, "conc");
+	struct store_options o;
+	store_options_default(&o);
+	o.dir = dir;
+	o.segment_bytes = 4 << 10;
+	o.retention_bytes = 16 << 10;
+	struct conc c = { 0 };
+	ASSERT_OK(store_open(&o, &c.s, NULL));
+	pthread_t q1, q2, rd;
+	pthread_create(&q1, NULL, conc_queries, &c);
+	pthread_create(&q2, NULL, conc_queries, &c);
+	pthread_create(&rd, NULL, conc_reader, &c);
+	int rc = 0;
+	for (int i = 0; i < 150 && rc == 0; i++) {
+		struct otlp_batch *f = front_batch(i * 10, i * 10 + 10);
+		rc = store_append(c.s, f);
+		otlp_batch_free(f);
+		atomic_store(&c.batches, i + 1);
+		if (i % 30 == 29)
+			store_retention_run(c.s, 0);
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(q1, NULL);
+	pthread_join(q2, NULL);
+	pthread_join(rd, NULL);
+	struct store_stats st;
+	store_stats(c.s, &st);
+	store_close(c.s);
+	fx_rmtree(dir);
+	ASSERT_OK(rc);
+	ASSERT_OK(c.err);
+	ASSERT_GT(c.found, 0);
+	ASSERT_GT(c.reads, 0);
+	ASSERT_GT(st.dropped_segments, 0);
+	ASSERT_LE_U(st.bytes, o.retention_bytes + o.segment_bytes * 2);
+}
+
 TEST_MAIN(TEST_ENTRY(queries_one_segment_and_after_reopen), TEST_ENTRY(queries_many_segments),
 	  TEST_ENTRY(reader_iterates_every_record_once), TEST_ENTRY(retention_by_age),
-	  TEST_ENTRY(retention_by_size), TEST_ENTRY(meta_blobs))
+	  TEST_ENTRY(retention_by_size), TEST_ENTRY(meta_blobs),
+	  TEST_ENTRY(concurrent_ingest_queries_readers_retention))
