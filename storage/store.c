@@ -1106,6 +1106,7 @@ int store_cursor_set(struct store *s, const char *name, struct store_pos pos)
 			goto out_unlock;
 		}
 		s->cursors[i].name = nm;
+		s->cursors[i].lost = 0;
 		s->ncursors++;
 	}
 	s->cursors[i].pos = pos;
