@@ -406,10 +406,9 @@ begin_common(struct tern_span *s, const char *name, enum tern_span_kind kind,
 		if (has_parent) {
 			sampled = (pflags & TERN_FLAG_SAMPLED) != 0;
 		} else {
-			struct tern_context none = { .valid = false };
 			sampled = tern_sampler_should_sample(tern__g.opt.sampler,
 							     tern__g.opt.sampler_arg,
-							     s->_trace_id, &none);
+							     s->_trace_id, NULL);
 		}
 	}
 	s->_flags = sampled ? TERN_FLAG_SAMPLED : 0;
