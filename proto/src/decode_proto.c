@@ -211,8 +211,15 @@ static inline bool rd_sub(pb_istream_t *st, struct dctx *c, pb_istream_t *sub)
 		c->fail = "length-delimited field past the end of its message";
 		return false;
 	}
-	*sub = *st;
+	/* Field by field: a whole-struct copy right after rd_varint()
+	 * stored state and bytes_left is a 16-byte load that misses store
+	 * forwarding, and it showed as half of decode_kv()'s time. */
+	sub->callback = st->callback;
+	sub->state = st->state;
 	sub->bytes_left = (size_t)len;
+#ifndef PB_NO_ERRMSG
+	sub->errmsg = NULL;
+#endif
 	st->state = (uint8_t *)st->state + len;
 	st->bytes_left -= (size_t)len;
 	return true;
