@@ -400,8 +400,8 @@ struct conc {
 	struct store *s;
 	atomic_bool stop;
 	atomic_int batches;
-	uint64_t found, reads;
-	int err;
+	atomic_uint_fast64_t found, reads;
+	atomic_int err;
 };
 
 static void *conc_queries(void *arg)
