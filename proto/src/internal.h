@@ -49,6 +49,11 @@ struct otlp__mark otlp__arena_mark(const struct otlp_batch *b);
  * are all in the same chunk (the common case); zeroes them again. */
 void otlp__arena_rewind(struct otlp_batch *b, struct otlp__mark m);
 
+/* max_value_depth is capped here: the decoders recurse once or twice per
+ * level, and a limit set absurdly high must not let input overflow the
+ * stack. */
+#define OTLP__DEPTH_CAP 256u
+
 /* snprintf into err if err is not NULL; returns rc. */
 int otlp__err(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -706,6 +706,10 @@ int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,
 		otlp_limits_default(&deflim);
 		lim = &deflim;
 	}
+	struct otlp_limits capped = *lim;
+	if (capped.max_value_depth > OTLP__DEPTH_CAP)
+		capped.max_value_depth = OTLP__DEPTH_CAP;
+	lim = &capped;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (len > lim->max_request_bytes || len > INT_MAX)

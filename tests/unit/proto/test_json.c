@@ -343,6 +343,13 @@ TEST(json_deep_nesting_is_refused)
 	ASSERT_EQ(rc, -EINVAL);
 	ASSERT_TRUE(strstr(err, "depth") != NULL || strstr(err, "nest") != NULL);
 	otlp_batch_free(b);
+	/* Even with an absurd depth limit (capped at 256). */
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_value_depth = UINT32_MAX;
+	b = decode_json(js, &lim, &rc, err, sizeof err);
+	ASSERT_EQ(rc, -EINVAL);
+	otlp_batch_free(b);
 	free(js);
 }
 

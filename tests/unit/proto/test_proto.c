@@ -462,6 +462,15 @@ TEST(deep_nesting_does_not_recurse)
 	ASSERT_EQ_U(b->n_rejected, 1);
 	ASSERT_TRUE(strstr(b->reject_msg, "nesting") != NULL);
 	otlp_batch_free(b);
+	/* A limit set absurdly high is capped (256), not trusted. */
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_value_depth = UINT32_MAX;
+	b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, o, &lim, err, sizeof err));
+	ASSERT_EQ_U(b->n_rejected, 1);
+	ASSERT_TRUE(strstr(b->reject_msg, "limit of 256") != NULL);
+	otlp_batch_free(b);
 	free(buf);
 }
 
