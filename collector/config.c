@@ -58,6 +58,15 @@ static const struct opt opts[] = {
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
 	  "forward every stored span to grpc://HOST:PORT or http://HOST:PORT[/v1/traces] "
 	  "(needs --sink store; more: YAML forwarders, docs/forwarding.md)" },
+	{ "analytics-max-operations", "TERND_ANALYTICS_MAX_OPERATIONS", K_U32,
+	  F(analytics_max_operations), 1, 1 << 20, "N",
+	  "operations tracked per service; the rest count as __other__ (default 2000)" },
+	{ "analytics-memory-hours", "TERND_ANALYTICS_MEMORY_HOURS", K_U32,
+	  F(analytics_memory_hours), 1, 24 * 366, "N",
+	  "hours of per-minute sketches kept in memory; older are read from disk (default 24)" },
+	{ "analytics-checkpoint-ms", "TERND_ANALYTICS_CHECKPOINT_MS", K_U32,
+	  F(analytics_checkpoint_ms), 100, 3600000, "MS",
+	  "how often changed analytics are persisted with the store (default 10000)" },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -77,6 +86,9 @@ void col_config_defaults(struct col_config *c)
 	c->shutdown_timeout_ms = 5000;
 	c->grpc_calls = 128;
 	c->log_level = COL_LOG_INFO;
+	c->analytics_max_operations = 2000;
+	c->analytics_memory_hours = 24;
+	c->analytics_checkpoint_ms = 10000;
 }
 
 int col_parse_size(const char *s, uint64_t *out)

@@ -32,6 +32,9 @@ struct col_config {
 	char forward[2048];  /* --forward URL (forward.h); "" when none */
 	struct col_fwd_config forwarders[COL_FWD_MAX]; /* YAML "forwarders:" list */
 	uint32_t n_forwarders;
+	uint32_t analytics_max_operations; /* per service; past it: __other__ */
+	uint32_t analytics_memory_hours;   /* hours of minute sketches kept in memory */
+	uint32_t analytics_checkpoint_ms;  /* how often analytics are persisted */
 };
 
 /** Fills c with the defaults. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics_api.h"
 #include "http.h"
 #include "server.h"
 
@@ -46,6 +47,15 @@ static int get_metrics(struct col_server *srv, h2o_req_t *req)
 static const struct col_route routes[] = {
 	{ "GET", "/healthz", get_healthz },
 	{ "GET", "/metrics", get_metrics },
+	{ "GET", "/api/services", col_api_services },
+	{ "GET", "/api/operations", col_api_operations },
+	{ "GET", "/api/traces", col_api_traces },
+	{ "GET", "/api/dependencies", col_api_dependencies },
+	{ "GET", "/api/metrics/latencies", col_api_metrics_latencies },
+	{ "GET", "/api/metrics/calls", col_api_metrics_calls },
+	{ "GET", "/api/metrics/errors", col_api_metrics_errors },
+	{ "GET", "/api/tern/summary", col_api_tern_summary },
+	{ "GET", "/api/tern/slow", col_api_tern_slow },
 };
 
 int col_query_handle(struct col_server *srv, h2o_req_t *req)
@@ -60,6 +70,8 @@ int col_query_handle(struct col_server *srv, h2o_req_t *req)
 		if (h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)))
 			return r->fn(srv, req);
 	}
+	if (!path_found && col_api_prefixed(srv, req) == 0)
+		return 0;
 	if (path_found)
 		col_http_send(req, 405, "Method Not Allowed", "application/json",
 			      H2O_STRLIT("{\"error\":\"method not allowed\"}\n"));

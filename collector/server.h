@@ -36,6 +36,7 @@ struct col_server {
 	struct col_grpc *grpc;
 	struct col_http *otlp_http;
 	struct col_http *query;
+	struct col_analytics *an;  /* analytics.h; NULL when not running */
 };
 
 /*

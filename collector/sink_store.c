@@ -39,6 +39,8 @@ struct store_sink {
 	bool close_started;
 	col_closed_cb closed_cb;
 	void *closed_arg;
+	col_durable_fn observe; /* sees each durable batch before it is freed */
+	void *observe_arg;
 };
 
 /* Writer thread. */
@@ -111,6 +113,8 @@ static void store_on_async(uv_async_t *h)
 	while (rev) {
 		struct store_job *j = rev;
 		rev = j->next;
+		if (j->status == 0 && s->observe != NULL)
+			s->observe(s->observe_arg, j->b->otlp);
 		col_batch_free(j->b);
 		s->pending--;
 		j->cb(j->arg, j->status);
@@ -198,6 +202,14 @@ struct store *col_sink_store_handle(struct col_stage *st)
 	if (st == NULL || st->ops != &col_sink_store_ops)
 		return NULL;
 	return ((struct store_sink *)st)->store;
+}
+
+void col_sink_store_set_observer(struct col_stage *st, col_durable_fn fn, void *arg)
+{
+	if (st == NULL || st->ops != &col_sink_store_ops)
+		return;
+	((struct store_sink *)st)->observe = fn;
+	((struct store_sink *)st)->observe_arg = arg;
 }
 
 const struct col_stage_ops col_sink_store_ops = {

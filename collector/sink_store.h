@@ -18,4 +18,14 @@ extern const struct col_stage_ops col_sink_store_ops;
  */
 struct store *col_sink_store_handle(struct col_stage *st);
 
+/** Called on the loop thread with each batch acked with status 0. */
+typedef void (*col_durable_fn)(void *arg, const struct otlp_batch *b);
+
+/**
+ * Sets the observer of durable batches (analytics): fn(arg, batch) runs on
+ * the loop thread for every batch the store made durable, in log order,
+ * right before the batch is freed and acked. No-op for other stages.
+ */
+void col_sink_store_set_observer(struct col_stage *st, col_durable_fn fn, void *arg);
+
 #endif /* TERN_COLLECTOR_SINK_STORE_H */

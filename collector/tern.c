@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_query.h"
 #include "load.h"
 
 static void usage(FILE *f)
@@ -23,6 +24,18 @@ static void usage(FILE *f)
 		"      --requests K            stop after K requests\n"
 		"      --gzip                  compress requests\n"
 		"      --service NAME          service.name of the spans (default tern-load)\n"
+		"  services                    services ternd has seen\n"
+		"  stats [--service S] [--operation O] [--since 15m | --start T --end T]\n"
+		"                              calls, rate, errors, p50..p99, max, time share\n"
+		"  trace ID                    the trace as a waterfall, critical path marked\n"
+		"  search --service S [...]    find traces (operation, --tag K:V, durations)\n"
+		"  report [--service S]        bottlenecks: operations by total time, in tiers\n"
+		"  check --service S --p95 500ms --p99 1s --error-rate 1%%\n"
+		"                              SLO gate: exit 0 if all hold, 1 otherwise\n"
+		"  compare --service S --baseline version=1.1 --current version=1.2\n"
+		"                              per operation, regressions beyond 5%% exit 1\n"
+		"  (query commands take --addr HOST:PORT (or $TERN_ADDR) and --json;\n"
+		"   COMMAND --help says more; docs/cli.md)\n"
 		"  --help                      this text\n");
 }
 
@@ -163,6 +176,16 @@ int main(int argc, char **argv)
 		return cmd_health(argc - 1, argv + 1);
 	if (strcmp(argv[1], "load") == 0)
 		return cmd_load(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = { { "services", col_cli_services }, { "stats", col_cli_stats },
+		     { "trace", col_cli_trace },       { "search", col_cli_search },
+		     { "report", col_cli_report },     { "check", col_cli_check },
+		     { "compare", col_cli_compare } };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "tern: unknown command '%s' (try tern --help)\n", argv[1]);
 	return 2;
 }

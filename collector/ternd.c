@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics.h"
 #include "forward.h"
 #include "grpc_recv.h"
 #include "http.h"
@@ -29,6 +30,7 @@ struct ternd {
 	bool stage_closing;
 	int exit_code;
 	struct col_fwd_set *fwd; /* forwarders (forward.h); NULL when none */
+	struct col_stage *closing_stage; /* held while analytics write their last checkpoint */
 };
 
 static void close_handles(struct ternd *t);
@@ -69,6 +71,17 @@ static void on_stage_closed(void *arg)
 	}
 }
 
+static void close_stage(void *arg)
+{
+	struct ternd *t = arg;
+	struct col_stage *st = t->closing_stage;
+	t->closing_stage = NULL;
+	if (st != NULL)
+		col_stage_close(st, on_stage_closed, t);
+	else
+		on_stage_closed(t);
+}
+
 /* Phase 2: the drain is over (all answered, or the timeout hit). */
 static void finish_drain(struct ternd *t)
 {
@@ -82,12 +95,13 @@ static void finish_drain(struct ternd *t)
 	col_fwd_stop(t->fwd, t->srv.cfg.shutdown_timeout_ms < 5000 ? t->srv.cfg.shutdown_timeout_ms
 								     : 5000);
 	t->fwd = NULL;
-	struct col_stage *st = t->srv.stage;
+	t->closing_stage = t->srv.stage;
 	t->srv.stage = NULL; /* batches arriving now are refused with -ESHUTDOWN */
-	if (st != NULL)
-		col_stage_close(st, on_stage_closed, t);
+	/* Analytics persist their last minutes while the store is open. */
+	if (t->srv.an != NULL)
+		col_an_stop(t->srv.an, close_stage, t);
 	else
-		on_stage_closed(t);
+		close_stage(t);
 }
 
 static uint64_t drain_deadline;
@@ -165,6 +179,52 @@ static int start_forwarders(struct ternd *t, char *err, size_t errlen)
 	return r;
 }
 
+static bool an_quiescent(void *arg)
+{
+	struct ternd *t = arg;
+	return atomic_load(&t->srv.metrics.queue_depth) == 0;
+}
+
+static void an_observe(void *arg, const struct otlp_batch *b)
+{
+	col_an_observe(arg, b);
+}
+
+/* Analytics over what the store acks; their past minutes come back from
+ * the store (and its log tail) before any request is taken. */
+static int start_analytics(struct ternd *t, char *err, size_t errlen)
+{
+	struct col_server *s = &t->srv;
+	struct col_an_options o;
+	col_an_options_default(&o);
+	o.max_ops_per_service = s->cfg.analytics_max_operations;
+	o.mem_hours = s->cfg.analytics_memory_hours;
+	o.checkpoint_ms = s->cfg.analytics_checkpoint_ms;
+	s->an = col_an_new(&o);
+	if (s->an == NULL) {
+		snprintf(err, errlen, "analytics: out of memory");
+		return -ENOMEM;
+	}
+	struct store *st = col_sink_store_handle(s->stage);
+	if (st != NULL) {
+		char msg[512];
+		int r = col_an_load(s->an, st, msg, sizeof(msg));
+		if (r != 0) {
+			snprintf(err, errlen, "analytics: cannot load: %s", strerror(-r));
+			return r;
+		}
+		col_log(COL_LOG_INFO, "%s", msg);
+		col_sink_store_set_observer(s->stage, an_observe, s->an);
+	}
+	col_metrics_add_extra(&s->metrics, col_an_render_metrics, s->an);
+	int r = col_an_start(s->an, s->loop, an_quiescent, t);
+	if (r != 0) {
+		snprintf(err, errlen, "analytics: timer: %s", uv_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
 static void close_handles(struct ternd *t)
 {
 	uv_close((uv_handle_t *)&t->sigterm, NULL);
@@ -216,6 +276,13 @@ int main(int argc, char **argv)
 		col_log(COL_LOG_ERROR, "cannot open sink %s: %s; exiting", s->cfg.sink, err);
 		t.exit_code = 1;
 		goto out_loop;
+	}
+
+	r = start_analytics(&t, err, sizeof(err));
+	if (r != 0) {
+		col_log(COL_LOG_ERROR, "%s; exiting", err);
+		t.exit_code = 1;
+		goto out_close;
 	}
 
 	r = start_forwarders(&t, err, sizeof(err));
@@ -279,6 +346,8 @@ out_loop:
 		       (unsigned long long)atomic_load(&s->metrics.spans_rejected));
 		fflush(stdout);
 	}
+	col_an_free(s->an);
+	s->an = NULL;
 	r = uv_loop_close(&loop);
 	if (r != 0)
 		col_log(COL_LOG_ERROR, "uv_loop_close: %s (a handle was left open)", uv_strerror(r));

@@ -1,0 +1,486 @@
+/*
+ * api_tern.c: endpoints answered from the analytics sketches: Jaeger's
+ * monitor (SPM) metrics /api/metrics/{latencies,calls,errors} and tern's
+ * own /api/tern/summary and /api/tern/slow (docs/api.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analytics.h"
+#include "analytics_api.h"
+#include "server.h"
+
+#define MS 1000000ull
+#define US 1000ull
+#define MAX_POINTS 10000
+
+static int cmp_total_desc(const void *x, const void *y)
+{
+	const struct col_an_row *a = x, *b = y;
+	double sa = a->sk ? tern_sketch_sum(a->sk) : 0, sb = b->sk ? tern_sketch_sum(b->sk) : 0;
+	return sa < sb ? 1 : sa > sb ? -1 : 0;
+}
+
+static json_object *num(double v)
+{
+	if (!isfinite(v))
+		return NULL;
+	return json_object_new_double(v);
+}
+
+/* One summary row. total_ns: the sum the share is taken of. */
+static json_object *row_json(const struct col_an_row *r, double window_s, double total_ns)
+{
+	json_object *o = json_object_new_object();
+	if (r->service)
+		json_object_object_add(o, "service", json_object_new_string(r->service));
+	if (r->operation)
+		json_object_object_add(o, "operation", json_object_new_string(r->operation));
+	if (r->kind >= 0)
+		json_object_object_add(o, "span_kind", json_object_new_string(col_an_kind_name(r->kind)));
+	if (r->version)
+		json_object_object_add(o, "version", json_object_new_string(r->version));
+	json_object_object_add(o, "calls", json_object_new_int64((int64_t)r->calls));
+	json_object_object_add(o, "rate_per_s", num(window_s > 0 ? r->calls / window_s : 0));
+	json_object_object_add(o, "errors", json_object_new_int64((int64_t)r->errors));
+	json_object_object_add(o, "error_rate", num(r->calls ? (double)r->errors / r->calls : 0));
+	double sum = r->sk ? tern_sketch_sum(r->sk) : 0;
+	json_object_object_add(o, "avg_ms", num(r->calls ? sum / r->calls / 1e6 : 0));
+	static const struct {
+		const char *k;
+		double q;
+	} qs[] = { { "p50_ms", 0.5 }, { "p75_ms", 0.75 }, { "p90_ms", 0.9 },
+		   { "p95_ms", 0.95 }, { "p99_ms", 0.99 } };
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
+		json_object_object_add(o, qs[i].k,
+				       num(r->sk && r->calls ? tern_sketch_quantile(r->sk, qs[i].q) / 1e6 : 0));
+	json_object_object_add(o, "max_ms", num(r->sk && r->calls ? tern_sketch_max(r->sk) / 1e6 : 0));
+	json_object_object_add(o, "total_ms", num(sum / 1e6));
+	json_object_object_add(o, "time_share", num(total_ns > 0 ? sum / total_ns : 0));
+	return o;
+}
+
+/* start/end (µs) and lookback (Go duration, default dflt_ns): [start, end). */
+static int parse_window(const struct col_api_params *p, uint64_t dflt_ns, uint64_t *start_ns,
+			uint64_t *end_ns, char *err, size_t errlen)
+{
+	const char *v;
+	int64_t t;
+	uint64_t end = col_now_ns(), lb = dflt_ns;
+	if ((v = col_api_param(p, "end"))) {
+		if (col_api_parse_i64(v, &t) != 0 || t < 0 || t > INT64_MAX / 1000) {
+			snprintf(err, errlen, "unable to parse param 'end': '%s' is not microseconds", v);
+			return -EINVAL;
+		}
+		end = (uint64_t)t * US;
+	}
+	if ((v = col_api_param(p, "lookback")) && col_api_parse_duration(v, &lb) != 0) {
+		snprintf(err, errlen, "unable to parse param 'lookback': '%s' (e.g. 15m, 1h)", v);
+		return -EINVAL;
+	}
+	uint64_t start = end > lb ? end - lb : 0;
+	if ((v = col_api_param(p, "start"))) {
+		if (col_api_parse_i64(v, &t) != 0 || t < 0 || t > INT64_MAX / 1000) {
+			snprintf(err, errlen, "unable to parse param 'start': '%s' is not microseconds", v);
+			return -EINVAL;
+		}
+		start = (uint64_t)t * US;
+	}
+	if (start >= end) {
+		snprintf(err, errlen, "parameter 'start' must be before 'end'");
+		return -EINVAL;
+	}
+	*start_ns = start;
+	*end_ns = end;
+	return 0;
+}
+
+static int parse_kind(const struct col_api_params *p, const char *name, int *kind, char *err,
+		      size_t errlen)
+{
+	const char *v = col_api_param(p, name);
+	*kind = -1;
+	if (v == NULL)
+		return 0;
+	*kind = col_an_kind_parse(v);
+	if (*kind < 0) {
+		snprintf(err, errlen, "unable to parse param '%s': unsupported span kind: '%s'", name, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int col_api_tern_summary(struct col_server *srv, h2o_req_t *req)
+{
+	struct col_api_params p;
+	char err[300];
+	struct col_an_result rs = { 0 }, ro = { 0 };
+	if (col_api_params_parse(req, &p) != 0) {
+		col_api_send_error(req, 400, "too many or malformed query parameters");
+		goto out;
+	}
+	uint64_t start, end;
+	int kind;
+	if (parse_window(&p, 15ull * 60 * 1000000000ull, &start, &end, err, sizeof(err)) != 0 ||
+	    parse_kind(&p, "spanKind", &kind, err, sizeof(err)) != 0) {
+		col_api_send_error(req, 400, "%s", err);
+		goto out;
+	}
+	if (srv->an == NULL) {
+		col_api_send_error(req, 503, "analytics are not running");
+		goto out;
+	}
+	struct col_an_filter fs = { col_api_param(&p, "service"), NULL, col_api_param(&p, "version"),
+				    -1, true };
+	struct col_an_filter fo = { fs.service, col_api_param(&p, "operation"), fs.version, kind,
+				    false };
+	int rc = col_an_query(srv->an, &fs, start, end, COL_AN_G_SERVICE, &rs);
+	if (rc == 0 || rc == -EIO)
+		rc = col_an_query(srv->an, &fo, start, end,
+				  COL_AN_G_SERVICE | COL_AN_G_OPERATION | COL_AN_G_KIND, &ro);
+	if (rc != 0 && rc != -EIO) {
+		col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
+		goto out;
+	}
+	/* Minutes are whole: report the window the answer covers. */
+	uint64_t m0 = (start + 60000000000ull - 1) / 60000000000ull;
+	uint64_t m1 = (end + 60000000000ull - 1) / 60000000000ull;
+	double window_s = (double)(m1 - m0) * 60.0;
+	qsort(rs.rows, rs.n, sizeof(*rs.rows), cmp_total_desc);
+	qsort(ro.rows, ro.n, sizeof(*ro.rows), cmp_total_desc);
+	double ts = 0, to = 0;
+	for (size_t i = 0; i < rs.n; i++)
+		ts += rs.rows[i].sk ? tern_sketch_sum(rs.rows[i].sk) : 0;
+	for (size_t i = 0; i < ro.n; i++)
+		to += ro.rows[i].sk ? tern_sketch_sum(ro.rows[i].sk) : 0;
+	json_object *d = json_object_new_object();
+	json_object_object_add(d, "start", json_object_new_int64((int64_t)(m0 * 60000000ull)));
+	json_object_object_add(d, "end", json_object_new_int64((int64_t)(m1 * 60000000ull)));
+	json_object_object_add(d, "window_s", json_object_new_double(window_s));
+	json_object *sa = json_object_new_array(), *oa = json_object_new_array();
+	for (size_t i = 0; i < rs.n; i++)
+		json_object_array_add(sa, row_json(&rs.rows[i], window_s, ts));
+	for (size_t i = 0; i < ro.n; i++)
+		json_object_array_add(oa, row_json(&ro.rows[i], window_s, to));
+	json_object_object_add(d, "services", sa);
+	json_object_object_add(d, "operations", oa);
+	if (rc == -EIO)
+		json_object_object_add(d, "warning",
+				       json_object_new_string("some persisted hours could not be read"));
+	col_api_send_data(req, d, (int64_t)(rs.n + ro.n));
+out:
+	col_an_result_free(&rs);
+	col_an_result_free(&ro);
+	col_api_params_done(&p);
+	return 0;
+}
+
+/* Operations whose p95 in the recent window is factor x their p95 over
+ * the baseline window just before it. */
+int col_api_tern_slow(struct col_server *srv, h2o_req_t *req)
+{
+	struct col_api_params p;
+	char err[300];
+	struct col_an_result now = { 0 }, base = { 0 };
+	if (col_api_params_parse(req, &p) != 0) {
+		col_api_send_error(req, 400, "too many or malformed query parameters");
+		goto out;
+	}
+	uint64_t start, end, bl = 3600ull * 1000000000ull;
+	const char *v;
+	double factor = 1.5;
+	int64_t min_calls = 10;
+	if (parse_window(&p, 5ull * 60 * 1000000000ull, &start, &end, err, sizeof(err)) != 0) {
+		col_api_send_error(req, 400, "%s", err);
+		goto out;
+	}
+	if ((v = col_api_param(&p, "baseline")) && col_api_parse_duration(v, &bl) != 0) {
+		col_api_send_error(req, 400, "unable to parse param 'baseline': '%s' (e.g. 1h)", v);
+		goto out;
+	}
+	if ((v = col_api_param(&p, "factor"))) {
+		char *e;
+		factor = strtod(v, &e);
+		if (*e || !(factor > 0)) {
+			col_api_send_error(req, 400, "unable to parse param 'factor': '%s'", v);
+			goto out;
+		}
+	}
+	if ((v = col_api_param(&p, "minCalls")) &&
+	    (col_api_parse_i64(v, &min_calls) != 0 || min_calls < 0)) {
+		col_api_send_error(req, 400, "unable to parse param 'minCalls': '%s'", v);
+		goto out;
+	}
+	if (srv->an == NULL) {
+		col_api_send_error(req, 503, "analytics are not running");
+		goto out;
+	}
+	struct col_an_filter f = { col_api_param(&p, "service"), NULL, NULL, -1, false };
+	unsigned g = COL_AN_G_SERVICE | COL_AN_G_OPERATION | COL_AN_G_KIND;
+	int rc = col_an_query(srv->an, &f, start, end, g, &now);
+	if (rc == 0 || rc == -EIO)
+		rc = col_an_query(srv->an, &f, start > bl ? start - bl : 0, start, g, &base);
+	if (rc != 0 && rc != -EIO) {
+		col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
+		goto out;
+	}
+	json_object *arr = json_object_new_array();
+	size_t n = 0;
+	for (size_t i = 0; i < now.n; i++) {
+		const struct col_an_row *r = &now.rows[i];
+		if ((int64_t)r->calls < min_calls || r->sk == NULL)
+			continue;
+		const struct col_an_row *b = NULL;
+		for (size_t j = 0; j < base.n && b == NULL; j++)
+			if (base.rows[j].service == r->service && base.rows[j].operation == r->operation &&
+			    base.rows[j].kind == r->kind)
+				b = &base.rows[j];
+		if (b == NULL || (int64_t)b->calls < min_calls || b->sk == NULL)
+			continue;
+		double pn = tern_sketch_quantile(r->sk, 0.95), pb = tern_sketch_quantile(b->sk, 0.95);
+		if (!(pb > 0) || pn / pb < factor)
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "service", json_object_new_string(r->service));
+		json_object_object_add(o, "operation", json_object_new_string(r->operation));
+		json_object_object_add(o, "span_kind", json_object_new_string(col_an_kind_name(r->kind)));
+		json_object_object_add(o, "calls", json_object_new_int64((int64_t)r->calls));
+		json_object_object_add(o, "p95_ms", num(pn / 1e6));
+		json_object_object_add(o, "baseline_p95_ms", num(pb / 1e6));
+		json_object_object_add(o, "ratio", num(pn / pb));
+		json_object_array_add(arr, o);
+		n++;
+	}
+	col_api_send_data(req, arr, (int64_t)n);
+out:
+	col_an_result_free(&now);
+	col_an_result_free(&base);
+	col_api_params_done(&p);
+	return 0;
+}
+
+/* ---- Jaeger SPM: /api/metrics/{latencies,calls,errors} ---- */
+
+enum metric { M_LAT, M_CALLS, M_ERR };
+
+static void rfc3339(char *out, size_t len, uint64_t ms)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ms % 1000)
+		snprintf(out + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
+	else
+		snprintf(out + n, len - n, "Z");
+}
+
+struct series {
+	const char *service, *operation;
+	json_object *points;
+};
+
+static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
+{
+	struct col_api_params p;
+	struct series *ser = NULL;
+	size_t nser = 0;
+	if (col_api_params_parse(req, &p) != 0) {
+		col_api_send_error(req, 400, "too many or malformed query parameters");
+		goto out;
+	}
+	const char *v;
+	const char *svcs[COL_API_MAX_PARAMS];
+	size_t nsvc = 0;
+	for (size_t i = 0; i < p.n; i++)
+		if (strcmp(p.k[i], "service") == 0 && p.v[i][0])
+			svcs[nsvc++] = p.v[i];
+	if (nsvc == 0) {
+		col_api_send_error(req, 400, "unable to parse param 'service': please provide at least one service name");
+		goto out;
+	}
+	bool by_op = false;
+	if ((v = col_api_param(&p, "groupByOperation"))) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "t") == 0)
+			by_op = true;
+		else if (!(strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "f") == 0)) {
+			col_api_send_error(req, 400, "unable to parse param 'groupByOperation': '%s'", v);
+			goto out;
+		}
+	}
+	int kind = OTLP_SPAN_KIND_SERVER;
+	if ((v = col_api_param(&p, "spanKind")) && (kind = col_an_kind_parse(v)) < 0) {
+		col_api_send_error(req, 400, "unable to parse param 'spanKind': unsupported span kind: '%s'", v);
+		goto out;
+	}
+	int64_t end_ms = (int64_t)(col_now_ns() / MS), lookback = 3600000, step = 5000,
+		rate_per = 600000;
+	struct {
+		const char *name;
+		int64_t *dst;
+	} ip[] = { { "endTs", &end_ms }, { "lookback", &lookback }, { "step", &step },
+		   { "ratePer", &rate_per } };
+	for (size_t i = 0; i < sizeof(ip) / sizeof(ip[0]); i++) {
+		if ((v = col_api_param(&p, ip[i].name)) &&
+		    (col_api_parse_i64(v, ip[i].dst) != 0 || *ip[i].dst < 0 ||
+		     *ip[i].dst > INT64_MAX / 1000000)) {
+			col_api_send_error(req, 400, "unable to parse param '%s': '%s' is not milliseconds",
+					   ip[i].name, v);
+			goto out;
+		}
+	}
+	if (step <= 0 || rate_per <= 0) {
+		col_api_send_error(req, 400, "unable to parse param '%s': must be > 0",
+				   step <= 0 ? "step" : "ratePer");
+		goto out;
+	}
+	if (lookback / step > MAX_POINTS) {
+		col_api_send_error(req, 400, "parameter 'step' too small for 'lookback' (at most %d points)",
+				   MAX_POINTS);
+		goto out;
+	}
+	double quantile = 0;
+	if (which == M_LAT) {
+		char *e;
+		v = col_api_param(&p, "quantile");
+		if (v == NULL || (quantile = strtod(v, &e), *e) || !(quantile > 0 && quantile <= 1)) {
+			col_api_send_error(req, 400, "unable to parse param 'quantile': %s", v ? v : "missing");
+			goto out;
+		}
+	}
+	if (srv->an == NULL) {
+		col_api_send_error(req, 503, "analytics are not running");
+		goto out;
+	}
+	unsigned g = COL_AN_G_SERVICE | (by_op ? COL_AN_G_OPERATION : 0);
+	int64_t t0 = end_ms - lookback;
+	/* Points at t0+step .. end_ms, each over (t - ratePer, t]; minutes are
+	 * whole, so consecutive points in the same minutes share one query. */
+	int64_t last_m0 = -1, last_m1 = -1;
+	struct col_an_result r = { 0 };
+	for (int64_t t = t0 + step; t <= end_ms; t += step) {
+		uint64_t e_ns = (uint64_t)(t > 0 ? t : 0) * MS;
+		uint64_t s_ns = t > rate_per ? (uint64_t)(t - rate_per) * MS : 0;
+		int64_t m0 = (int64_t)((s_ns + 59999999999ull) / 60000000000ull);
+		int64_t m1 = (int64_t)((e_ns + 59999999999ull) / 60000000000ull);
+		if (m0 != last_m0 || m1 != last_m1) {
+			col_an_result_free(&r);
+			r = (struct col_an_result){ 0 };
+			struct col_an_result all = { 0 };
+			struct col_an_filter f = { NULL, NULL, NULL, kind, false };
+			int rc = col_an_query(srv->an, &f, s_ns, e_ns, g, &all);
+			if (rc != 0 && rc != -EIO) {
+				col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
+				goto out;
+			}
+			r = all;
+			last_m0 = m0;
+			last_m1 = m1;
+		}
+		char ts[40];
+		rfc3339(ts, sizeof(ts), (uint64_t)t);
+		for (size_t i = 0; i < r.n; i++) {
+			const struct col_an_row *row = &r.rows[i];
+			bool want = false;
+			for (size_t k = 0; k < nsvc && !want; k++)
+				want = strcmp(svcs[k], row->service) == 0;
+			if (!want)
+				continue;
+			size_t si;
+			for (si = 0; si < nser; si++)
+				if (ser[si].service == row->service && ser[si].operation == row->operation)
+					break;
+			if (si == nser) {
+				struct series *ns = realloc(ser, (nser + 1) * sizeof(*ns));
+				if (ns == NULL) {
+					col_an_result_free(&r);
+					col_api_send_error(req, 500, "out of memory");
+					goto out;
+				}
+				ser = ns;
+				ser[nser++] = (struct series){ row->service, row->operation,
+							       json_object_new_array() };
+			}
+			double val;
+			if (which == M_CALLS)
+				val = (double)row->calls / ((double)rate_per / 1000.0);
+			else if (row->calls == 0 || row->sk == NULL)
+				continue;
+			else if (which == M_ERR)
+				val = (double)row->errors / (double)row->calls;
+			else
+				val = tern_sketch_quantile(row->sk, quantile) / 1e6;
+			json_object *pt = json_object_new_object();
+			json_object *gv = json_object_new_object();
+			json_object_object_add(gv, "doubleValue", json_object_new_double(val));
+			json_object_object_add(pt, "gaugeValue", gv);
+			json_object_object_add(pt, "timestamp", json_object_new_string(ts));
+			json_object_array_add(ser[si].points, pt);
+		}
+	}
+	col_an_result_free(&r);
+	static const char *const names[3][2] = {
+		{ "service_latencies", "service_operation_latencies" },
+		{ "service_call_rate", "service_operation_call_rate" },
+		{ "service_error_rate", "service_operation_error_rate" },
+	};
+	char help[160];
+	const char *grp = by_op ? "service & operation" : "service";
+	if (which == M_LAT)
+		snprintf(help, sizeof(help), "%gth quantile latency, grouped by %s", quantile, grp);
+	else if (which == M_CALLS)
+		snprintf(help, sizeof(help), "calls/sec, grouped by %s", grp);
+	else
+		snprintf(help, sizeof(help), "error rate, computed as a fraction of errors/sec over calls/sec, grouped by %s", grp);
+	json_object *mf = json_object_new_object();
+	json_object_object_add(mf, "name", json_object_new_string(names[which][by_op]));
+	json_object_object_add(mf, "type", json_object_new_string("GAUGE"));
+	json_object_object_add(mf, "help", json_object_new_string(help));
+	json_object *ms = json_object_new_array();
+	for (size_t i = 0; i < nser; i++) {
+		json_object *m = json_object_new_object();
+		json_object *labels = json_object_new_array();
+		json_object *l = json_object_new_object();
+		json_object_object_add(l, "name", json_object_new_string("service_name"));
+		json_object_object_add(l, "value", json_object_new_string(ser[i].service));
+		json_object_array_add(labels, l);
+		if (by_op) {
+			l = json_object_new_object();
+			json_object_object_add(l, "name", json_object_new_string("operation"));
+			json_object_object_add(l, "value", json_object_new_string(ser[i].operation));
+			json_object_array_add(labels, l);
+		}
+		json_object_object_add(m, "labels", labels);
+		json_object_object_add(m, "metricPoints", ser[i].points);
+		ser[i].points = NULL;
+		json_object_array_add(ms, m);
+	}
+	json_object_object_add(mf, "metrics", ms);
+	col_api_send_json(req, mf);
+out:
+	for (size_t i = 0; i < nser; i++)
+		json_object_put(ser[i].points);
+	free(ser);
+	col_api_params_done(&p);
+	return 0;
+}
+
+int col_api_metrics_latencies(struct col_server *srv, h2o_req_t *req)
+{
+	return metrics(srv, req, M_LAT);
+}
+
+int col_api_metrics_calls(struct col_server *srv, h2o_req_t *req)
+{
+	return metrics(srv, req, M_CALLS);
+}
+
+int col_api_metrics_errors(struct col_server *srv, h2o_req_t *req)
+{
+	return metrics(srv, req, M_ERR);
+}
