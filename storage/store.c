@@ -263,6 +263,9 @@ static int idx_load(struct store *s, struct seg *g)
 	}
 	if ((uint64_t)(end - p) != n * IDX_ENT)
 		goto out_close;
+	if ((rc = store__seg_reserve(g, (uint32_t)n)) < 0)
+		goto out_index;
+	rc = -EBADMSG;
 	for (uint64_t i = 0; i < n; i++, p += IDX_ENT) {
 		struct ent e;
 		memcpy(e.trace_id, p, 16);
@@ -1267,11 +1270,10 @@ int store_backlog(struct store *s, struct store_pos pos, struct store_backlog *o
 	memset(out, 0, sizeof(*out));
 	uint64_t now = store__now_ns();
 	pthread_rwlock_rdlock(&s->lock);
-	if (s->nsegs == 0 || pos.seg < s->segs[0]->id) {
-		if (s->nsegs && pos.seg < s->segs[0]->id) {
-			ret = -ERANGE;
-			pos = (struct store_pos){ s->segs[0]->id, STORE__SEG_HDR };
-		}
+	uint64_t oldest = s->nsegs ? s->segs[0]->id : s->next_seg_id;
+	if (pos.seg < oldest) {
+		ret = -ERANGE;
+		pos = (struct store_pos){ oldest, STORE__SEG_HDR };
 	}
 	uint64_t total = 0;
 	for (size_t i = 0; i < s->nsegs; i++) {
