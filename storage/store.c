@@ -263,9 +263,6 @@ static int idx_load(struct store *s, struct seg *g)
 	}
 	if ((uint64_t)(end - p) != n * IDX_ENT)
 		goto out_close;
-	if ((rc = store__seg_reserve(g, (uint32_t)n)) < 0)
-		goto out_index;
-	rc = -EBADMSG;
 	for (uint64_t i = 0; i < n; i++, p += IDX_ENT) {
 		struct ent e;
 		memcpy(e.trace_id, p, 16);
