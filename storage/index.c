@@ -133,6 +133,8 @@ int store__op_id(struct store *s, const uint8_t *svc, size_t svc_len,
 		}
 		j = (j + 1) & (s->ophcap - 1);
 	}
+	if (s->nops >= (1u << 31) - 1)
+		return -EOVERFLOW; /* ent.op is 31 bits */
 	if (s->nops == s->capops) {
 		uint32_t cap = s->capops ? s->capops * 2 : 64;
 		struct op *v = realloc(s->ops, cap * sizeof *v);
@@ -206,6 +208,25 @@ static int thash_grow(struct seg *g)
 	return 0;
 }
 
+int store__seg_reserve(struct seg *g, uint32_t n)
+{
+	if (n <= g->cap)
+		return 0;
+	struct ent *v = realloc(g->ents, (size_t)n * sizeof *v);
+	if (v == NULL)
+		return -ENOMEM;
+	g->ents = v;
+	g->cap = n;
+	/* one slot per span at most half full: no rehash while loading */
+	uint32_t want = 1024;
+	while (want < 2 * (uint64_t)n && want < (1u << 31))
+		want *= 2;
+	while (g->tcap < want)
+		if (thash_grow(g) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int store__seg_push(struct seg *g, const struct ent *e)
 {
 	if (g->n == NO_ENT - 1)
@@ -265,10 +286,12 @@ int store__seg_add(struct store *s, struct seg *g, const struct otlp_span *sp,
 	e.span_no = span_no;
 	e.err = sp->status.code == OTLP_STATUS_ERROR;
 	e.prev_trace = NO_ENT;
+	uint32_t op;
 	int rc = store__op_id(s, svc->ptr, svc->len, sp->name.ptr, sp->name.len,
-			      (int)sp->kind, &e.op);
+			      (int)sp->kind, &op);
 	if (rc < 0)
 		return rc;
+	e.op = op;
 	return store__seg_push(g, &e);
 }
 

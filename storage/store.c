@@ -194,6 +194,28 @@ out_free:
 	return rc;
 }
 
+/* A buffer reused across the segments of one recovery: index bodies are
+ * tens of MB, and a fresh malloc of that size is a fresh mmap whose every
+ * page faults again. */
+static void *scratch(struct store *s, int which, size_t n)
+{
+	if (s->scratch_cap[which] < n) {
+		free(s->scratch[which]);
+		s->scratch[which] = malloc(n);
+		s->scratch_cap[which] = s->scratch[which] ? n : 0;
+	}
+	return s->scratch[which];
+}
+
+static void scratch_free(struct store *s)
+{
+	for (int i = 0; i < 2; i++) {
+		free(s->scratch[i]);
+		s->scratch[i] = NULL;
+		s->scratch_cap[i] = 0;
+	}
+}
+
 /* Loads DIR/ID.idx if it is intact and matches the segment file. */
 static int idx_load(struct store *s, struct seg *g)
 {
@@ -210,7 +232,7 @@ static int idx_load(struct store *s, struct seg *g)
 	int rc = -EBADMSG;
 	if (size < (int64_t)IDX_HDR + 4 || size > (int64_t)4 << 30)
 		goto out_close;
-	buf = malloc((size_t)size);
+	buf = scratch(s, 0, (size_t)size);
 	if (buf == NULL) {
 		rc = -ENOMEM;
 		goto out_close;
@@ -230,7 +252,7 @@ static int idx_load(struct store *s, struct seg *g)
 		goto out_close;
 	g->records = store__get64(p + 48);
 	g->last_ns = store__get64(p + 56);
-	body = malloc(raw_body ? raw_body : 1);
+	body = scratch(s, 1, raw_body ? raw_body : 1);
 	if (body == NULL) {
 		rc = -ENOMEM;
 		goto out_close;
@@ -263,6 +285,9 @@ static int idx_load(struct store *s, struct seg *g)
 	}
 	if ((uint64_t)(end - p) != n * IDX_ENT)
 		goto out_close;
+	if ((rc = store__seg_reserve(g, (uint32_t)n)) < 0)
+		goto out_index;
+	rc = -EBADMSG;
 	for (uint64_t i = 0; i < n; i++, p += IDX_ENT) {
 		struct ent e;
 		memcpy(e.trace_id, p, 16);
@@ -288,8 +313,6 @@ out_index:
 	store__seg_index_free(g);
 out_close:
 	free(map);
-	free(body);
-	free(buf);
 	store__io_close(fd);
 	return rc;
 }
@@ -854,6 +877,7 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->clock_);
 	store__io_close(s->lock_fd);
+	scratch_free(s);
 	free(s->dir);
 	free(s);
 }
@@ -905,6 +929,7 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 		rc = recover_one(s, ids[i], i + 1 == n, rec);
 	s->next_seg_id = n ? ids[n - 1] + 1 : 1;
 	free(ids);
+	scratch_free(s);
 	if (rc < 0)
 		goto out_close;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -26,10 +26,10 @@ struct ent {
 	uint64_t dur;       /* end - start, 0 if end < start */
 	uint32_t rec_off;   /* record offset in the segment */
 	uint32_t span_no;   /* ordinal of the span inside its record */
-	uint32_t op;        /* global operation id */
+	uint32_t op : 31;   /* global operation id */
+	uint32_t err : 1;   /* status ERROR */
 	uint32_t prev_trace; /* previous ent of the same trace in this segment */
-	uint8_t err;        /* status ERROR */
-};
+}; /* 48 bytes: memory per retained span is what limits retention */
 
 struct opvec {
 	uint32_t *v;
@@ -76,6 +76,8 @@ struct store {
 	struct store_options o;
 	char *dir;
 	int lock_fd;         /* flock'ed DIR/LOCK: one process per directory */
+	void *scratch[2];    /* recovery only: reused read buffers */
+	size_t scratch_cap[2];
 
 	pthread_rwlock_t lock;
 	struct seg **segs;   /* by id, oldest first */
@@ -123,6 +125,8 @@ int store__seg_add_batch(struct store *s, struct seg *g, const struct otlp_batch
 /* Looks up or adds a dictionary entry (exclusive lock held). */
 int store__op_id(struct store *s, const uint8_t *svc, size_t svc_len,
 		 const uint8_t *name, size_t name_len, int kind, uint32_t *id);
+/* Makes room for n summaries (index file load). -ENOMEM. */
+int store__seg_reserve(struct seg *g, uint32_t n);
 /* Adds an already-built ent (index file load). */
 int store__seg_push(struct seg *g, const struct ent *e);
 void store__dict_free(struct store *s);
