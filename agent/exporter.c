@@ -616,12 +616,45 @@ static int64_t retry_delay(const grpc_metadata_array *md)
 	return -1;
 }
 
+/* Reads a PEM file (at most 1 MiB) into a NUL-terminated malloc'ed string. */
+static int read_small_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -errno;
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap + 1);
+	if (buf == NULL) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	size_t k;
+	while (len < cap && (k = fread(buf + len, 1, cap - len, f)) > 0)
+		len += k;
+	bool too_big = len == cap && fgetc(f) != EOF;
+	fclose(f);
+	if (too_big || len == 0) {
+		free(buf);
+		return -EINVAL;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
 static int grpc_setup(void)
 {
 	char target[256];
-	int rc = tern__parse_endpoint(tern__g.opt.endpoint, target, sizeof target);
+	bool tls;
+	int rc = tern__parse_endpoint(tern__g.opt.endpoint, target, sizeof target, &tls);
 	if (rc != 0)
 		return rc;
+	char *roots = NULL;
+	if (tls && tern__g.opt.certificate != NULL) {
+		rc = read_small_file(tern__g.opt.certificate, &roots);
+		if (rc != 0)
+			return rc;
+	}
 	grpc_init();
 	ex.grpc_up = true;
 	grpc_arg args[3];
@@ -641,7 +674,11 @@ static int grpc_setup(void)
 		na++;
 	}
 	grpc_channel_args ca = { na, args };
-	grpc_channel_credentials *cred = grpc_insecure_credentials_create();
+	grpc_channel_credentials *cred = tls ? grpc_ssl_credentials_create(roots, NULL, NULL, NULL)
+					     : grpc_insecure_credentials_create();
+	free(roots);
+	if (cred == NULL)
+		return -ENOMEM;
 	ex.ch = grpc_channel_create(target, cred, &ca);
 	grpc_channel_credentials_release(cred);
 	ex.cq = grpc_completion_queue_create_for_next(NULL);

@@ -151,6 +151,6 @@ int tern__exporter_flush(uint32_t timeout_ms);
 void tern__exporter_fork_child(void);
 
 /* options.c */
-int tern__parse_endpoint(const char *ep, char *out, size_t outsz);
+int tern__parse_endpoint(const char *ep, char *out, size_t outsz, bool *tls);
 
 #endif /* TERN_INTERNAL_H */

@@ -66,6 +66,7 @@ void tern_options_default(struct tern_options *o)
 	if (o->endpoint == NULL)
 		o->endpoint = "http://localhost:4317";
 	o->headers = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+	o->certificate = env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
 	const char *c = env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
 	o->gzip = c != NULL && strcasecmp(c, "gzip") == 0;
 	o->export_timeout_ms = 10000;
@@ -102,16 +103,19 @@ void tern_options_default(struct tern_options *o)
 	o->poll_interval_ms = 10;
 }
 
-int tern__parse_endpoint(const char *ep, char *out, size_t outsz)
+int tern__parse_endpoint(const char *ep, char *out, size_t outsz, bool *tls)
 {
-	/* gRPC ignores the path: http://host:port[/...] -> host:port */
+	/* gRPC ignores the path: http(s)://host:port[/...] -> host:port */
 	const char *p = ep;
-	if (strncasecmp(p, "http://", 7) == 0)
+	*tls = false;
+	if (strncasecmp(p, "http://", 7) == 0) {
 		p += 7;
-	else if (strncasecmp(p, "https://", 8) == 0)
-		return -ENOTSUP; /* no TLS exporter yet */
-	else if (strstr(p, "://") != NULL)
+	} else if (strncasecmp(p, "https://", 8) == 0) {
+		p += 8;
+		*tls = true;
+	} else if (strstr(p, "://") != NULL) {
 		return -EINVAL;
+	}
 	size_t n = strcspn(p, "/");
 	if (n == 0 || n >= outsz)
 		return -EINVAL;
@@ -127,11 +131,12 @@ int tern__parse_endpoint(const char *ep, char *out, size_t outsz)
 }
 
 /* Strings of the current options, owned by the agent. */
-static char *own[4];
+#define N_OWN 5
+static char *own[N_OWN];
 
 static void free_own(void)
 {
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < N_OWN; i++) {
 		free(own[i]);
 		own[i] = NULL;
 	}
@@ -225,9 +230,10 @@ static int init_locked(const struct tern_options *o)
 		o = &def;
 	}
 	char target[256];
+	bool tls;
 	if (o->export_enabled && tern__parse_endpoint(o->endpoint ? o->endpoint
 								: "http://localhost:4317",
-						      target, sizeof target) != 0)
+						      target, sizeof target, &tls) != 0)
 		return -EINVAL;
 	if (o->sampler > TERN_SAMPLER_PARENTBASED_TRACEIDRATIO ||
 	    !(o->sampler_arg >= 0 && o->sampler_arg <= 1))
@@ -240,8 +246,9 @@ static int init_locked(const struct tern_options *o)
 	tern__g.opt.resource_attributes = dup_own(1, o->resource_attributes);
 	tern__g.opt.endpoint = dup_own(2, o->endpoint ? o->endpoint : "http://localhost:4317");
 	tern__g.opt.headers = dup_own(3, o->headers);
+	tern__g.opt.certificate = dup_own(4, o->certificate);
 	if ((o->service_name && !own[0]) || (o->resource_attributes && !own[1]) || !own[2] ||
-	    (o->headers && !own[3])) {
+	    (o->headers && !own[3]) || (o->certificate && !own[4])) {
 		free_own();
 		return -ENOMEM;
 	}

@@ -56,7 +56,8 @@ typedef void (*tern_log_fn)(void *arg, const char *line);
 struct tern_options {
 	const char *service_name;        /* OTEL_SERVICE_NAME; "unknown_service" */
 	const char *resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES "k=v,k2=v2" */
-	const char *endpoint;            /* OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; http://localhost:4317 */
+	const char *endpoint;            /* OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT; http://localhost:4317
+					    (https:// = TLS, see certificate) */
 	const char *headers;             /* OTEL_EXPORTER_OTLP_(TRACES_)HEADERS "k=v,k2=v2" */
 	bool gzip;                       /* OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION=gzip */
 	uint32_t export_timeout_ms;      /* OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT; 10000: one call */
@@ -74,6 +75,9 @@ struct tern_options {
 	bool memory_delta;               /* TERN_MEMORY_DELTA=1: heap/RSS delta attributes */
 	bool export_enabled;             /* false: local stats only, no exporter */
 	uint32_t poll_interval_ms;       /* how often the exporter drains rings; 10 */
+	const char *certificate;         /* OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE: PEM file of
+					    the root certificates for an https:// endpoint;
+					    NULL = gRPC's default roots */
 };
 
 /**

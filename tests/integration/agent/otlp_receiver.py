@@ -7,6 +7,7 @@ can decode and compare what arrived span by span.
 
 usage: otlp_receiver.py OUTDIR [MODE]
 MODE: ok | unavailable:N | exhausted | exhausted_retry:N | partial:K
+With RECV_TLS_CERT and RECV_TLS_KEY (PEM files) it serves TLS.
 Prints "listening PORT" on stdout; exits when stdin is closed.
 """
 import os
@@ -81,7 +82,13 @@ handler = grpc.method_handlers_generic_handler(
 )
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
 server.add_generic_rpc_handlers((handler,))
-port = server.add_insecure_port("127.0.0.1:0")
+cert, key = os.environ.get("RECV_TLS_CERT"), os.environ.get("RECV_TLS_KEY")
+if cert and key:
+    with open(key, "rb") as k, open(cert, "rb") as c:
+        creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+    port = server.add_secure_port("127.0.0.1:0", creds)
+else:
+    port = server.add_insecure_port("127.0.0.1:0")
 server.start()
 print("listening %d" % port, flush=True)
 sys.stdin.read()

@@ -361,6 +361,66 @@ TEST(memory_delta_attributes)
 	tern_stats_reset();
 }
 
+TEST(tls_endpoint_with_certificate)
+{
+	char dir[] = "/tmp/tern-tls-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	char cmd[1024], cert[128], key[128];
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+		 "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost "
+		 ">/dev/null 2>&1", key, cert);
+	ASSERT_OK(system(cmd));
+	struct recv r;
+	setenv("RECV_TLS_CERT", cert, 1);
+	setenv("RECV_TLS_KEY", key, 1);
+	int rc = recv_start(&r, "ok");
+	unsetenv("RECV_TLS_CERT");
+	unsetenv("RECV_TLS_KEY");
+	ASSERT_OK(rc);
+	char ep[80];
+	snprintf(ep, sizeof ep, "https://127.0.0.1:%d", r.port);
+
+	/* trusted through OTEL_EXPORTER_OTLP_CERTIFICATE: delivered */
+	struct tern_options o;
+	opts_for(&o, &r);
+	o.endpoint = ep;
+	setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", cert, 1);
+	tern_options_default(&o);
+	unsetenv("OTEL_EXPORTER_OTLP_CERTIFICATE");
+	ASSERT_STR_EQ(o.certificate, cert);
+	o.endpoint = ep;
+	o.sampler = TERN_SAMPLER_ALWAYS_ON;
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("over_tls", 4);
+	ASSERT_OK(tern_shutdown(30000));
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.exported - c0.exported, 4);
+	ASSERT_EQ_U(spans_received(&r), 4);
+
+	/* not trusted (the system roots do not know this certificate): refused */
+	o.certificate = NULL;
+	o.export_timeout_ms = 500;
+	o.bsp_export_timeout_ms = 1000;
+	ASSERT_OK(tern_init(&o));
+	tern_counters_get(&c0);
+	record_n("over_tls", 2);
+	tern_shutdown(3000);
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.exported - c0.exported, 0);
+	ASSERT_EQ_U(c1.dropped - c0.dropped, 2);
+	ASSERT_EQ_U(spans_received(&r), 4);
+	recv_stop(&r);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	tern_stats_reset();
+}
+
 static struct test_entry tests[] = {
 	TEST_ENTRY(spans_arrive_span_for_span),
 	TEST_ENTRY(retries_unavailable_then_delivers_once),
@@ -368,6 +428,7 @@ static struct test_entry tests[] = {
 	TEST_ENTRY(partial_success_is_not_retried),
 	TEST_ENTRY(collector_down_does_not_hurt_the_application),
 	TEST_ENTRY(memory_delta_attributes),
+	TEST_ENTRY(tls_endpoint_with_certificate),
 };
 
 int main(int argc, char **argv)

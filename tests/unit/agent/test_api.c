@@ -501,11 +501,16 @@ TEST(options_from_environment)
 	ASSERT_EQ(o.sampler, TERN_SAMPLER_PARENTBASED_ALWAYS_ON);
 	ASSERT_EQ(o.max_export_batch_size, 512);
 	char t[64];
-	ASSERT_OK(tern__parse_endpoint("http://127.0.0.1:4317", t, sizeof t));
+	bool tls;
+	ASSERT_OK(tern__parse_endpoint("http://127.0.0.1:4317", t, sizeof t, &tls));
 	ASSERT_STR_EQ(t, "127.0.0.1:4317");
-	ASSERT_OK(tern__parse_endpoint("localhost/v1/traces", t, sizeof t));
+	ASSERT_FALSE(tls);
+	ASSERT_OK(tern__parse_endpoint("localhost/v1/traces", t, sizeof t, &tls));
 	ASSERT_STR_EQ(t, "localhost:4317");
-	ASSERT_EQ(tern__parse_endpoint("ftp://x:1", t, sizeof t), -EINVAL);
+	ASSERT_OK(tern__parse_endpoint("https://collector.example:443/", t, sizeof t, &tls));
+	ASSERT_STR_EQ(t, "collector.example:443");
+	ASSERT(tls);
+	ASSERT_EQ(tern__parse_endpoint("ftp://x:1", t, sizeof t, &tls), -EINVAL);
 	o.sampler_arg = 2;
 	ASSERT_EQ(tern_init(&o), -EINVAL);
 }
