@@ -511,12 +511,24 @@ def routing():
         p.stop()
 
 
-scenarios = {"basic": basic, "outage": outage, "sigkill": sigkill, "routing": routing}
+def needs_store():
+    """--forward with a sink that has no log is a start-up error, not a silent no-op."""
+    p = subprocess.run([TERND, "--sink", "null", "--otlp-grpc", "127.0.0.1:0", "--otlp-http",
+                        "127.0.0.1:0", "--query", "127.0.0.1:0", "--forward", "grpc://127.0.0.1:9"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 1, "ternd --sink null --forward exits 1 (got %d)" % p.returncode)
+    check("needs --sink store" in p.stderr, "the message says why: %r" % p.stderr[-300:])
+    p = subprocess.run([TERND, "--forward", "https://jaeger:4317"], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 2 and "--forward" in p.stderr, "a bad --forward URL is a usage error")
+
+
+scenarios = {"needs_store": needs_store, "basic": basic, "outage": outage, "sigkill": sigkill, "routing": routing}
 try:
     for name, fn in scenarios.items():
         if only and name not in only:
             continue
-        if UNDER_VALGRIND and name != "basic":
+        if UNDER_VALGRIND and name not in ("basic", "needs_store"):
             # ternd under memcheck is ~30x slower: the kill/outage timing
             # tests would only measure valgrind. basic covers the
             # forwarder's threads, calls and shutdown for leaks.
