@@ -313,6 +313,12 @@ int store__seg_add_batch(struct store *s, struct seg *g, const struct otlp_batch
 
 int store__read_record(struct seg *g, uint64_t off, struct otlp_batch *b, uint64_t *next)
 {
+	return store__read_record_trace(g, off, b, next, NULL);
+}
+
+int store__read_record_trace(struct seg *g, uint64_t off, struct otlp_batch *b, uint64_t *next,
+			     const uint8_t *only_trace)
+{
 	uint8_t hb[STORE__REC_HDR];
 	struct store__rec_hdr h;
 	if (off + STORE__REC_HDR > g->end)
@@ -334,7 +340,7 @@ int store__read_record(struct seg *g, uint64_t off, struct otlp_batch *b, uint64
 	else if ((size_t)r != h.stored_len)
 		rc = -EBADMSG;
 	else
-		rc = store__rec_decode(hb, &h, payload, b);
+		rc = store__rec_decode_trace(hb, &h, payload, b, only_trace);
 	free(payload);
 	if (rc == 0 && next)
 		*next = off + STORE__REC_HDR + h.stored_len;
@@ -425,7 +431,7 @@ int store_get_trace(struct store *s, const uint8_t trace_id[16], struct otlp_bat
 			struct otlp_resource_spans **tail = &b->resource_spans;
 			while (*tail)
 				tail = &(*tail)->next;
-			rc = store__read_record(g, offs[k], b, NULL);
+			rc = store__read_record_trace(g, offs[k], b, NULL, trace_id);
 			if (rc == 0) {
 				keep_trace(b, tail, trace_id);
 				found = true;

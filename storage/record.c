@@ -601,7 +601,124 @@ static bool rb_span(struct rbuf *r, struct otlp_span *s)
 	return true;
 }
 
+/* ---- skipping a span without building it (trace-by-id reads) ---- */
+
+static bool sk_n(struct rbuf *r, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return rb_fail(r, -EBADMSG);
+	r->p += n;
+	return true;
+}
+
+static bool sk_var(struct rbuf *r)
+{
+	uint64_t v;
+	return rb_var(r, &v);
+}
+
+static bool sk_bytes(struct rbuf *r)
+{
+	struct otlp_bytes b;
+	return rb_bytes(r, &b);
+}
+
+static bool sk_kv(struct rbuf *r, int depth);
+
+static bool sk_any(struct rbuf *r, int depth)
+{
+	uint8_t t;
+	uint32_t n;
+	if (depth > MAX_DEPTH)
+		return rb_fail(r, -EBADMSG);
+	if (!rb_u8(r, &t))
+		return false;
+	switch (t) {
+	case OTLP_VALUE_EMPTY:
+		return true;
+	case OTLP_VALUE_STRING:
+	case OTLP_VALUE_BYTES:
+		return sk_bytes(r);
+	case OTLP_VALUE_BOOL: {
+		uint8_t v;
+		if (!rb_u8(r, &v) || v > 1)
+			return rb_fail(r, -EBADMSG);
+		return true;
+	}
+	case OTLP_VALUE_INT:
+		return sk_var(r);
+	case OTLP_VALUE_DOUBLE:
+		return sk_n(r, 8);
+	case OTLP_VALUE_ARRAY:
+		if (!rb_count(r, &n))
+			return false;
+		for (uint32_t i = 0; i < n; i++)
+			if (!sk_any(r, depth + 1))
+				return false;
+		return true;
+	case OTLP_VALUE_KVLIST:
+		if (!rb_count(r, &n))
+			return false;
+		for (uint32_t i = 0; i < n; i++)
+			if (!sk_kv(r, depth + 1))
+				return false;
+		return true;
+	default:
+		return rb_fail(r, -EBADMSG);
+	}
+}
+
+static bool sk_kv(struct rbuf *r, int depth)
+{
+	return sk_bytes(r) && sk_any(r, depth);
+}
+
+static bool sk_attrs(struct rbuf *r)
+{
+	uint32_t n, dropped;
+	if (!rb_count(r, &n) || !rb_u32(r, &dropped))
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!sk_kv(r, 0))
+			return false;
+	return true;
+}
+
+/* Consumes one span as rb_span() would, checking the same things. */
+static bool sk_span(struct rbuf *r)
+{
+	uint8_t hp;
+	uint32_t n, u;
+	if (!sk_n(r, 24) || !rb_u8(r, &hp))
+		return false;
+	if (hp > 1)
+		return rb_fail(r, -EBADMSG);
+	if ((hp && !sk_n(r, 8)) || !sk_bytes(r) || !rb_u32(r, &u) || !sk_bytes(r) ||
+	    !rb_u32(r, &u) || !sk_n(r, 8) || !sk_var(r) || !sk_attrs(r))
+		return false;
+	if (!rb_count(r, &n) || !rb_u32(r, &u))
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!sk_var(r) || !sk_bytes(r) || !sk_attrs(r))
+			return false;
+	if (!rb_count(r, &n) || !rb_u32(r, &u))
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!sk_n(r, 24) || !sk_bytes(r) || !sk_attrs(r) || !rb_u32(r, &u))
+			return false;
+	return rb_u32(r, &u) && sk_bytes(r);
+}
+
+static int decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b,
+		      const uint8_t *only_trace);
+
 int store__rec_decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b)
+{
+	return decode_raw(p, len, b, NULL);
+}
+
+static int decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b,
+		      const uint8_t *only_trace)
 {
 	struct rbuf r = { p, p + len, b, 0 };
 	uint32_t nrs;
@@ -625,14 +742,21 @@ int store__rec_decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b)
 			    !rb_bytes(&r, &ss->scope_version) || !rb_attrs(&r, &ss->scope_attrs) ||
 			    !rb_bytes(&r, &ss->schema_url) || !rb_count(&r, &nsp))
 				return r.err;
-			ss->n_spans = nsp;
+			ss->n_spans = 0;
 			struct otlp_span **ptail = &ss->spans;
 			for (uint32_t k = 0; k < nsp; k++) {
+				if (only_trace && (size_t)(r.end - r.p) >= 16 &&
+				    memcmp(r.p, only_trace, 16) != 0) {
+					if (!sk_span(&r))
+						return r.err;
+					continue;
+				}
 				struct otlp_span *sp = rb_alloc(&r, sizeof *sp);
 				if (sp == NULL || !rb_span(&r, sp))
 					return r.err;
 				*ptail = sp;
 				ptail = &sp->next;
+				ss->n_spans++;
 			}
 			*stail = ss;
 			stail = &ss->next;
@@ -652,6 +776,13 @@ int store__rec_decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b)
 
 int store__rec_decode(const uint8_t hdr_bytes[32], const struct store__rec_hdr *h,
 		      const uint8_t *payload, struct otlp_batch *b)
+{
+	return store__rec_decode_trace(hdr_bytes, h, payload, b, NULL);
+}
+
+int store__rec_decode_trace(const uint8_t hdr_bytes[32], const struct store__rec_hdr *h,
+			    const uint8_t *payload, struct otlp_batch *b,
+			    const uint8_t *only_trace)
 {
 	if (rec_crc(hdr_bytes, payload, h->stored_len) != h->crc)
 		return -EBADMSG;
@@ -679,5 +810,5 @@ int store__rec_decode(const uint8_t hdr_bytes[32], const struct store__rec_hdr *
 		free(raw);
 		return rc;
 	}
-	return store__rec_decode_raw(raw, h->raw_len, b);
+	return decode_raw(raw, h->raw_len, b, only_trace);
 }

@@ -69,6 +69,15 @@ int store__rec_hdr_parse(const uint8_t in[32], struct store__rec_hdr *h);
 int store__rec_decode(const uint8_t hdr_bytes[32], const struct store__rec_hdr *h,
 		      const uint8_t *payload, struct otlp_batch *b);
 
+/**
+ * As store__rec_decode(), keeping only the spans of trace only_trace
+ * (NULL: all). The other spans are checked and skipped, not built; scopes
+ * may be left empty.
+ */
+int store__rec_decode_trace(const uint8_t hdr_bytes[32], const struct store__rec_hdr *h,
+			    const uint8_t *payload, struct otlp_batch *b,
+			    const uint8_t *only_trace);
+
 /** Decodes a raw (uncompressed) payload into b; strings point into p. */
 int store__rec_decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b);
 

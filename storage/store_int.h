@@ -134,6 +134,9 @@ void store__dict_free(struct store *s);
 struct otlp_bytes store__service_of(const struct otlp_resource_spans *rs);
 /* Reads and decodes the record at off of g into b (shared lock held). */
 int store__read_record(struct seg *g, uint64_t off, struct otlp_batch *b, uint64_t *next);
+/* As store__read_record(), building only the spans of one trace. */
+int store__read_record_trace(struct seg *g, uint64_t off, struct otlp_batch *b, uint64_t *next,
+			     const uint8_t *only_trace);
 uint64_t store__now_ns(void);
 
 #endif /* TERN_STORE_INT_H */

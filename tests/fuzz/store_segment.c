@@ -35,6 +35,13 @@ static void scan_memory(const uint8_t *data, size_t size)
 			return;
 		int rc = store__rec_decode(data + off, &h, data + off + STORE__REC_HDR, b);
 		otlp_batch_free(b);
+		/* and the path trace-by-id takes, keeping one trace */
+		if ((b = otlp_batch_new()) == NULL)
+			return;
+		uint8_t want[16] = { 0 };
+		memcpy(want, data + off, 16);
+		store__rec_decode_trace(data + off, &h, data + off + STORE__REC_HDR, b, want);
+		otlp_batch_free(b);
 		if (rc < 0)
 			return;
 		off += STORE__REC_HDR + h.stored_len;

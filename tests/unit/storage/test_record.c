@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 
+#include <zlib.h>
+
 #include "fx.h"
 #include "harness.h"
 #include "record.h"
@@ -222,5 +224,71 @@ TEST(header_bounds)
 	ASSERT_EQ(store__seg_hdr_parse(sh, &id), -EBADMSG);
 }
 
+TEST(decode_one_trace_skips_the_rest)
+{
+	struct otlp_batch *a = rich_batch();
+	uint8_t *rec;
+	size_t len;
+	ASSERT_OK(store__rec_build(a, 1, 1, &rec, &len));
+	struct store__rec_hdr h;
+	ASSERT_OK(store__rec_hdr_parse(rec, &h));
+	uint8_t t42[16], t43[16], t7[16];
+	fx_tid(t42, 42);
+	fx_tid(t43, 43);
+	fx_tid(t7, 7);
+	struct otlp_batch *b = otlp_batch_new();
+	int rc1 = store__rec_decode_trace(rec, &h, rec + STORE__REC_HDR, b, t42);
+	uint64_t n1 = b->n_spans, c1 = fx_count_spans(b);
+	bool attrs_ok = c1 == 1 && b->resource_spans->scope_spans->spans->attrs.n == 7;
+	otlp_batch_free(b);
+	b = otlp_batch_new();
+	int rc2 = store__rec_decode_trace(rec, &h, rec + STORE__REC_HDR, b, t43);
+	uint64_t n2 = fx_count_spans(b);
+	otlp_batch_free(b);
+	b = otlp_batch_new();
+	int rc3 = store__rec_decode_trace(rec, &h, rec + STORE__REC_HDR, b, t7);
+	uint64_t n3 = fx_count_spans(b), n3b = b->n_spans;
+	otlp_batch_free(b);
+	free(rec);
+	/* the skipping path refuses every truncation too */
+	uint8_t *raw;
+	size_t rl;
+	ASSERT_OK(store__rec_encode_raw(a, &raw, &rl));
+	otlp_batch_free(a);
+	int refused = 0;
+	for (size_t cut = 0; cut < rl; cut++) {
+		uint8_t *copy = malloc(cut + 1);
+		memcpy(copy, raw, cut);
+		struct store__rec_hdr hh = { (uint32_t)cut, (uint32_t)cut, 0, 0, 0, 0 };
+		/* frame the truncated payload as an uncompressed record */
+		uint8_t *fr = malloc(32 + cut + 1);
+		store__put32(fr, STORE__REC_MAGIC);
+		store__put32(fr + 4, (uint32_t)cut);
+		store__put32(fr + 8, (uint32_t)cut);
+		memset(fr + 12, 0, 16);
+		memcpy(fr + 32, copy, cut);
+		uLong c = crc32(crc32(0L, Z_NULL, 0), fr, 28);
+		c = crc32(c, fr + 32, (uInt)cut);
+		hh.crc = (uint32_t)c;
+		b = otlp_batch_new();
+		if (store__rec_decode_trace(fr, &hh, fr + 32, b, t7) == -EBADMSG)
+			refused++;
+		otlp_batch_free(b);
+		free(fr);
+		free(copy);
+	}
+	free(raw);
+	ASSERT_OK(rc1);
+	ASSERT_OK(rc2);
+	ASSERT_OK(rc3);
+	ASSERT_EQ(n1, 1);
+	ASSERT(attrs_ok);
+	ASSERT_EQ(n2, 1);
+	ASSERT_EQ(n3, 0);
+	ASSERT_EQ(n3b, 0);
+	ASSERT_EQ(refused, (int64_t)rl);
+}
+
 TEST_MAIN(TEST_ENTRY(raw_round_trip_every_field), TEST_ENTRY(record_build_decode_and_checksum),
-	  TEST_ENTRY(decoder_refuses_truncations), TEST_ENTRY(header_bounds))
+	  TEST_ENTRY(decoder_refuses_truncations), TEST_ENTRY(header_bounds),
+	  TEST_ENTRY(decode_one_trace_skips_the_rest))
