@@ -116,8 +116,9 @@ int tern_shutdown(uint32_t timeout_ms);
  */
 int tern_flush(uint32_t timeout_ms);
 
-/** Runtime switch: false makes every span call a near-free no-op (spans
- * already begun still end normally). Thread-safe; any thread. */
+/** Runtime switch: false makes every span call a near-free no-op (a span
+ * begun before and ended while disabled is discarded, and so not counted
+ * as ended). Thread-safe; any thread. */
 void tern_enable(bool on);
 /** Whether spans are being recorded now (started and enabled). */
 bool tern_enabled(void);
