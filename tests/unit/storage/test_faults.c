@@ -246,6 +246,65 @@ TEST(open_fails_cleanly)
 	fx_rmtree(dir);
 }
 
+struct counter {
+	atomic_int syncs, writes;
+};
+
+static int count_hook(void *arg, enum store_io_op op, const char *path, size_t *len)
+{
+	struct counter *c = arg;
+	if (op == STORE_IO_SYNC)
+		c->syncs++;
+	if (op == STORE_IO_WRITE)
+		c->writes++;
+	return 0;
+}
+
+struct acks {
+	atomic_int done, failed;
+};
+
+static void on_ack(void *arg, int status)
+{
+	struct acks *a = arg;
+	if (status)
+		a->failed++;
+	a->done++;
+}
+
+/* Many batches submitted at once share fsyncs (group commit). */
+TEST(group_commit_shares_fsyncs)
+{
+	static struct counter c;
+	char dir[256];
+	fx_tmpdir(dir, sizeof dir, "group");
+	struct store *s;
+	ASSERT_OK(fx_open(dir, &s, NULL));
+	enum { N = 200 };
+	static struct otlp_batch *b[N];
+	for (int i = 0; i < N; i++) {
+		b[i] = otlp_batch_new();
+		struct otlp_scope_spans *ss = fx_ss(b[i], fx_rs(b[i], "svc"), "s");
+		fx_span(b[i], ss, (uint64_t)i, (uint64_t)i, "op", T0 + (uint64_t)i, 5);
+	}
+	store_io_set_hook(count_hook, &c);
+	static struct acks a;
+	for (int i = 0; i < N; i++)
+		ASSERT_OK(store_submit(s, b[i], on_ack, &a));
+	while (a.done < N)
+		sleep_ms(1);
+	store_io_set_hook(NULL, NULL);
+	for (int i = 0; i < N; i++)
+		otlp_batch_free(b[i]);
+	fprintf(stderr, "%d batches, %d record writes, %d syncs\n", N, (int)c.writes, (int)c.syncs);
+	ASSERT_EQ(a.failed, 0);
+	ASSERT_GE(c.writes, N);
+	ASSERT_LT(c.syncs, N / 2);
+	ASSERT_EQ(count_traces(s, 0, N), N);
+	store_close(s);
+	fx_rmtree(dir);
+}
+
 TEST_MAIN(TEST_ENTRY(enospc_refuses_then_recovers), TEST_ENTRY(disk_fills_in_the_middle_of_a_record),
 	  TEST_ENTRY(short_writes_are_completed), TEST_ENTRY(failed_fsync_is_never_acked),
-	  TEST_ENTRY(open_fails_cleanly))
+	  TEST_ENTRY(open_fails_cleanly), TEST_ENTRY(group_commit_shares_fsyncs))

@@ -500,7 +500,38 @@ TEST(concurrent_ingest_queries_readers_retention)
 	ASSERT_LE_U(st.bytes, o.retention_bytes + o.segment_bytes * 2);
 }
 
+/* What goes in comes out: a trace read back re-encodes to the same OTLP. */
+TEST(trace_reads_back_as_sent)
+{
+	char dir[256];
+	fx_tmpdir(dir, sizeof dir, "rt");
+	struct store *s;
+	ASSERT_OK(fx_open(dir, &s, NULL));
+	struct otlp_batch *f = front_batch(7, 8), *k = back_batch(9, 10);
+	ASSERT_OK(store_append(s, f));
+	ASSERT_OK(store_append(s, k));
+	uint8_t id[16];
+	fx_tid(id, 7);
+	struct otlp_batch *b1 = NULL, *b2 = NULL;
+	int rc1 = store_get_trace(s, id, &b1);
+	fx_tid(id, 9);
+	int rc2 = store_get_trace(s, id, &b2);
+	bool same1 = rc1 == 0 && fx_same_otlp(f, b1);
+	bool same2 = rc2 == 0 && fx_same_otlp(k, b2);
+	otlp_batch_free(b1);
+	otlp_batch_free(b2);
+	otlp_batch_free(f);
+	otlp_batch_free(k);
+	store_close(s);
+	fx_rmtree(dir);
+	ASSERT_OK(rc1);
+	ASSERT_OK(rc2);
+	ASSERT(same1);
+	ASSERT(same2);
+}
+
 TEST_MAIN(TEST_ENTRY(queries_one_segment_and_after_reopen), TEST_ENTRY(queries_many_segments),
 	  TEST_ENTRY(reader_iterates_every_record_once), TEST_ENTRY(retention_by_age),
 	  TEST_ENTRY(retention_by_size), TEST_ENTRY(meta_blobs),
-	  TEST_ENTRY(concurrent_ingest_queries_readers_retention))
+	  TEST_ENTRY(concurrent_ingest_queries_readers_retention),
+	  TEST_ENTRY(trace_reads_back_as_sent))
