@@ -417,6 +417,7 @@ TEST(store_backlog_and_lost)
 	ASSERT_OK(store_reader_next(r, &b, &at, &next));
 	ASSERT_EQ_U(b->n_spans, 10);
 	otlp_batch_free(b);
+	store_reader_free(r);
 	ASSERT_OK(store_backlog(s, next, &bl));
 	ASSERT_EQ_U(bl.spans, 80);
 	struct store_stats ss;
