@@ -113,7 +113,21 @@ static int ophash_grow(struct store *s)
 	return 0;
 }
 
+static int op_id(struct store *s, const uint8_t *svc, size_t svc_len,
+		 const uint8_t *name, size_t name_len, int kind, uint32_t *id);
+
 int store__op_id(struct store *s, const uint8_t *svc, size_t svc_len,
+		 const uint8_t *name, size_t name_len, int kind, uint32_t *id)
+{
+	if (s->dict_mu == NULL)
+		return op_id(s, svc, svc_len, name, name_len, kind, id);
+	pthread_mutex_lock(s->dict_mu);
+	int rc = op_id(s, svc, svc_len, name, name_len, kind, id);
+	pthread_mutex_unlock(s->dict_mu);
+	return rc;
+}
+
+static int op_id(struct store *s, const uint8_t *svc, size_t svc_len,
 		 const uint8_t *name, size_t name_len, int kind, uint32_t *id)
 {
 	uint32_t sv;

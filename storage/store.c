@@ -93,9 +93,21 @@ static struct seg *open_seg(struct store *s)
 
 /* Writes DIR/ID.idx for a segment whose index is complete (lock held
  * shared or exclusive by the caller, or no other thread yet). */
+static int idx_write_locked(struct store *s, struct seg *g);
+
 static int idx_write(struct store *s, struct seg *g)
 {
 	/* local op table: global op -> local number */
+	if (s->dict_mu)
+		pthread_mutex_lock(s->dict_mu);
+	int rc = idx_write_locked(s, g);
+	if (s->dict_mu)
+		pthread_mutex_unlock(s->dict_mu);
+	return rc;
+}
+
+static int idx_write_locked(struct store *s, struct seg *g)
+{
 	uint32_t *local = malloc((s->nops ? s->nops : 1) * sizeof *local);
 	if (local == NULL)
 		return -ENOMEM;
@@ -194,30 +206,35 @@ out_free:
 	return rc;
 }
 
-/* A buffer reused across the segments of one recovery: index bodies are
- * tens of MB, and a fresh malloc of that size is a fresh mmap whose every
- * page faults again. */
-static void *scratch(struct store *s, int which, size_t n)
+/* Buffers reused across the segments one recovery worker loads: index
+ * bodies are tens of MB, and a fresh malloc of that size is a fresh mmap
+ * whose every page faults again. */
+struct scratch {
+	void *p[2];
+	size_t cap[2];
+};
+
+static void *scratch(struct scratch *sc, int which, size_t n)
 {
-	if (s->scratch_cap[which] < n) {
-		free(s->scratch[which]);
-		s->scratch[which] = malloc(n);
-		s->scratch_cap[which] = s->scratch[which] ? n : 0;
+	if (sc->cap[which] < n) {
+		free(sc->p[which]);
+		sc->p[which] = malloc(n);
+		sc->cap[which] = sc->p[which] ? n : 0;
 	}
-	return s->scratch[which];
+	return sc->p[which];
 }
 
-static void scratch_free(struct store *s)
+static void scratch_free(struct scratch *sc)
 {
 	for (int i = 0; i < 2; i++) {
-		free(s->scratch[i]);
-		s->scratch[i] = NULL;
-		s->scratch_cap[i] = 0;
+		free(sc->p[i]);
+		sc->p[i] = NULL;
+		sc->cap[i] = 0;
 	}
 }
 
 /* Loads DIR/ID.idx if it is intact and matches the segment file. */
-static int idx_load(struct store *s, struct seg *g)
+static int idx_load(struct store *s, struct seg *g, struct scratch *sc)
 {
 	char *path = path_of(s, g->id, "idx");
 	if (path == NULL)
@@ -232,7 +249,7 @@ static int idx_load(struct store *s, struct seg *g)
 	int rc = -EBADMSG;
 	if (size < (int64_t)IDX_HDR + 4 || size > (int64_t)4 << 30)
 		goto out_close;
-	buf = scratch(s, 0, (size_t)size);
+	buf = scratch(sc, 0, (size_t)size);
 	if (buf == NULL) {
 		rc = -ENOMEM;
 		goto out_close;
@@ -252,7 +269,7 @@ static int idx_load(struct store *s, struct seg *g)
 		goto out_close;
 	g->records = store__get64(p + 48);
 	g->last_ns = store__get64(p + 56);
-	body = scratch(s, 1, raw_body ? raw_body : 1);
+	body = scratch(sc, 1, raw_body ? raw_body : 1);
 	if (body == NULL) {
 		rc = -ENOMEM;
 		goto out_close;
@@ -408,8 +425,10 @@ static int list_segments(const char *dir, uint64_t **ids, size_t *n)
 	return rc;
 }
 
-static int recover_one(struct store *s, uint64_t id, bool last, struct store_recovery *rec)
+static int recover_one(struct store *s, uint64_t id, bool last, struct store_recovery *rec,
+		       struct scratch *sc, struct seg **out)
 {
+	*out = NULL;
 	char *path = path_of(s, id, "seg");
 	if (path == NULL)
 		return -ENOMEM;
@@ -450,7 +469,7 @@ static int recover_one(struct store *s, uint64_t id, bool last, struct store_rec
 	}
 	g->file_bytes = (uint64_t)size;
 	g->created_ns = store__get64(hb + 24);
-	if (idx_load(s, g) == 0) {
+	if (idx_load(s, g, sc) == 0) {
 		rec->indexes_loaded++;
 		if (g->corrupt) {
 			rec->corrupt_segments++;
@@ -482,13 +501,100 @@ static int recover_one(struct store *s, uint64_t id, bool last, struct store_rec
 	rec->segments++;
 	rec->records += g->records;
 	rec->spans += g->n;
-	if ((rc = segs_push(s, g)) < 0)
-		goto out_free;
+	*out = g;
 	free(path);
 	return 0;
 out_free:
 	seg_free(g);
 	free(path);
+	return rc;
+}
+
+/* Segments are recovered by a few threads at once (index files load
+ * while the last segment is re-indexed); the dictionary is shared, under
+ * dict_mu while they run. */
+struct recover_job {
+	struct store *s;
+	const uint64_t *ids;
+	size_t n;
+	struct seg **out;
+	pthread_mutex_t mu;
+	size_t next;
+};
+
+struct recover_worker {
+	struct recover_job *job;
+	pthread_t th;
+	struct store_recovery rec;
+	int rc;
+};
+
+static void *recover_main(void *arg)
+{
+	struct recover_worker *w = arg;
+	struct recover_job *j = w->job;
+	struct scratch sc = { { NULL, NULL }, { 0, 0 } };
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		size_t i = w->rc == 0 ? j->next++ : j->n;
+		pthread_mutex_unlock(&j->mu);
+		if (i >= j->n)
+			break;
+		w->rc = recover_one(j->s, j->ids[i], i + 1 == j->n, &w->rec, &sc, &j->out[i]);
+	}
+	scratch_free(&sc);
+	return NULL;
+}
+
+static int recover_all(struct store *s, const uint64_t *ids, size_t n, struct store_recovery *rec)
+{
+	if (n == 0)
+		return 0;
+	struct recover_job j = { s, ids, n, calloc(n, sizeof(struct seg *)),
+				 PTHREAD_MUTEX_INITIALIZER, 0 };
+	if (j.out == NULL)
+		return -ENOMEM;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nw = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+	if (nw > n)
+		nw = n;
+	struct recover_worker w[4];
+	memset(w, 0, sizeof w);
+	pthread_mutex_t dict_mu = PTHREAD_MUTEX_INITIALIZER;
+	s->dict_mu = &dict_mu;
+	size_t started = 0;
+	for (size_t i = 0; i < nw; i++) {
+		w[i].job = &j;
+		if (i > 0 && pthread_create(&w[i].th, NULL, recover_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	recover_main(&w[0]); /* this thread is worker 0 */
+	for (size_t i = 1; i < started; i++)
+		pthread_join(w[i].th, NULL);
+	s->dict_mu = NULL;
+	pthread_mutex_destroy(&dict_mu);
+	int rc = 0;
+	for (size_t i = 0; i < started; i++) {
+		if (w[i].rc < 0 && rc == 0)
+			rc = w[i].rc;
+		rec->segments += w[i].rec.segments;
+		rec->indexes_loaded += w[i].rec.indexes_loaded;
+		rec->indexes_rebuilt += w[i].rec.indexes_rebuilt;
+		rec->corrupt_segments += w[i].rec.corrupt_segments;
+		rec->records += w[i].rec.records;
+		rec->spans += w[i].rec.spans;
+		rec->truncated_bytes += w[i].rec.truncated_bytes;
+		rec->skipped_bytes += w[i].rec.skipped_bytes;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (j.out[i] == NULL)
+			continue;
+		if (rc == 0 && (rc = segs_push(s, j.out[i])) == 0)
+			continue;
+		seg_free(j.out[i]);
+	}
+	free(j.out);
 	return rc;
 }
 
@@ -877,7 +983,6 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->clock_);
 	store__io_close(s->lock_fd);
-	scratch_free(s);
 	free(s->dir);
 	free(s);
 }
@@ -925,11 +1030,9 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = list_segments(s->dir, &ids, &n)) < 0)
 		goto out_close;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = recover_one(s, ids[i], i + 1 == n, rec);
+	rc = recover_all(s, ids, n, rec);
 	s->next_seg_id = n ? ids[n - 1] + 1 : 1;
 	free(ids);
-	scratch_free(s);
 	if (rc < 0)
 		goto out_close;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -76,8 +76,7 @@ struct store {
 	struct store_options o;
 	char *dir;
 	int lock_fd;         /* flock'ed DIR/LOCK: one process per directory */
-	void *scratch[2];    /* recovery only: reused read buffers */
-	size_t scratch_cap[2];
+	pthread_mutex_t *dict_mu; /* set while recovery threads share the dictionary */
 
 	pthread_rwlock_t lock;
 	struct seg **segs;   /* by id, oldest first */
