@@ -285,7 +285,6 @@ static inline bool next_tag(pb_istream_t *st, struct dctx *c, uint32_t *wt, uint
 static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v);
 static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv);
 
-
 /* array_value and kvlist_value: bounded nesting, so untrusted input cannot
  * make the recursion deep. */
 static bool decode_nested(pb_istream_t *st, struct dctx *c, struct otlp_any *v, bool is_array)
