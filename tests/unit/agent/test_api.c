@@ -199,6 +199,18 @@ TEST(limits_truncate_and_drop)
 	tern_stats_reset();
 }
 
+static int count_names(const struct tern_stats *st, void *arg)
+{
+	++*(int *)arg;
+	return 0;
+}
+
+static int stop_at_first(const struct tern_stats *st, void *arg)
+{
+	++*(int *)arg;
+	return 7;
+}
+
 /* Exact percentiles against the stats, fed with known durations through
  * the exporter's entry point. */
 TEST(stats_accuracy_against_exact)
@@ -252,6 +264,19 @@ TEST(stats_accuracy_against_exact)
 	ASSERT_STR_EQ(top[1].name, "many");
 	ASSERT_EQ(tern_stats_top(TERN_BY_AVG, top, 1), 1);
 	ASSERT_STR_EQ(top[0].name, "exact");
+	for (rec.name_len = 6; rec.name_len; rec.name_len = 0)
+		tern__stats_record(&rec, "spiked", 900000000, 0); /* one huge call */
+	ASSERT_EQ(tern_stats_top(TERN_BY_MAX, top, 3), 3);
+	ASSERT_STR_EQ(top[0].name, "spiked");
+	ASSERT_EQ(tern_stats_top(TERN_BY_P99, top, 3), 3);
+	ASSERT_STR_EQ(top[0].name, "spiked");
+	ASSERT_STR_EQ(top[2].name, "many");
+	int seen = 0;
+	ASSERT_EQ(tern_stats_foreach(count_names, &seen), 0);
+	ASSERT_EQ(seen, 3);
+	seen = 0;
+	ASSERT_EQ(tern_stats_foreach(stop_at_first, &seen), 7); /* stops early */
+	ASSERT_EQ(seen, 1);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
