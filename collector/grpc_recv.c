@@ -348,14 +348,19 @@ int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 	g->srv = srv;
 	grpc_init();
 
-	grpc_arg args[2];
+	grpc_arg args[3];
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[0].value.integer = (int)srv->cfg.max_request_bytes;
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
 	args[1].value.integer = 1024;
-	grpc_channel_args chargs = { 2, args };
+	/* gRPC core sets SO_REUSEPORT by default: a second ternd on the same
+	 * port would then start and share the traffic instead of failing. */
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0;
+	grpc_channel_args chargs = { 3, args };
 
 	g->cq = grpc_completion_queue_create_for_next(NULL);
 	g->server = grpc_server_create(&chargs, NULL);

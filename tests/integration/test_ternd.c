@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -57,6 +60,19 @@ static int64_t metric(const struct ternd_proc *p, const char *sample)
 		}
 	}
 	free(body);
+	return v;
+}
+
+/* Polls a metric until it equals want (answers can trail the last reply). */
+static int64_t wait_metric(const struct ternd_proc *p, const char *sample, int64_t want)
+{
+	int64_t v = -1;
+	for (int i = 0; i < 500; i++) {
+		v = metric(p, sample);
+		if (v == want)
+			break;
+		usleep(10000);
+	}
 	return v;
 }
 
@@ -508,6 +524,52 @@ TEST(config_file_env_flags)
 	char *help[] = { bin, "--help", NULL };
 	ASSERT_EQ(run_ternd_status(help, environ), 0);
 	unlink(path);
+
+	/* A port in use is an error (exit 1), not a shared port. */
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	char *busy[] = { bin, "--otlp-grpc", p.grpc_addr, "--otlp-http", "127.0.0.1:0",
+			 "--query", "127.0.0.1:0", "--sink", "null", NULL };
+	ASSERT_EQ(run_ternd_status(busy, environ), 1);
+	char *busy2[] = { bin, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", p.http_addr,
+			  "--query", "127.0.0.1:0", "--sink", "null", NULL };
+	ASSERT_EQ(run_ternd_status(busy2, environ), 1);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+/* Clients that send a request and go away before the answer. */
+TEST(http_client_gone_before_ack)
+{
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	char host[64];
+	int port;
+	ASSERT_OK(ternd_proc_split_addr(p.http_addr, host, sizeof(host), &port));
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(request(512, 12, &req, &len));
+	for (int i = 0; i < 20; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		ASSERT_GE(fd, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		inet_pton(AF_INET, host, &sa.sin_addr);
+		ASSERT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+		char head[256];
+		int n = snprintf(head, sizeof(head),
+				 "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+				 "Content-Type: application/x-protobuf\r\nContent-Length: %zu\r\n\r\n",
+				 len);
+		ASSERT_EQ(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+		ASSERT_EQ(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+		close(fd);
+	}
+	/* ternd is still fine and answers the next client. */
+	struct http_result hr;
+	ASSERT_OK(http_post(p.http_addr, "application/x-protobuf", NULL, req, len, &hr));
+	free(req);
+	ASSERT_EQ(hr.status, 200);
+	http_result_free(&hr);
+	ASSERT_EQ(wait_metric(&p, "ternd_memory_bytes", 0), 0);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
 TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
@@ -516,4 +578,4 @@ TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
 	  TEST_ENTRY(grpc_memory_limit_refuses_then_recovers), TEST_ENTRY(http_protobuf_json_gzip),
 	  TEST_ENTRY(http_errors_400_415_503), TEST_ENTRY(healthz_and_404),
 	  TEST_ENTRY(concurrent_clients), TEST_ENTRY(sigterm_during_load),
-	  TEST_ENTRY(config_file_env_flags))
+	  TEST_ENTRY(config_file_env_flags), TEST_ENTRY(http_client_gone_before_ack))
