@@ -533,7 +533,61 @@ TEST(forwarder_destination_down)
 	remove_dir();
 }
 
+/*
+ * Retention deletes segments under a forwarder whose destination is down:
+ * the forwarder counts exactly the spans the store says it lost, and goes
+ * on. With concurrency 1 and batch_spans 100 the forwarder holds exactly
+ * one 100-span record in flight; everything else sealed is deleted.
+ */
+TEST(forwarder_retention_loss)
+{
+	snprintf(dir, sizeof(dir), "/tmp/ternd-fwd-store-XXXXXX");
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	struct store_options o;
+	store_options_default(&o);
+	o.dir = dir;
+	o.retention_age_s = 0;
+	o.retention_bytes = 1; /* keep only the open segment */
+	struct store *s;
+	ASSERT_OK(store_open(&o, &s, NULL));
+	struct col_fwd_config c;
+	char err[256];
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(
+		&c, "grpc://127.0.0.1:1?name=lossy&concurrency=1&batch_spans=100", err,
+		sizeof(err)));
+	struct col_fwd_set *set;
+	ASSERT_OK(col_fwd_start(s, &c, 1, &set, err, sizeof(err)));
+	for (int i = 0; i < 20; i++) {
+		ASSERT_OK(append(s, 100, (uint64_t)i));
+		ASSERT_OK(store_roll(s));
+	}
+	ASSERT_OK(append(s, 100, 99)); /* stays: the open segment */
+	store_retention_run(s, 0);
+	uint64_t lost = store_cursor_lost(s, "fwd-lossy");
+	/* 2000 spans were sealed; the forwarder read 100 of them, or of the
+	 * open segment's record, before they went */
+	ASSERT_GE_U(lost, 1900);
+	ASSERT_LE_U(lost, 2000);
+	struct col_fwd_stats st = { 0 };
+	for (int i = 0; i < 150; i++) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+		ASSERT_OK(col_fwd_get_stats(set, 0, &st));
+		if (st.spans_lost == lost)
+			break;
+	}
+	ASSERT_EQ_U(st.spans_lost, lost);
+	ASSERT_EQ_U(st.spans_sent, 0);
+	/* what is left to send: the retained open segment, unless the one
+	 * record in flight is that record */
+	ASSERT_LE_U(st.lag_spans, 100);
+	col_fwd_stop(set, 100);
+	store_close(s);
+	remove_dir();
+}
+
 TEST_MAIN(TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
 	  TEST_ENTRY(yaml_errors), TEST_ENTRY(route_and_sample), TEST_ENTRY(backoff),
 	  TEST_ENTRY(retryable), TEST_ENTRY(retry_info), TEST_ENTRY(store_backlog_and_lost),
-	  TEST_ENTRY(forwarder_destination_down))
+	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss))
