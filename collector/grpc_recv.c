@@ -29,6 +29,10 @@
 
 enum slot_phase { SLOT_REQUESTED, SLOT_REPLYING };
 
+/* Calls to other methods are taken too (a few generic requests), so that
+ * clients get UNIMPLEMENTED at once instead of waiting for their deadline. */
+#define GENERIC_CALLS 4
+
 struct slot {
 	struct col_ingest_req req;
 	struct col_grpc *g;
@@ -41,6 +45,8 @@ struct slot {
 	grpc_slice details;
 	int cancelled;
 	bool counted; /* in srv->inflight */
+	bool generic; /* an unregistered method (grpc_server_request_call) */
+	grpc_call_details call_details;
 };
 
 struct col_grpc {
@@ -75,6 +81,8 @@ static void slot_free(struct slot *s)
 		grpc_byte_buffer_destroy(s->resp);
 	grpc_slice_unref(s->details);
 	grpc_metadata_array_destroy(&s->md);
+	if (s->generic)
+		grpc_call_details_destroy(&s->call_details);
 	if (s->call)
 		grpc_call_unref(s->call);
 	if (s->counted)
@@ -97,6 +105,27 @@ static int request_call(struct col_grpc *g)
 		g->server, g->method, &s->call, &s->deadline, &s->md, &s->payload, g->cq,
 		g->cq, s);
 	if (e != GRPC_CALL_OK) {
+		grpc_metadata_array_destroy(&s->md);
+		free(s);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Keeps one more call to any other method requested. */
+static int request_generic(struct col_grpc *g)
+{
+	struct slot *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->g = g;
+	s->generic = true;
+	s->details = grpc_empty_slice();
+	grpc_metadata_array_init(&s->md);
+	grpc_call_details_init(&s->call_details);
+	if (grpc_server_request_call(g->server, &s->call, &s->call_details, &s->md, g->cq, g->cq,
+				     s) != GRPC_CALL_OK) {
+		grpc_call_details_destroy(&s->call_details);
 		grpc_metadata_array_destroy(&s->md);
 		free(s);
 		return -EIO;
@@ -306,6 +335,17 @@ static void cq_thread(void *arg)
 			slot_free(s);
 			continue;
 		}
+		if (s->generic) {
+			if (!atomic_load(&g->stopping) && request_generic(g) != 0)
+				col_log(COL_LOG_ERROR, "grpc: cannot request another generic call; "
+						      "serving with one fewer");
+			col_log(COL_LOG_INFO, "grpc: call to unknown method %.*s; answering UNIMPLEMENTED",
+				(int)GRPC_SLICE_LENGTH(s->call_details.method),
+				(const char *)GRPC_SLICE_START_PTR(s->call_details.method));
+			send_reply(s, GRPC_STATUS_UNIMPLEMENTED,
+				   "ternd serves " EXPORT_METHOD " only", NULL, 0);
+			continue;
+		}
 		if (!atomic_load(&g->stopping) && request_call(g) != 0)
 			col_log(COL_LOG_ERROR, "grpc: cannot request another call; serving with one fewer");
 		handle_call(g, s);
@@ -393,8 +433,8 @@ int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 	}
 	g->done_async.data = g;
 	grpc_server_start(g->server);
-	for (uint32_t i = 0; i < srv->cfg.grpc_calls; i++) {
-		if (request_call(g) != 0) {
+	for (uint32_t i = 0; i < srv->cfg.grpc_calls + GENERIC_CALLS; i++) {
+		if ((i < srv->cfg.grpc_calls ? request_call(g) : request_generic(g)) != 0) {
 			snprintf(err, errlen, "cannot request gRPC calls");
 			ret = -ENOMEM;
 			goto out_shutdown;

@@ -93,6 +93,11 @@ def main():
             except grpc.RpcError as e:
                 assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.code()
                 assert e.details(), "INVALID_ARGUMENT without a message"
+            try:
+                ch.unary_unary("/some.Other/Method")(b"", timeout=30)
+                raise AssertionError("an unknown method was served")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e.code()
         assert metric(addrs["query"], "ternd_spans_accepted_total") == 5
         assert metric(addrs["query"],
                       'ternd_requests_total{protocol="grpc",outcome="invalid"}') == 1
