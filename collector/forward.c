@@ -385,6 +385,7 @@ static int unit_read(struct fwd *f)
 				"ternd_forward_spans_lost_total)",
 				f->cfg.name, at.seg);
 			f->read_pos = at;
+			store_cursor_set(f->store, f->key, f->read_pos);
 			rc = 0;
 			continue;
 		}
@@ -412,6 +413,8 @@ static int unit_read(struct fwd *f)
 		}
 		recs[n_recs++] = b;
 		f->read_pos = next;
+		/* the store counts lost spans from here on */
+		store_cursor_set(f->store, f->key, f->read_pos);
 		spans += b->n_spans;
 		if ((rc = unit_add_record(f, u, b)) != 0)
 			goto out_reset;

@@ -701,6 +701,12 @@ int store_retention_run(struct store *s, uint64_t now_ns)
 			memcpy(drop, s->segs, k * sizeof *drop);
 			memmove(s->segs, s->segs + k, (s->nsegs - k) * sizeof *s->segs);
 			s->nsegs -= k;
+			/* Count what cursors lose while no reader can have seen
+			 * the segments go (and moved its cursor past them). */
+			pthread_mutex_lock(&s->clock_);
+			for (size_t i = 0; i < k; i++)
+				store__cursors_count_lost(s, drop[i]);
+			pthread_mutex_unlock(&s->clock_);
 		}
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -718,7 +724,6 @@ int store_retention_run(struct store *s, uint64_t now_ns)
 		s->st.dropped_segments++;
 		if (behind)
 			s->st.dropped_behind_cursor++;
-		store__cursors_count_lost(s, g);
 		pthread_mutex_unlock(&s->clock_);
 		seg_free(g);
 	}
@@ -1366,7 +1371,7 @@ static uint64_t seg_spans_from(const struct seg *g, uint64_t off)
 	return g->n - lo;
 }
 
-/* g has just left the segment list (clock_ held). */
+/* g is leaving the segment list (s->lock held exclusively, clock_ held). */
 static void store__cursors_count_lost(struct store *s, const struct seg *g)
 {
 	for (size_t i = 0; i < s->ncursors; i++) {
