@@ -946,10 +946,44 @@ static uint64_t id64(const uint8_t *p)
 	return v;
 }
 
-static struct pslot *pmap_slot(struct col_analytics *a, const uint8_t *trace, const uint8_t *span)
+/* The map is 4-way set associative: a span id goes to one set of 4
+ * slots; a new one takes a free slot or evicts one chosen by its hash. */
+#define PWAYS 4
+
+static struct pslot *pmap_set(struct col_analytics *a, const uint8_t *trace, const uint8_t *span,
+			      uint64_t *h)
 {
-	uint64_t h = mix64(id64(span) ^ mix64(id64(trace + 8)));
-	return &a->pmap[h & (a->o.parent_slots - 1)];
+	*h = mix64(id64(span) ^ mix64(id64(trace + 8)));
+	return &a->pmap[(*h & (a->o.parent_slots / PWAYS - 1)) * PWAYS];
+}
+
+static void pmap_put(struct col_analytics *a, const uint8_t *trace, const uint8_t *span,
+		     uint32_t svc)
+{
+	uint64_t h;
+	struct pslot *set = pmap_set(a, trace, span, &h);
+	uint64_t sid = id64(span), tid = id64(trace + 8);
+	struct pslot *p = NULL;
+	for (int w = 0; w < PWAYS && p == NULL; w++)
+		if (set[w].svc == 0 || (set[w].sid == sid && set[w].tid == tid))
+			p = &set[w];
+	if (p == NULL)
+		p = &set[(h >> 40) % PWAYS];
+	p->sid = sid;
+	p->tid = tid;
+	p->svc = svc + 1;
+}
+
+static const struct pslot *pmap_get(struct col_analytics *a, const uint8_t *trace,
+				    const uint8_t *span)
+{
+	uint64_t h;
+	struct pslot *set = pmap_set(a, trace, span, &h);
+	uint64_t sid = id64(span), tid = id64(trace + 8);
+	for (int w = 0; w < PWAYS; w++)
+		if (set[w].svc != 0 && set[w].sid == sid && set[w].tid == tid)
+			return &set[w];
+	return NULL;
 }
 
 static uint32_t resource_str(struct col_analytics *a, const struct otlp_resource_spans *rs,
@@ -970,12 +1004,8 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
 		uint32_t svc = resource_str(a, rs, "service.name", a->unknown_svc_id);
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
-			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
-				struct pslot *p = pmap_slot(a, sp->trace_id, sp->span_id);
-				p->sid = id64(sp->span_id);
-				p->tid = id64(sp->trace_id + 8);
-				p->svc = svc + 1;
-			}
+			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next)
+				pmap_put(a, sp->trace_id, sp->span_id, svc);
 	}
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
 		uint32_t svc = resource_str(a, rs, "service.name", a->unknown_svc_id);
@@ -998,9 +1028,8 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 				if (!sp->has_parent) {
 					entry = 1;
 				} else {
-					const struct pslot *p = pmap_slot(a, sp->trace_id, sp->parent_span_id);
-					if (p->svc && p->sid == id64(sp->parent_span_id) &&
-					    p->tid == id64(sp->trace_id + 8)) {
+					const struct pslot *p = pmap_get(a, sp->trace_id, sp->parent_span_id);
+					if (p != NULL) {
 						psvc = p->svc - 1;
 						has_psvc = true;
 						entry = psvc != svc;
@@ -1643,13 +1672,21 @@ int col_an_query(struct col_analytics *a, const struct col_an_filter *f, uint64_
 		rc = for_hours(a, c.r.m0 / MIN_PER_HOUR, (c.r.m1 - 1) / MIN_PER_HOUR, q_hour, &c);
 	if (rc != 0 && rc != -EIO)
 		goto out_free;
+	/* Keys matched but without a call in the window make no row. */
+	size_t kept = 0;
 	for (size_t i = 0; i < q.n; i++) {
-		q.rows[i].calls = q.cells[i].calls;
-		q.rows[i].errors = q.cells[i].errors;
-		q.rows[i].sk = q.cells[i].sk;
+		if (q.cells[i].calls == 0) {
+			tern_sketch_free(q.cells[i].sk);
+			continue;
+		}
+		q.rows[kept] = q.rows[i];
+		q.rows[kept].calls = q.cells[i].calls;
+		q.rows[kept].errors = q.cells[i].errors;
+		q.rows[kept].sk = q.cells[i].sk;
+		kept++;
 	}
 	out->rows = q.rows;
-	out->n = q.n;
+	out->n = kept;
 	q.rows = NULL;
 	q.n = 0;
 out_free:

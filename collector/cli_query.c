@@ -434,29 +434,35 @@ static int cmp_start(const void *a, const void *b, void *arg)
 }
 
 /*
- * Critical path: from span i, walk its children latest-ending first; take
- * the child that ends last (not after the parent's end), then the child
- * that ends last before that child's start, and so on; recurse into each
- * taken child.
+ * Critical path: from span i, take the child that ends last (children are
+ * first clamped to their parent's interval, as Jaeger does for children
+ * that outlive their parent), then the child that ends last before that
+ * child's start, and so on; recurse into each taken child with its clamped
+ * interval.
  */
-static void critical(struct tspan *s, int i)
+static void critical(struct tspan *s, int i, int64_t lo, int64_t hi)
 {
 	s[i].critical = true;
-	int64_t limit = s[i].start + s[i].dur;
+	int64_t limit = hi;
 	for (;;) {
 		int best = -1;
+		int64_t best_end = 0;
 		for (int k = 0; k < s[i].nkids; k++) {
 			int c = s[i].kids[k];
-			int64_t end = s[c].start + s[c].dur;
-			if (s[c].critical || end > limit)
+			int64_t st = s[c].start < lo ? lo : s[c].start;
+			int64_t end = s[c].start + s[c].dur > hi ? hi : s[c].start + s[c].dur;
+			if (s[c].critical || end > limit || st > end)
 				continue;
-			if (best < 0 || end > s[best].start + s[best].dur)
+			if (best < 0 || end > best_end) {
 				best = c;
+				best_end = end;
+			}
 		}
 		if (best < 0)
 			break;
-		critical(s, best);
-		limit = s[best].start;
+		int64_t bst = s[best].start < lo ? lo : s[best].start;
+		critical(s, best, bst, best_end);
+		limit = bst;
 	}
 }
 
@@ -594,7 +600,7 @@ int col_cli_trace(int argc, char **argv)
 	for (int k = 0; order && k < n; k++) {
 		int i = order[k];
 		if (s[i].parent_ix < 0) {
-			critical(s, i);
+			critical(s, i, s[i].start, s[i].start + s[i].dur);
 			draw(s, i, 0, t0, t1 - t0, 50);
 		}
 	}
