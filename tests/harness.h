@@ -52,7 +52,8 @@ static bool test__current_failed;
 
 #define ASSERT__CMP(a, op, b, type, fmt)                                   \
 	do {                                                               \
-		type a_ = (type)(a), b_ = (type)(b);                       \
+		type a_ = (type)(a);                                        \
+		type b_ = (type)(b);                                        \
 		if (!(a_ op b_))                                           \
 			TEST__FAIL("%s %s %s: " fmt " vs " fmt, #a, #op, #b,  \
 				   a_, b_);                                \
