@@ -240,11 +240,13 @@ class Gen:
                               response_deserializer=ts.ExportTraceServiceResponse.FromString)
         acked = set()
         for r in reqs:
+            # attempted spans count as sent: a call that fails on our side
+            # (ternd killed before it answered) may still have been stored
+            for t, s, svc, i in r:
+                self.sent[(t.hex(), s.hex())] = svc
             call(self.request(r), timeout=timeout)
             for t, s, svc, i in r:
-                key = (t.hex(), s.hex())
-                self.sent[key] = svc
-                acked.add(key)
+                acked.add((t.hex(), s.hex()))
         ch.close()
         return acked
 
