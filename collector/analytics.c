@@ -298,9 +298,14 @@ static uint64_t key_hash(const struct an_key *k)
 	return mix64(h ^ ((uint64_t)k->ver << 16) ^ ((uint64_t)k->kind << 8) ^ k->entry);
 }
 
+/* A minute (or the hour's roll-up). Minutes of hours older than the
+ * last two are kept serialised (ser) to save memory; the roll-up stays
+ * live, so long windows merge hours, not minutes. */
 struct an_cell {
 	uint64_t calls, errors;
-	struct tern_sketch *sk; /* NULL until the first value */
+	struct tern_sketch *sk; /* NULL until the first value, or when ser */
+	uint8_t *ser;           /* tern_sketch_serialize() form, or NULL */
+	uint32_t ser_len;
 };
 
 struct an_series {
@@ -322,6 +327,7 @@ struct an_hour {
 	struct an_edges *edges;
 	uint32_t nedges, capedges;
 	bool dirty;               /* changed since written */
+	bool compact;             /* every minute cell is serialised */
 	bool has_pos;             /* replay: blob covers records before pos */
 	struct store_pos pos;
 };
@@ -417,6 +423,7 @@ struct col_analytics *col_an_new(const struct col_an_options *o)
 static void cell_done(struct an_cell *c)
 {
 	tern_sketch_free(c->sk);
+	free(c->ser);
 }
 
 static void hour_free(struct an_hour *h)
@@ -645,8 +652,41 @@ static uint64_t *hour_edge(struct an_hour *h, uint32_t parent, uint32_t child)
 	return e->m;
 }
 
+/* Makes a serialised cell live again. */
+static int cell_live(struct an_cell *c)
+{
+	if (c->ser == NULL)
+		return 0;
+	int rc = tern_sketch_deserialize(c->ser, c->ser_len, &c->sk);
+	if (rc != 0)
+		return rc;
+	free(c->ser);
+	c->ser = NULL;
+	c->ser_len = 0;
+	return 0;
+}
+
+static int cell_compact(struct an_cell *c)
+{
+	if (c->sk == NULL)
+		return 0;
+	uint8_t *b;
+	size_t n;
+	int rc = tern_sketch_serialize(c->sk, &b, &n);
+	if (rc != 0)
+		return rc;
+	tern_sketch_free(c->sk);
+	c->sk = NULL;
+	c->ser = b;
+	c->ser_len = (uint32_t)n;
+	return 0;
+}
+
 static int cell_add(struct an_cell *c, double v, uint64_t calls, uint64_t errors)
 {
+	int rc = cell_live(c);
+	if (rc != 0)
+		return rc;
 	if (c->sk == NULL) {
 		c->sk = tern_sketch_new(0, 0);
 		if (c->sk == NULL)
@@ -662,6 +702,16 @@ static int cell_add(struct an_cell *c, double v, uint64_t calls, uint64_t errors
 
 static int cell_merge(struct an_cell *dst, const struct an_cell *src)
 {
+	if (src->ser != NULL) {
+		struct an_cell tmp = *src;
+		tmp.ser = NULL;
+		int rc = tern_sketch_deserialize(src->ser, src->ser_len, &tmp.sk);
+		if (rc != 0)
+			return rc;
+		rc = cell_merge(dst, &tmp);
+		tern_sketch_free(tmp.sk);
+		return rc;
+	}
 	if (src->sk == NULL)
 		return 0;
 	if (dst->sk == NULL) {
@@ -738,20 +788,26 @@ static int hour_serialize(struct col_analytics *a, const struct an_hour *h, stru
 		ab_u8(b, k->entry);
 		uint64_t mask = 0;
 		for (int m = 0; m < MIN_PER_HOUR; m++)
-			if (s->m[m].sk != NULL)
+			if (s->m[m].sk != NULL || s->m[m].ser != NULL)
 				mask |= 1ull << m;
 		ab_u64(b, mask);
 		for (int m = 0; m < MIN_PER_HOUR; m++) {
-			if (s->m[m].sk == NULL)
+			const struct an_cell *c = &s->m[m];
+			if (c->sk == NULL && c->ser == NULL)
 				continue;
+			ab_u64(b, c->calls);
+			ab_u64(b, c->errors);
+			if (c->ser != NULL) {
+				ab_u32(b, c->ser_len);
+				ab_put(b, c->ser, c->ser_len);
+				continue;
+			}
 			uint8_t *sb;
 			size_t sl;
-			if (tern_sketch_serialize(s->m[m].sk, &sb, &sl) != 0) {
+			if (tern_sketch_serialize(c->sk, &sb, &sl) != 0) {
 				rc = -ENOMEM;
 				break;
 			}
-			ab_u64(b, s->m[m].calls);
-			ab_u64(b, s->m[m].errors);
 			ab_u32(b, (uint32_t)sl);
 			ab_put(b, sb, sl);
 			free(sb);
@@ -1080,6 +1136,7 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 						em[m]++;
 				}
 				h->dirty = true;
+				h->compact = false;
 				a->st.spans++;
 				if (at != NULL)
 					a->st.replayed_spans++;
@@ -1312,13 +1369,27 @@ static int ckpt_finish(struct col_analytics *a, struct an_ckpt *c)
 	return rc;
 }
 
-/* Frees resident hours past the memory window that are on disk. */
+static void hour_compact(struct an_hour *h)
+{
+	bool all = true;
+	for (uint32_t i = 0; i < h->nseries; i++)
+		for (int m = 0; m < MIN_PER_HOUR; m++)
+			if (cell_compact(&h->series[i]->m[m]) != 0)
+				all = false;
+	h->compact = all;
+}
+
+/* Frees resident hours past the memory window that are on disk, and
+ * serialises the minutes of hours older than the last two. */
 static void evict(struct col_analytics *a)
 {
-	int64_t oldest = (int64_t)(time(NULL) / 3600) - (int64_t)a->o.mem_hours;
+	int64_t now_hour = (int64_t)(time(NULL) / 3600);
+	int64_t oldest = now_hour - (int64_t)a->o.mem_hours;
 	uint32_t j = 0;
 	for (uint32_t i = 0; i < a->nhours; i++) {
 		struct an_hour *h = a->hours[i];
+		if (!h->compact && h->hour < now_hour - 1)
+			hour_compact(h);
 		if (h->hour < oldest && !h->dirty && hour_persisted(a, h->hour) && a->store)
 			hour_free(h);
 		else
