@@ -448,6 +448,7 @@ out_reset:
 	free(recs);
 	unit_free(u);
 	f->read_pos = start;
+	store_cursor_set(f->store, f->key, start);
 	store_reader_free(f->reader);
 	f->reader = NULL;
 	int rc2 = store_reader_new(f->store, start, &f->reader);
