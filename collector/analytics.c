@@ -18,6 +18,7 @@
 
 #define NS_PER_MIN 60000000000ull
 #define MIN_PER_HOUR 60
+#define BLK 10 /* minutes per block roll-up */
 #define INDEX_KEY "an-index"
 #define INDEX_MAGIC 0x31584e49u /* "INX1" */
 #define HOUR_MAGIC 0x31484154u  /* "TAH1" */
@@ -311,6 +312,7 @@ struct an_cell {
 struct an_series {
 	uint32_t key;
 	struct an_cell m[MIN_PER_HOUR];
+	struct an_cell blk[MIN_PER_HOUR / BLK]; /* 10-minute roll-ups */
 	struct an_cell roll; /* the whole hour */
 };
 
@@ -434,6 +436,8 @@ static void hour_free(struct an_hour *h)
 		for (int m = 0; m < MIN_PER_HOUR; m++)
 			cell_done(&h->series[i]->m[m]);
 		cell_done(&h->series[i]->roll);
+		for (int k = 0; k < MIN_PER_HOUR / BLK; k++)
+			cell_done(&h->series[i]->blk[k]);
 		free(h->series[i]);
 	}
 	free(h->series);
@@ -913,6 +917,8 @@ static struct an_hour *hour_parse(struct col_analytics *a, const uint8_t *p, siz
 			s->m[m].calls = calls;
 			s->m[m].errors = errors;
 			rc = cell_merge(&s->roll, &s->m[m]);
+			if (rc == 0)
+				rc = cell_merge(&s->blk[m / BLK], &s->m[m]);
 			if (rc != 0) {
 				*err = rc;
 				goto out_bad;
@@ -1126,7 +1132,8 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 				bool err = sp->status.code == OTLP_STATUS_ERROR;
 				int m = (int)(minute % MIN_PER_HOUR);
 				if (cell_add(&s->m[m], (double)dur, 1, err) != 0 ||
-				    cell_add(&s->roll, (double)dur, 1, err) != 0)
+				    cell_add(&s->roll, (double)dur, 1, err) != 0 ||
+				    cell_add(&s->blk[m / BLK], (double)dur, 1, err) != 0)
 					continue;
 				if (a->keys[last_key].op == a->other_id)
 					a->st.overflow_spans++;
@@ -1630,9 +1637,11 @@ static int q_row(struct qstate *q, uint32_t key)
 	const char *op = q->group & COL_AN_G_OPERATION ? q->a->str.s[k->op] : NULL;
 	const char *ver = q->group & COL_AN_G_VERSION ? q->a->str.s[k->ver] : NULL;
 	int kind = q->group & COL_AN_G_KIND ? k->kind : -1;
+	int entry = q->group & COL_AN_G_ENTRY ? k->entry : -1;
 	for (size_t i = 0; i < q->n; i++) {
 		struct col_an_row *r = &q->rows[i];
-		if (r->service == svc && r->operation == op && r->version == ver && r->kind == kind)
+		if (r->service == svc && r->operation == op && r->version == ver && r->kind == kind &&
+		    r->entry == entry)
 			return q->rowof[key] = (int32_t)i;
 	}
 	if (q->n == q->cap) {
@@ -1647,7 +1656,7 @@ static int q_row(struct qstate *q, uint32_t key)
 		q->cells = ncl;
 		q->cap = nc;
 	}
-	q->rows[q->n] = (struct col_an_row){ svc, op, ver, kind, 0, 0, NULL };
+	q->rows[q->n] = (struct col_an_row){ svc, op, ver, kind, entry, 0, 0, NULL };
 	memset(&q->cells[q->n], 0, sizeof(q->cells[q->n]));
 	return q->rowof[key] = (int32_t)q->n++;
 }
@@ -1718,9 +1727,19 @@ static int q_hour(void *arg, const struct an_hour *h)
 				return -ENOMEM;
 			continue;
 		}
-		for (int m = mlo; m < mhi; m++)
-			if (cell_merge(&q->cells[row], &s->m[m]) != 0)
-				return -ENOMEM;
+		for (int k = 0; k < MIN_PER_HOUR / BLK; k++) {
+			int b0 = k * BLK, b1 = b0 + BLK;
+			if (b1 <= mlo || b0 >= mhi)
+				continue;
+			if (b0 >= mlo && b1 <= mhi) {
+				if (cell_merge(&q->cells[row], &s->blk[k]) != 0)
+					return -ENOMEM;
+				continue;
+			}
+			for (int m = b0 > mlo ? b0 : mlo; m < (b1 < mhi ? b1 : mhi); m++)
+				if (cell_merge(&q->cells[row], &s->m[m]) != 0)
+					return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -1768,6 +1787,53 @@ out_free:
 	free(q.match);
 	free(q.rowof);
 	return rc;
+}
+
+int col_an_regroup(const struct col_an_result *in, unsigned group, bool entry_only,
+		   struct col_an_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct col_an_row *rows = calloc(in->n ? in->n : 1, sizeof(*rows));
+	if (rows == NULL)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < in->n; i++) {
+		const struct col_an_row *r = &in->rows[i];
+		if (entry_only && r->entry != 1)
+			continue;
+		struct col_an_row k = {
+			group & COL_AN_G_SERVICE ? r->service : NULL,
+			group & COL_AN_G_OPERATION ? r->operation : NULL,
+			group & COL_AN_G_VERSION ? r->version : NULL,
+			group & COL_AN_G_KIND ? r->kind : -1,
+			group & COL_AN_G_ENTRY ? r->entry : -1,
+			0, 0, NULL,
+		};
+		size_t j;
+		for (j = 0; j < n; j++)
+			if (rows[j].service == k.service && rows[j].operation == k.operation &&
+			    rows[j].version == k.version && rows[j].kind == k.kind &&
+			    rows[j].entry == k.entry)
+				break;
+		if (j == n) {
+			k.sk = tern_sketch_new(0, 0);
+			if (k.sk == NULL)
+				goto out_free;
+			rows[n++] = k;
+		}
+		if (r->sk != NULL && tern_sketch_merge(rows[j].sk, r->sk) != 0)
+			goto out_free;
+		rows[j].calls += r->calls;
+		rows[j].errors += r->errors;
+	}
+	out->rows = rows;
+	out->n = n;
+	return 0;
+out_free:
+	for (size_t j = 0; j < n; j++)
+		tern_sketch_free(rows[j].sk);
+	free(rows);
+	return -ENOMEM;
 }
 
 void col_an_result_free(struct col_an_result *r)

@@ -146,12 +146,14 @@ struct col_an_filter {
 #define COL_AN_G_OPERATION 2u
 #define COL_AN_G_KIND 4u
 #define COL_AN_G_VERSION 8u
+#define COL_AN_G_ENTRY 16u /* entry spans apart from the others */
 
 struct col_an_row {
 	const char *service;   /* NULL when not grouped by it; valid while a lives */
 	const char *operation;
 	const char *version;
 	int kind;              /* -1 when not grouped by it */
+	int entry;             /* 0/1 with COL_AN_G_ENTRY, else -1 */
 	uint64_t calls;
 	uint64_t errors;
 	struct tern_sketch *sk; /* durations in ns; owned by the result */
@@ -171,6 +173,15 @@ struct col_an_result {
  */
 int col_an_query(struct col_analytics *a, const struct col_an_filter *f, uint64_t start_ns,
 		 uint64_t end_ns, unsigned group, struct col_an_result *out);
+
+/**
+ * Merges the rows of in (from col_an_query) into coarser rows: group must
+ * be a subset of in's grouping; entry_only keeps only rows with entry 1
+ * (in must be grouped with COL_AN_G_ENTRY then). Cheaper than a second
+ * query. out is freed with col_an_result_free(). 0 or -ENOMEM.
+ */
+int col_an_regroup(const struct col_an_result *in, unsigned group, bool entry_only,
+		   struct col_an_result *out);
 
 /** Frees a result. Accepts a zeroed one. */
 void col_an_result_free(struct col_an_result *r);

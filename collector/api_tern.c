@@ -139,10 +139,26 @@ int col_api_tern_summary(struct col_server *srv, h2o_req_t *req)
 				    -1, true };
 	struct col_an_filter fo = { fs.service, col_api_param(&p, "operation"), fs.version, kind,
 				    false };
-	int rc = col_an_query(srv->an, &fs, start, end, COL_AN_G_SERVICE, &rs);
-	if (rc == 0 || rc == -EIO)
-		rc = col_an_query(srv->an, &fo, start, end,
-				  COL_AN_G_SERVICE | COL_AN_G_OPERATION | COL_AN_G_KIND, &ro);
+	int rc;
+	const unsigned gops = COL_AN_G_SERVICE | COL_AN_G_OPERATION | COL_AN_G_KIND;
+	if (fo.operation == NULL && fo.kind < 0) {
+		/* One pass: rows per operation with entry spans apart, then the
+		 * service rows (entry spans) and operation rows from them. */
+		struct col_an_result all = { 0 };
+		rc = col_an_query(srv->an, &fo, start, end, gops | COL_AN_G_ENTRY, &all);
+		if (rc == 0 || rc == -EIO) {
+			int r2 = col_an_regroup(&all, COL_AN_G_SERVICE, true, &rs);
+			if (r2 == 0)
+				r2 = col_an_regroup(&all, gops, false, &ro);
+			if (r2 != 0)
+				rc = r2;
+		}
+		col_an_result_free(&all);
+	} else {
+		rc = col_an_query(srv->an, &fs, start, end, COL_AN_G_SERVICE, &rs);
+		if (rc == 0 || rc == -EIO)
+			rc = col_an_query(srv->an, &fo, start, end, gops, &ro);
+	}
 	if (rc != 0 && rc != -EIO) {
 		col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
 		goto out;
