@@ -207,6 +207,13 @@ static void cursor_save(struct fwd *f)
 
 /* ---- building requests ---- */
 
+static void call_free(struct fwd_call *c)
+{
+	free(c->payload);
+	free(c);
+}
+
+
 static void builder_reset(struct builder *bd)
 {
 	otlp_batch_free(bd->b);
@@ -271,31 +278,60 @@ static int builder_add(struct builder *bd, const struct otlp_resource_spans *rs,
 	return 0;
 }
 
-/* Encodes destination d's builder into a new call of unit u. */
-static int builder_flush(struct fwd *f, unsigned d, struct fwd_unit *u)
+/*
+ * Encodes b (borrowed) into calls of unit u for destination d. A request
+ * over max_request_bytes is split in halves (gRPC servers refuse messages
+ * over their limit, 4 MiB by default in Jaeger and the OTel Collector, with
+ * a status that is not retried); a single span over the limit goes alone.
+ */
+static int emit(struct fwd *f, unsigned d, struct fwd_unit *u, const struct otlp_batch *b)
 {
-	struct builder *bd = &f->bld[d];
-	if (bd->b == NULL || bd->b->n_spans == 0) {
-		builder_reset(bd);
-		return 0;
-	}
 	struct fwd_call *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	int rc = otlp_encode_proto(bd->b, &c->payload, &c->len);
+	int rc = otlp_encode_proto(b, &c->payload, &c->len);
 	if (rc != 0) {
 		free(c);
 		return rc;
 	}
-	c->n_spans = (uint32_t)bd->b->n_spans;
+	if (c->len > f->cfg.max_request_bytes && b->n_spans > 1) {
+		call_free(c);
+		struct builder half[2];
+		memset(half, 0, sizeof(half));
+		uint64_t k = 0, mid = b->n_spans / 2;
+		for (const struct otlp_resource_spans *rs = b->resource_spans; rs && rc == 0;
+		     rs = rs->next)
+			for (const struct otlp_scope_spans *ss = rs->scope_spans; ss && rc == 0;
+			     ss = ss->next)
+				for (const struct otlp_span *sp = ss->spans; sp && rc == 0;
+				     sp = sp->next)
+					rc = builder_add(&half[k++ < mid ? 0 : 1], rs, ss, sp);
+		for (int i = 0; i < 2 && rc == 0; i++)
+			if (half[i].b)
+				rc = emit(f, d, u, half[i].b);
+		builder_reset(&half[0]);
+		builder_reset(&half[1]);
+		return rc;
+	}
+	c->n_spans = (uint32_t)b->n_spans;
 	c->dest = d;
 	c->unit = u;
 	c->state = CALL_READY;
 	c->next = u->calls;
 	u->calls = c;
 	u->pending++;
-	builder_reset(bd);
 	return 0;
+}
+
+/* Turns destination d's builder into calls of unit u. */
+static int builder_flush(struct fwd *f, unsigned d, struct fwd_unit *u)
+{
+	struct builder *bd = &f->bld[d];
+	int rc = 0;
+	if (bd->b != NULL && bd->b->n_spans > 0)
+		rc = emit(f, d, u, bd->b);
+	builder_reset(bd);
+	return rc;
 }
 
 static bool service_wanted(const struct fwd *f, const struct otlp_resource_spans *rs)
@@ -336,12 +372,6 @@ static int unit_add_record(struct fwd *f, struct fwd_unit *u, const struct otlp_
 		}
 	}
 	return 0;
-}
-
-static void call_free(struct fwd_call *c)
-{
-	free(c->payload);
-	free(c);
 }
 
 static void unit_free(struct fwd_unit *u)
@@ -956,6 +986,8 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		f->cfg.timeout_ms = 10000;
 	if (f->cfg.max_backoff_ms < 100)
 		f->cfg.max_backoff_ms = 100;
+	if (f->cfg.max_request_bytes < 1024)
+		f->cfg.max_request_bytes = 4000000;
 	snprintf(f->key, sizeof(f->key), "fwd-%s", cfg->name);
 
 	rc = cursor_load(f, &f->acked);

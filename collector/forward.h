@@ -43,6 +43,7 @@ struct col_fwd_config {
 	bool gzip;
 	uint32_t timeout_ms;   /* per call; default 10000 */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
+	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
 	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: calls are sequential) */
 	uint32_t max_backoff_ms; /* default 30000; the first retry waits 100 ms */
 	char services[COL_FWD_MAX_SERVICES][128]; /* forward only these service.name (none: all) */
@@ -58,7 +59,8 @@ void col_fwd_config_default(struct col_fwd_config *c);
  * "http://HOST:PORT[/path]" (OTLP/HTTP protobuf, default path /v1/traces),
  * or a bare "HOST:PORT" (gRPC). Several gateways: comma-separated
  * "grpc://a:4317,b:4317". Query parameters set the other fields:
- * "?gzip=1&timeout_ms=5000&batch_spans=2048&concurrency=2&sample=0.5&
+ * "?gzip=1&timeout_ms=5000&batch_spans=2048&max_request_bytes=1000000&
+ * concurrency=2&sample=0.5&
  * service=a&service=b&name=jaeger&header=key:value". c may be NULL to only
  * validate. Returns 0 or -EINVAL with a message in err.
  */
@@ -68,7 +70,7 @@ int col_fwd_config_parse_url(struct col_fwd_config *c, const char *url, char *er
 /**
  * Sets one field of c by its YAML key ("endpoint", "endpoints" entries,
  * "protocol", "headers" entries as "name: value", "gzip", "timeout_ms",
- * "batch_spans", "concurrency", "max_backoff_ms", "service", "sample",
+ * "batch_spans", "max_request_bytes", "concurrency", "max_backoff_ms", "service", "sample",
  * "name", "path", "url"). Returns 0, -ENOENT (unknown key) or -EINVAL
  * (message in err). For lists, each call appends one item.
  */

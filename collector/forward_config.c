@@ -22,6 +22,7 @@ void col_fwd_config_default(struct col_fwd_config *c)
 	snprintf(c->path, sizeof(c->path), "/v1/traces");
 	c->timeout_ms = 10000;
 	c->batch_spans = 4096;
+	c->max_request_bytes = 4000000;
 	c->concurrency = 4;
 	c->max_backoff_ms = 30000;
 	c->sample_ratio = 1.0;
@@ -190,6 +191,7 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 	} nums[] = {
 		{ "timeout_ms", &c->timeout_ms, 1, 3600000 },
 		{ "batch_spans", &c->batch_spans, 1, 65535 },
+		{ "max_request_bytes", &c->max_request_bytes, 1024, 1u << 30 },
 		{ "concurrency", &c->concurrency, 1, 64 },
 		{ "max_backoff_ms", &c->max_backoff_ms, 100, 3600000 },
 	};

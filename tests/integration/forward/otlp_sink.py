@@ -20,7 +20,8 @@ How it answers is read from OUTDIR/mode before every request:
   partial:K            accept, but report K rejected spans in partial_success
                        (the spans are still recorded: K is only reported)
   slow:MS              accept after sleeping MS milliseconds
-Each answer's kind is counted in OUTDIR/answers.txt (one word per line).
+Each answer's kind is counted in OUTDIR/answers.txt (one word per line), the
+size of each recorded request (protobuf bytes) in OUTDIR/sizes.txt.
 The value of the "authorization" header/metadata, if any, goes to OUTDIR/auth.txt.
 """
 import gzip
@@ -42,6 +43,7 @@ http_port = int(sys.argv[4])
 lock = threading.Lock()
 spans_f = open(os.path.join(outdir, "spans.txt"), "a")
 answers_f = open(os.path.join(outdir, "answers.txt"), "a")
+sizes_f = open(os.path.join(outdir, "sizes.txt"), "a")
 
 
 def mode():
@@ -79,6 +81,7 @@ def retry_info_status(delay_ms):
 
 
 def record(req, answer):
+    size = req.ByteSize()
     lines = []
     for rs in req.resource_spans:
         svc = ""
@@ -95,6 +98,8 @@ def record(req, answer):
         spans_f.flush()
         answers_f.write(answer + "\n")
         answers_f.flush()
+        sizes_f.write("%d\n" % size)
+        sizes_f.flush()
 
 
 def note(answer):

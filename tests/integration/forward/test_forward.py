@@ -284,6 +284,7 @@ forwarders:
     headers:
       authorization: Bearer test-token
     batch_spans: 300
+    max_request_bytes: 20000
     concurrency: 3
   - name: sink-http
     protocol: http/protobuf
@@ -296,7 +297,10 @@ forwarders:
 """ % (p1.grpc, p2.http, b.grpc))
     a = Ternd("A", os.path.join(work, "basic-a"), ["--config", cfg], valgrind=UNDER_VALGRIND)
     g = Gen(1)
+    p2.set_mode("unavailable")  # the HTTP sink answers 503 + Retry-After: 0 at first
     acked = g.send(a.grpc, 250, 50)  # 1000 spans in 20 requests
+    wait_until(lambda: "unavailable" in p2.answers(), 20, "a 503 from the HTTP sink")
+    p2.set_mode("ok")
     acked |= g.send(a.grpc, 250, 200)
     n = len(acked)
     t = 120 if UNDER_VALGRIND else 20
@@ -318,6 +322,11 @@ forwarders:
         except FileNotFoundError:
             got = None
         check(got == want, "authorization header: %r != %r" % (got, want))
+    with open(os.path.join(p1.outdir, "sizes.txt")) as f:
+        sizes = [int(l) for l in f if l.strip()]
+    check(sizes and max(sizes) <= 20000,
+          "requests split under max_request_bytes (largest %d)" % max(sizes or [0]))
+    check(len(sizes) > 2000 // 300 + 1, "more requests than batch_spans alone makes (%d)" % len(sizes))
     exactly_once(p1.spans(), acked, "basic gRPC sink")
     exactly_once(p2.spans(), acked, "basic HTTP sink")
     exactly_once(dump_store(b.data), acked, "basic gateway ternd B")
