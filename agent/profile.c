@@ -36,7 +36,10 @@ struct pthr {
 };
 
 static __thread struct pthr *me;
+static __thread bool exited; /* after the thread's state was folded */
 static struct pthr *all;
+static struct pthr *dead; /* counters of exited threads, folded together */
+static pthread_key_t exit_key;
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t overflow;
 static _Atomic uint64_t span_ticks; /* 0: no spans */
@@ -88,9 +91,51 @@ NOINST static void calibrate(void)
 		atomic_store(&span_ticks, (uint64_t)((double)atoi(ms) * 1e6 / ns_per_tick));
 }
 
+NOINST static struct slot *lookup(struct pthr *p, const void *fn);
+
+/* Thread exit: fold the thread's counters into `dead` and free its state,
+ * so short-lived threads do not pile up tables. */
+NOINST static void thread_exit(void *arg)
+{
+	struct pthr *p = arg;
+	pthread_mutex_lock(&all_mu);
+	if (dead == NULL)
+		dead = calloc(1, sizeof *dead);
+	for (size_t i = 0; i < SLOTS && dead != NULL; i++) {
+		struct slot *s = &p->slots[i];
+		uint64_t calls = atomic_load(&s->calls);
+		if (s->fn == NULL || calls == 0)
+			continue;
+		struct slot *d = lookup(dead, s->fn);
+		if (d == NULL) {
+			atomic_fetch_add(&overflow, calls);
+			continue;
+		}
+		atomic_fetch_add(&d->calls, calls);
+		atomic_fetch_add(&d->cum, atomic_load(&s->cum));
+		atomic_fetch_add(&d->self, atomic_load(&s->self));
+	}
+	struct pthr **pp = &all;
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp == p)
+		*pp = p->next;
+	pthread_mutex_unlock(&all_mu);
+	free(p);
+	me = NULL;
+	exited = true;
+}
+
+NOINST static void make_key(void)
+{
+	pthread_key_create(&exit_key, thread_exit);
+}
+
 NOINST static struct pthr *thread_state(void)
 {
+	static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, calibrate);
+	pthread_once(&key_once, make_key);
 	struct pthr *p = calloc(1, sizeof *p);
 	if (p == NULL)
 		return NULL;
@@ -98,6 +143,7 @@ NOINST static struct pthr *thread_state(void)
 	p->next = all;
 	all = p;
 	pthread_mutex_unlock(&all_mu);
+	pthread_setspecific(exit_key, p);
 	return p;
 }
 
@@ -124,7 +170,7 @@ void __cyg_profile_func_enter(void *fn, void *site)
 	struct pthr *p = me;
 	if (__builtin_expect(p == NULL, 0)) {
 		static __thread bool registering;
-		if (registering)
+		if (registering || exited)
 			return;
 		registering = true;
 		p = me = thread_state();
@@ -250,6 +296,9 @@ NOINST static int collect(enum tern_profile_order order, struct agg *a)
 		for (size_t i = 0; i < SLOTS && rc == 0; i++)
 			if (p->slots[i].fn != NULL)
 				rc = add_row(a, &p->slots[i]);
+	for (size_t i = 0; dead != NULL && i < SLOTS && rc == 0; i++)
+		if (dead->slots[i].fn != NULL)
+			rc = add_row(a, &dead->slots[i]);
 	sort_by = order;
 	qsort(a->v, a->n, sizeof *a->v, cmp_rows);
 	pthread_mutex_unlock(&all_mu);
@@ -310,6 +359,8 @@ void tern_profile_reset(void)
 			atomic_store(&p->slots[i].cum, 0);
 			atomic_store(&p->slots[i].self, 0);
 		}
+	free(dead);
+	dead = NULL;
 	pthread_mutex_unlock(&all_mu);
 	atomic_store(&overflow, 0);
 }

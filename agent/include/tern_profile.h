@@ -14,8 +14,10 @@
  *
  * The hooks take no lock: each thread has its own table (4096 functions,
  * call depth 512; deeper or extra functions are counted in
- * tern_profile_overflow()). Recursive calls count their time once per
- * frame in the cumulative column, as cProfile's "cumtime" does not.
+ * tern_profile_overflow()). When a thread exits, its counters are folded
+ * into one table for exited threads and its state is freed. Recursive
+ * calls count their time once per frame in the cumulative column, as
+ * cProfile's "cumtime" does not.
  * Threads: the report functions may run at any time; they read counters
  * other threads are updating, so a row can be a few calls behind.
  */

@@ -5,6 +5,7 @@
 #include "tern_profile.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 void leaf(void);
@@ -92,7 +93,32 @@ __attribute__((no_instrument_function)) static void check_spans(void)
 	tern_stats_reset();
 }
 
+static void *in_thread(void *arg)
+{
+	middle(2);
+	return NULL;
+}
+
+__attribute__((no_instrument_function)) static void check_threads(void)
+{
+	tern_profile_reset();
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		ASSERT_OK(pthread_create(&t[i], NULL, in_thread, NULL));
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	/* the threads are gone: their counts survive in the exited table */
+	static struct tern_profile_row rows[64];
+	size_t n = tern_profile_top(TERN_PROFILE_BY_CALLS, rows, 64);
+	const struct tern_profile_row *m = row(rows, n, "middle"), *l = row(rows, n, "leaf");
+	ASSERT(m != NULL && l != NULL);
+	ASSERT_EQ_U(m->calls, 3);
+	ASSERT_EQ_U(l->calls, 6);
+}
+
 TEST(counts_and_times) { check_counts(); }
+TEST(exited_threads_are_kept) { check_threads(); }
 TEST(slow_calls_become_spans) { check_spans(); }
 
-TEST_MAIN(TEST_ENTRY(counts_and_times), TEST_ENTRY(slow_calls_become_spans))
+TEST_MAIN(TEST_ENTRY(counts_and_times), TEST_ENTRY(exited_threads_are_kept),
+	  TEST_ENTRY(slow_calls_become_spans))
