@@ -10,8 +10,19 @@
 int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 	       size_t *outlen)
 {
+	return col_gunzip_reserve(in, inlen, max_out, out, outlen, NULL, NULL, NULL);
+}
+
+int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
+		       size_t *outlen, bool (*reserve)(void *arg, size_t n), void *arg,
+		       size_t *reserved)
+{
 	z_stream z = { 0 };
 	int ret;
+	size_t dummy;
+	if (reserved == NULL)
+		reserved = &dummy;
+	*reserved = 0;
 	*out = NULL;
 	*outlen = 0;
 	if (inlen > UINT_MAX)
@@ -24,7 +35,13 @@ int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 		cap = max_out;
 	if (cap == 0)
 		cap = 1;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = NULL;
+	if (reserve != NULL && !reserve(arg, cap)) {
+		ret = -ENOBUFS;
+		goto out_end;
+	}
+	*reserved = cap;
+	buf = malloc(cap);
 	if (buf == NULL) {
 		ret = -ENOMEM;
 		goto out_end;
@@ -47,6 +64,11 @@ int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 				goto out_free_buf;
 			}
 			size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
+			if (reserve != NULL && !reserve(arg, ncap - cap)) {
+				ret = -ENOBUFS;
+				goto out_free_buf;
+			}
+			*reserved += ncap - cap;
 			uint8_t *nb = realloc(buf, ncap);
 			if (nb == NULL) {
 				ret = -ENOMEM;

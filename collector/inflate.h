@@ -2,6 +2,7 @@
 #ifndef TERN_COLLECTOR_INFLATE_H
 #define TERN_COLLECTOR_INFLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,5 +15,16 @@
  */
 int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 	       size_t *outlen);
+
+/**
+ * As col_gunzip(), and before every allocation of output space calls
+ * reserve(arg, n) for the n more bytes it is about to allocate; if that
+ * returns false, stops with -ENOBUFS (a memory limit). *reserved (if not
+ * NULL) gets the total reserved, even on error, so the caller can give it
+ * back. On success the output buffer is at most *reserved bytes.
+ */
+int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
+		       size_t *outlen, bool (*reserve)(void *arg, size_t n), void *arg,
+		       size_t *reserved);
 
 #endif /* TERN_COLLECTOR_INFLATE_H */

@@ -80,6 +80,11 @@ static void send_status(h2o_req_t *req, bool json, int http_status, const char *
 	}
 }
 
+static bool reserve_cb(void *arg, size_t n)
+{
+	return col_mem_reserve(arg, n);
+}
+
 static void on_req_gone(void *p)
 {
 	struct http_job **slot = p;
@@ -227,9 +232,15 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 	uint8_t *owned = NULL;
 	size_t owned_len = 0;
 	if (gzip) {
-		int r = col_gunzip(body, len, srv->cfg.max_request_bytes, &owned, &owned_len);
+		/* Output space is reserved against the memory limit as it grows. */
+		size_t inflated_reserved = 0;
+		int r = col_gunzip_reserve(body, len, srv->cfg.max_request_bytes, &owned, &owned_len,
+					   reserve_cb, m, &inflated_reserved);
+		job->req.mem += inflated_reserved;
 		if (r == -ENOMEM)
 			goto out_release;
+		if (r == -ENOBUFS)
+			goto out_refuse_reserved;
 		if (r != 0) {
 			col_mem_release(m, job->req.mem);
 			free(job);
@@ -240,13 +251,6 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 			col_log(COL_LOG_INFO, "http: %s; answering 400", err);
 			send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT, err, false);
 			return 0;
-		}
-		if (owned_len > job->req.mem) {
-			if (!col_mem_reserve(m, owned_len - job->req.mem)) {
-				free(owned);
-				goto out_refuse_reserved;
-			}
-			job->req.mem = owned_len;
 		}
 	} else if (!json) {
 		/* Zero-copy decode needs bytes that outlive the request. */

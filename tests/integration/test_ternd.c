@@ -121,6 +121,16 @@ static uint8_t *gzip_bytes(const void *in, size_t len, size_t *outlen)
 	return out;
 }
 
+/* 8 MiB of zeros, gzip'ed (about 8 KiB): a small gzip bomb. */
+static uint8_t *gzip_bomb(size_t *glen)
+{
+	size_t n = 8u << 20;
+	uint8_t *zeros = calloc(1, n);
+	uint8_t *g = gzip_bytes(zeros, n, glen);
+	free(zeros);
+	return g;
+}
+
 static int request(unsigned n, uint64_t seed, uint8_t **buf, size_t *len)
 {
 	return col_load_request(n, "itest", seed, buf, len);
@@ -226,6 +236,15 @@ TEST(grpc_garbage_and_oversize)
 	free(req);
 	ASSERT_OK(r);
 	ASSERT_EQ(res.status, 8); /* RESOURCE_EXHAUSTED: over the max message size */
+	/* HTTP: a gzip body that inflates past the max request size: 400. */
+	size_t glen;
+	uint8_t *bomb = gzip_bomb(&glen);
+	struct http_result hr;
+	r = http_post(p.http_addr, "application/x-protobuf", "gzip", bomb, glen, &hr);
+	free(bomb);
+	ASSERT_OK(r);
+	ASSERT_EQ(hr.status, 400);
+	http_result_free(&hr);
 	/* A request within the limit still works afterwards. */
 	ASSERT_OK(request(5, 5, &req, &len));
 	r = otlp_grpc_export(p.grpc_addr, req, len, false, timeout_s(), &res);
@@ -365,6 +384,15 @@ TEST(http_errors_400_415_503)
 		    strstr(hr.headers, "Retry-After: ") != NULL);
 	http_result_free(&hr);
 
+	/* A gzip bomb under a small memory limit: refused while inflating. */
+	size_t glen;
+	uint8_t *bomb = gzip_bomb(&glen);
+	ASSERT_OK(http_post(p.http_addr, "application/x-protobuf", "gzip", bomb, glen, &hr));
+	free(bomb);
+	ASSERT_EQ(hr.status, 503);
+	http_result_free(&hr);
+	ASSERT_EQ(metric(&p, "ternd_memory_bytes"), 0);
+
 	/* ...and it recovers. */
 	ASSERT_OK(request(10, 11, &req, &len));
 	ASSERT_OK(http_post(p.http_addr, "application/x-protobuf", NULL, req, len, &hr));
@@ -373,7 +401,7 @@ TEST(http_errors_400_415_503)
 	http_result_free(&hr);
 
 	ASSERT_EQ(metric(&p, "ternd_requests_total{protocol=\"http\",outcome=\"invalid\"}"), 5);
-	ASSERT_EQ(metric(&p, "ternd_requests_total{protocol=\"http\",outcome=\"refused\"}"), 1);
+	ASSERT_EQ(metric(&p, "ternd_requests_total{protocol=\"http\",outcome=\"refused\"}"), 2);
 	ASSERT_EQ(metric(&p, "ternd_requests_total{protocol=\"http\",outcome=\"ok\"}"), 1);
 	ASSERT_EQ(metric(&p, "ternd_memory_bytes"), 0);
 	ASSERT_EQ(ternd_proc_stop(&p), 0);

@@ -79,4 +79,41 @@ TEST(garbage_and_truncation)
 	free(g);
 }
 
-TEST_MAIN(TEST_ENTRY(roundtrip), TEST_ENTRY(bomb_is_bounded), TEST_ENTRY(garbage_and_truncation))
+static size_t budget;
+static bool take(void *arg, size_t n)
+{
+	size_t *used = arg;
+	if (*used + n > budget)
+		return false;
+	*used += n;
+	return true;
+}
+
+TEST(reserve_stops_at_the_memory_budget)
+{
+	size_t n = 4u << 20;
+	uint8_t *zeros = calloc(1, n);
+	size_t glen;
+	uint8_t *g = gzip(zeros, n, &glen);
+	uint8_t *out;
+	size_t olen, reserved, used = 0;
+	budget = 1u << 20; /* less than the 4 MiB it inflates to */
+	ASSERT_EQ(col_gunzip_reserve(g, glen, 64u << 20, &out, &olen, take, &used, &reserved),
+		  -ENOBUFS);
+	ASSERT_TRUE(out == NULL);
+	ASSERT_EQ_U(reserved, used); /* the caller gives back what was taken */
+	ASSERT_LE_U(used, budget);
+	used = 0;
+	budget = 16u << 20;
+	ASSERT_OK(col_gunzip_reserve(g, glen, 64u << 20, &out, &olen, take, &used, &reserved));
+	ASSERT_EQ_U(olen, n);
+	ASSERT_EQ_U(reserved, used);
+	ASSERT_GE_U(reserved, olen);
+	ASSERT_MEM_EQ(out, zeros, n);
+	free(out);
+	free(g);
+	free(zeros);
+}
+
+TEST_MAIN(TEST_ENTRY(roundtrip), TEST_ENTRY(bomb_is_bounded), TEST_ENTRY(garbage_and_truncation),
+	  TEST_ENTRY(reserve_stops_at_the_memory_budget))
