@@ -58,6 +58,11 @@ struct fwd_call {
 	unsigned attempts;       /* failed attempts so far */
 	uint64_t retry_at;       /* monotonic ms */
 	enum call_state state;
+	/* HTTP: the worker's outcome, read by the forwarder thread */
+	struct fwd_call *hnext;
+	int h_rc, h_status;
+	int64_t h_hint, h_rejected;
+	char h_msg[160];
 	/* gRPC, while in flight */
 	grpc_call *call;
 	grpc_metadata_array imd, tmd;
@@ -88,6 +93,17 @@ struct lag_sample {
 	uint64_t t_ns;
 };
 
+struct fwd;
+
+/* HTTP is a blocking client: `concurrency` worker threads, each with its
+ * own keep-alive connection per destination. */
+struct http_worker {
+	struct fwd *f;
+	pthread_t thread;
+	bool started;
+	struct col_hclient cl[COL_FWD_MAX_ENDPOINTS];
+};
+
 struct fwd {
 	struct col_fwd_set *set;
 	struct col_fwd_config cfg;
@@ -105,8 +121,13 @@ struct fwd {
 	grpc_metadata *md;
 	size_t n_md;
 	unsigned inflight;
-	struct col_hclient http[COL_FWD_MAX_ENDPOINTS];
 	char *http_headers;
+	pthread_mutex_t hlock;
+	pthread_cond_t hwork, hdone; /* hdone uses CLOCK_MONOTONIC */
+	bool hsync_init, hstop;
+	struct fwd_call *hq_head, *hq_tail, *hdone_list;
+	struct http_worker *hw;
+	unsigned n_hw;
 	uint64_t rnd;
 	struct builder bld[COL_FWD_MAX_ENDPOINTS];
 	struct lag_sample lag[LAG_SAMPLES];
@@ -713,7 +734,8 @@ static int64_t retry_after_ms(const char *headers)
 	return -1;
 }
 
-static void http_send(struct fwd *f, struct fwd_call *c)
+/* Worker thread: one request, outcome into c->h_*. */
+static void http_do(struct fwd *f, struct col_hclient *cl, struct fwd_call *c)
 {
 	const uint8_t *body = c->payload;
 	size_t len = c->len;
@@ -725,33 +747,106 @@ static void http_send(struct fwd *f, struct fwd_call *c)
 	char hdrs[4608];
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/x-protobuf\r\n%s%s",
 		 gz ? "Content-Encoding: gzip\r\n" : "", f->http_headers ? f->http_headers : "");
-	int status = 0;
 	char *rh = NULL, *rb = NULL;
 	size_t rbl = 0;
-	int rc = col_hclient_request(&f->http[c->dest], "POST", f->cfg.path, hdrs, body, len,
-				     (int)f->cfg.timeout_ms, &status, &rh, &rb, &rbl);
+	c->h_status = 0;
+	c->h_hint = -1;
+	c->h_rejected = 0;
+	c->h_msg[0] = '\0';
+	c->h_rc = col_hclient_request(cl, "POST", f->cfg.path, hdrs, body, len,
+				      (int)f->cfg.timeout_ms, &c->h_status, &rh, &rb, &rbl);
 	free(gz);
-	char what[200];
-	if (rc != 0) {
-		col_hclient_close(&f->http[c->dest]);
-		snprintf(what, sizeof(what), "HTTP request: %s", strerror(-rc));
-		call_failed(f, c, true, -1, what);
+	if (c->h_rc != 0) {
+		col_hclient_close(cl);
 		return;
 	}
-	if (status >= 200 && status < 300) {
-		struct otlp_response r = { 0 };
-		if (rbl > 0 && otlp_decode_response_proto(&r, (const uint8_t *)rb, rbl) != 0)
-			memset(&r, 0, sizeof(r));
-		free(rh);
-		free(rb);
-		call_ok(f, c, r.rejected_spans, r.error_message);
-		return;
+	if (c->h_status >= 200 && c->h_status < 300) {
+		struct otlp_response r;
+		if (rbl > 0 && otlp_decode_response_proto(&r, (const uint8_t *)rb, rbl) == 0) {
+			c->h_rejected = r.rejected_spans;
+			snprintf(c->h_msg, sizeof(c->h_msg), "%.159s", r.error_message);
+		}
+	} else {
+		c->h_hint = retry_after_ms(rh);
 	}
-	int64_t hint = retry_after_ms(rh);
-	snprintf(what, sizeof(what), "HTTP %d", status);
 	free(rh);
 	free(rb);
-	call_failed(f, c, col_fwd_http_retryable(status), hint, what);
+}
+
+static void *http_worker_main(void *arg)
+{
+	struct http_worker *w = arg;
+	struct fwd *f = w->f;
+	pthread_mutex_lock(&f->hlock);
+	for (;;) {
+		while (!f->hstop && f->hq_head == NULL)
+			pthread_cond_wait(&f->hwork, &f->hlock);
+		if (f->hq_head == NULL)
+			break; /* stopping, nothing queued */
+		struct fwd_call *c = f->hq_head;
+		f->hq_head = c->hnext;
+		if (f->hq_head == NULL)
+			f->hq_tail = NULL;
+		pthread_mutex_unlock(&f->hlock);
+		http_do(f, &w->cl[c->dest], c);
+		pthread_mutex_lock(&f->hlock);
+		c->hnext = f->hdone_list;
+		f->hdone_list = c;
+		pthread_cond_signal(&f->hdone);
+	}
+	pthread_mutex_unlock(&f->hlock);
+	return NULL;
+}
+
+/* Forwarder thread: hands c to the workers. */
+static void http_start(struct fwd *f, struct fwd_call *c)
+{
+	c->state = CALL_INFLIGHT;
+	f->inflight++;
+	c->hnext = NULL;
+	pthread_mutex_lock(&f->hlock);
+	if (f->hq_tail)
+		f->hq_tail->hnext = c;
+	else
+		f->hq_head = c;
+	f->hq_tail = c;
+	pthread_cond_signal(&f->hwork);
+	pthread_mutex_unlock(&f->hlock);
+}
+
+/* Forwarder thread: what a worker found out about c. */
+static void http_finish(struct fwd *f, struct fwd_call *c)
+{
+	char what[200];
+	f->inflight--;
+	if (c->h_rc != 0) {
+		snprintf(what, sizeof(what), "HTTP request: %s", strerror(-c->h_rc));
+		call_failed(f, c, true, -1, what);
+	} else if (c->h_status >= 200 && c->h_status < 300) {
+		call_ok(f, c, c->h_rejected, c->h_msg);
+	} else {
+		snprintf(what, sizeof(what), "HTTP %d", c->h_status);
+		call_failed(f, c, col_fwd_http_retryable(c->h_status), c->h_hint, what);
+	}
+}
+
+/* Waits until a worker finished a call or until_ms (monotonic); handles them. */
+static void http_wait(struct fwd *f, uint64_t until_ms)
+{
+	struct timespec ts = { (time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L };
+	pthread_mutex_lock(&f->hlock);
+	while (f->hdone_list == NULL) {
+		if (pthread_cond_timedwait(&f->hdone, &f->hlock, &ts) != 0)
+			break;
+	}
+	struct fwd_call *list = f->hdone_list;
+	f->hdone_list = NULL;
+	pthread_mutex_unlock(&f->hlock);
+	while (list) {
+		struct fwd_call *c = list;
+		list = c->hnext;
+		http_finish(f, c);
+	}
 }
 
 /* ---- the thread ---- */
@@ -778,9 +873,7 @@ static void start_ready(struct fwd *f, uint64_t now, uint64_t *wake)
 			if (c->attempts > 0)
 				ADD(f, spans_retried, c->n_spans);
 			if (f->cfg.protocol == COL_FWD_HTTP) {
-				http_send(f, c);
-				if (c->state == CALL_READY && c->retry_at < *wake)
-					*wake = c->retry_at;
+				http_start(f, c);
 			} else if (grpc_start(f, c) != 0) {
 				call_failed(f, c, true, -1, "cannot start a gRPC call");
 			}
@@ -895,7 +988,10 @@ static void *fwd_main(void *arg)
 		uint64_t wake = now + POLL_MS;
 		start_ready(f, now, &wake);
 		advance(f);
-		if (f->inflight > 0) {
+		if (f->inflight > 0 && f->cfg.protocol == COL_FWD_HTTP) {
+			http_wait(f, wake > now ? wake : now);
+			advance(f);
+		} else if (f->inflight > 0) {
 			uint64_t until = wake > now ? wake : now;
 			if (until > now + 50)
 				until = now + 50;
@@ -939,12 +1035,26 @@ static void fwd_free(struct fwd *f)
 		f->head = u->next;
 		unit_free(u);
 	}
+	if (f->hsync_init) {
+		pthread_mutex_lock(&f->hlock);
+		f->hstop = true;
+		pthread_cond_broadcast(&f->hwork);
+		pthread_mutex_unlock(&f->hlock);
+		for (unsigned i = 0; i < f->n_hw; i++) {
+			if (f->hw[i].started)
+				pthread_join(f->hw[i].thread, NULL);
+			for (unsigned d = 0; d < f->cfg.n_endpoints; d++)
+				col_hclient_close(&f->hw[i].cl[d]);
+		}
+		pthread_cond_destroy(&f->hwork);
+		pthread_cond_destroy(&f->hdone);
+		pthread_mutex_destroy(&f->hlock);
+	}
+	free(f->hw);
 	for (unsigned d = 0; d < COL_FWD_MAX_ENDPOINTS; d++) {
 		builder_reset(&f->bld[d]);
 		if (f->ch[d])
 			grpc_channel_destroy(f->ch[d]);
-		if (f->cfg.protocol == COL_FWD_HTTP && d < f->cfg.n_endpoints)
-			col_hclient_close(&f->http[d]);
 	}
 	if (f->cq) {
 		grpc_completion_queue_shutdown(f->cq);
@@ -1060,13 +1170,30 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		if (rc != 0)
 			goto out_free;
 	} else {
-		for (unsigned d = 0; d < cfg->n_endpoints; d++)
-			if (col_hclient_init(&f->http[d], cfg->endpoints[d]) != 0) {
-				snprintf(err, errlen, "forward %s: bad endpoint %s", cfg->name,
-					 cfg->endpoints[d]);
-				rc = -EINVAL;
-				goto out_free_quiet;
-			}
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_mutex_init(&f->hlock, NULL);
+		pthread_cond_init(&f->hwork, NULL);
+		pthread_cond_init(&f->hdone, &ca);
+		pthread_condattr_destroy(&ca);
+		f->hsync_init = true;
+		f->hw = calloc(f->cfg.concurrency, sizeof(*f->hw));
+		if (f->hw == NULL) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+		for (unsigned i = 0; i < f->cfg.concurrency; i++) {
+			f->hw[i].f = f;
+			for (unsigned d = 0; d < cfg->n_endpoints; d++)
+				if (col_hclient_init(&f->hw[i].cl[d], cfg->endpoints[d]) != 0) {
+					snprintf(err, errlen, "forward %s: bad endpoint %s",
+						 cfg->name, cfg->endpoints[d]);
+					rc = -EINVAL;
+					goto out_free_quiet;
+				}
+			f->n_hw++;
+		}
 		size_t need = 1;
 		for (uint32_t i = 0; i < cfg->n_headers; i++)
 			need += strlen(cfg->headers[i].name) + strlen(cfg->headers[i].value) + 4;
@@ -1081,6 +1208,14 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 			strcat(f->http_headers, cfg->headers[i].value);
 			strcat(f->http_headers, "\r\n");
 		}
+	}
+	for (unsigned i = 0; i < f->n_hw; i++) {
+		int e = pthread_create(&f->hw[i].thread, NULL, http_worker_main, &f->hw[i]);
+		if (e != 0) {
+			rc = -e;
+			goto out_free;
+		}
+		f->hw[i].started = true;
 	}
 	*out = f;
 	return 0;

@@ -44,7 +44,7 @@ struct col_fwd_config {
 	uint32_t timeout_ms;   /* per call; default 10000 */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
 	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
-	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: calls are sequential) */
+	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: worker threads) */
 	uint32_t max_backoff_ms; /* default 30000; the first retry waits 100 ms */
 	char services[COL_FWD_MAX_SERVICES][128]; /* forward only these service.name (none: all) */
 	uint32_t n_services;
