@@ -17,6 +17,7 @@
  * Prints `name value unit` lines (medians over the runs) and the machine.
  *
  *   bench/forward [--streams N] [--spans M] [--seconds T] [--backlog S] [--runs R]
+ *                 [--http]   (forward over OTLP/HTTP protobuf instead of gRPC)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -133,10 +134,15 @@ static int start_b(struct ternd_proc *b)
 	return ternd_proc_start(b, &o);
 }
 
-static int start_a(struct ternd_proc *a, const char *dir, const char *b_grpc)
+static int use_http;
+
+static int start_a(struct ternd_proc *a, const char *dir, const struct ternd_proc *b)
 {
 	char fwd[256];
-	snprintf(fwd, sizeof(fwd), "grpc://%s", b_grpc);
+	const char *b_grpc = b ? b->grpc_addr : NULL;
+	if (b)
+		snprintf(fwd, sizeof(fwd), use_http ? "http://%s" : "grpc://%s",
+			 use_http ? b->http_addr : b->grpc_addr);
 	const char *args[] = { "--sink", "store", "--log-level", "warn", "--forward", fwd, NULL };
 	if (b_grpc == NULL)
 		args[4] = NULL;
@@ -169,6 +175,7 @@ int main(int argc, char **argv)
 		{ "streams", required_argument, NULL, 'n' }, { "spans", required_argument, NULL, 'm' },
 		{ "seconds", required_argument, NULL, 't' }, { "backlog", required_argument, NULL, 'b' },
 		{ "runs", required_argument, NULL, 'r' },    { "help", no_argument, NULL, 'h' },
+		{ "http", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -188,6 +195,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			runs = (unsigned)atoi(optarg);
+			break;
+		case 'H':
+			use_http = 1;
 			break;
 		default:
 			fprintf(stderr,
@@ -215,7 +225,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "forward: cannot start ternd B\n");
 			return 1;
 		}
-		if (start_a(&a, dir, b.grpc_addr) != 0) {
+		if (start_a(&a, dir, &b) != 0) {
 			fprintf(stderr, "forward: cannot start ternd A\n");
 			ternd_proc_stop(&b);
 			return 1;
@@ -263,7 +273,7 @@ int main(int argc, char **argv)
 		}
 		ternd_proc_stop(&a);
 		double t2 = now_s();
-		if (start_a(&a, dir, b.grpc_addr) != 0) {
+		if (start_a(&a, dir, &b) != 0) {
 			fprintf(stderr, "forward: cannot restart ternd A\n");
 			return 1;
 		}
@@ -288,6 +298,7 @@ int main(int argc, char **argv)
 			(unsigned long long)res.spans_acked, catch_s[run]);
 	}
 	print_machine();
+	printf("protocol %s name\n", use_http ? "http-protobuf" : "grpc");
 	printf("streams %u count\n", streams);
 	printf("spans_per_request %u count\n", spans);
 	printf("seconds_per_run %.1f s\n", seconds);
