@@ -564,6 +564,63 @@ TEST(config_file_env_flags)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* Runs argv with stdout captured into out (NUL-terminated). Exit status. */
+static int run_capture(char *const argv[], char *out, size_t outlen)
+{
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -errno;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	pid_t pid;
+	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (r != 0) {
+		close(fds[0]);
+		return -r;
+	}
+	size_t len = 0;
+	ssize_t n;
+	while (len < outlen - 1 && (n = read(fds[0], out + len, outlen - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(fds[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+TEST(tern_cli_health_and_load)
+{
+	char *tern = getenv("TERN");
+	ASSERT_TRUE(tern != NULL);
+	char out[4096];
+	char *help[] = { tern, "--help", NULL };
+	ASSERT_EQ(run_capture(help, out, sizeof(out)), 0);
+	ASSERT_TRUE(strstr(out, "usage: tern") != NULL);
+
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	char *health[] = { tern, "health", "--addr", p.query_addr, NULL };
+	ASSERT_EQ(run_capture(health, out, sizeof(out)), 0);
+	ASSERT_STR_EQ(out, "200 {\"status\":\"ok\"}\n");
+	char *load[] = { tern, "load", "--target", p.grpc_addr, "--requests", "3", "--spans", "10",
+			 "--streams", "2", NULL };
+	ASSERT_EQ(run_capture(load, out, sizeof(out)), 0);
+	ASSERT_TRUE(strstr(out, "sent 3 requests (30 spans)") != NULL);
+	ASSERT_TRUE(strstr(out, "acked 3, refused 0, failed 0; spans acked 30, rejected 0") != NULL);
+	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
+	char query[128];
+	snprintf(query, sizeof(query), "%s", p.query_addr);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+	/* Nothing listens there any more. */
+	char *down[] = { tern, "health", "--addr", query, NULL };
+	ASSERT_EQ(run_capture(down, out, sizeof(out)), 1);
+}
+
 /* Clients that send a request and go away before the answer. */
 TEST(http_client_gone_before_ack)
 {
@@ -606,4 +663,5 @@ TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
 	  TEST_ENTRY(grpc_memory_limit_refuses_then_recovers), TEST_ENTRY(http_protobuf_json_gzip),
 	  TEST_ENTRY(http_errors_400_415_503), TEST_ENTRY(healthz_and_404),
 	  TEST_ENTRY(concurrent_clients), TEST_ENTRY(sigterm_during_load),
-	  TEST_ENTRY(config_file_env_flags), TEST_ENTRY(http_client_gone_before_ack))
+	  TEST_ENTRY(config_file_env_flags), TEST_ENTRY(http_client_gone_before_ack),
+	  TEST_ENTRY(tern_cli_health_and_load))
