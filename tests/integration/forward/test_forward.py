@@ -414,8 +414,14 @@ def outage():
 def sigkill():
     p = Sink("sigkill")
     data = os.path.join(work, "sigkill-a")
+    b = Ternd("B", os.path.join(work, "sigkill-b"))
     conc, batch = 4, 150
-    args = ["--forward", "grpc://%s?name=sink&batch_spans=%d&concurrency=%d" % (p.grpc, batch, conc)]
+    cfg = os.path.join(work, "sigkill.yaml")
+    with open(cfg, "w") as f:
+        f.write("forwarders:\n  - name: gateway\n    endpoint: %s\n    batch_spans: %d\n"
+                "    concurrency: %d\n" % (b.grpc, batch, conc))
+    args = ["--config", cfg,
+            "--forward", "grpc://%s?name=sink&batch_spans=%d&concurrency=%d" % (p.grpc, batch, conc)]
     # slow answers keep calls in flight when the kill comes
     p.set_mode("slow:30")
     state = {"a": Ternd("A", data, args), "acked": set(), "done": False, "errors": 0}
@@ -453,17 +459,20 @@ def sigkill():
     acked = state["acked"]
     wait_until(lambda: len(set((l[0], l[1]) for l in p.spans())) >= len(acked), 30,
                "all acked spans forwarded after kills")
+    wait_until(lambda: a.fwd("lag_spans", "gateway") == 0, 30, "gateway caught up")
     check(a.stop() == 0, "A exits 0 after the kills")
-    c = count(p.spans())
-    missing = [k for k in acked if k not in c]
-    check(not missing, "sigkill: %d acked spans never arrived" % len(missing))
-    extra = [k for k in c if k not in g.sent]
-    check(not extra, "sigkill: %d spans nobody sent" % len(extra))
-    dups = sum(n - 1 for n in c.values())
+    check(b.stop() == 0, "B exits 0")
     window = kills * conc * batch
-    check(dups <= window, "sigkill: %d duplicates > window %d" % (dups, window))
-    print("sigkill: %d spans acked, %d duplicates (window %d), %d sender retries" %
-          (len(acked), dups, window, state["errors"]), flush=True)
+    for what, lines in (("sink", p.spans()), ("gateway ternd B", dump_store(b.data))):
+        c = count(lines)
+        missing = [k for k in acked if k not in c]
+        check(not missing, "sigkill %s: %d acked spans never arrived" % (what, len(missing)))
+        extra = [k for k in c if k not in g.sent]
+        check(not extra, "sigkill %s: %d spans nobody sent" % (what, len(extra)))
+        dups = sum(n - 1 for n in c.values())
+        check(dups <= window, "sigkill %s: %d duplicates > window %d" % (what, dups, window))
+        print("sigkill %s: %d spans acked, %d duplicates (window %d), %d sender retries" %
+              (what, len(acked), dups, window, state["errors"]), flush=True)
     p.stop()
 
 
