@@ -286,8 +286,10 @@ static void machine(void)
 		}
 	if (f)
 		fclose(f);
-	printf("# machine: %s, %ld cpus, %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
-	       u.release);
+	double la[3] = { 0, 0, 0 };
+	getloadavg(la, 3);
+	printf("# machine: %s, %ld cpus, %s %s, load average %.2f %.2f %.2f at start\n", model,
+	       sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, la[0], la[1], la[2]);
 }
 
 /* ---- ingest through ternd ---- */
@@ -395,7 +397,7 @@ int main(int argc, char **argv)
 	uint64_t nspans = 10000000;
 	int runs = 3;
 	const char *dir_arg = NULL;
-	bool skip_ingest = false;
+	bool skip_ingest = false, queries_only = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--spans") == 0 && i + 1 < argc)
 			nspans = strtoull(argv[++i], NULL, 10);
@@ -405,8 +407,10 @@ int main(int argc, char **argv)
 			dir_arg = argv[++i];
 		else if (strcmp(argv[i], "--skip-ingest") == 0)
 			skip_ingest = true;
+		else if (strcmp(argv[i], "--queries-only") == 0)
+			queries_only = skip_ingest = true;
 		else {
-			fprintf(stderr, "usage: %s [--spans N] [--runs R] [--dir DIR] [--skip-ingest]\n",
+			fprintf(stderr, "usage: %s [--spans N] [--runs R] [--dir DIR] [--skip-ingest] [--queries-only]\n",
 				argv[0]);
 			return 2;
 		}
@@ -453,6 +457,43 @@ int main(int argc, char **argv)
 	double t_load = mono();
 	struct store *s = NULL;
 	struct store_recovery rec;
+	if (queries_only) {
+		/* An existing store (--dir): sample trace ids from its records. */
+		if (!dir_arg) {
+			fprintf(stderr, "--queries-only needs --dir\n");
+			return 2;
+		}
+		int rc = store_open(&(struct store_options){ .dir = dir, .segment_bytes = 64ull << 20,
+							     .zstd_level = 1, .retry_after_ms = 1000 },
+				    &s, &rec);
+		if (rc != 0) {
+			fprintf(stderr, "store_open: %s\n", strerror(-rc));
+			return 1;
+		}
+		fprintf(stderr, "open: %s\n", rec.msg);
+		struct store_reader *rd;
+		store_reader_new(s, (struct store_pos){ 0, 0 }, &rd);
+		struct otlp_batch *b;
+		struct store_pos at, next;
+		size_t cap = 0;
+		uint64_t rng2 = 3;
+		while (nsample < 20000 && store_reader_next(rd, &b, &at, &next) == 0) {
+			const struct otlp_span *sp = b->resource_spans->scope_spans->spans;
+			for (uint64_t k = splitmix(&rng2) % 64; sp && k; k--)
+				sp = sp->next;
+			if (sp && splitmix(&rng2) % 4 == 0) {
+				if (nsample == cap) {
+					cap = cap ? cap * 2 : 1024;
+					sample = realloc(sample, cap * 16);
+				}
+				memcpy(sample[nsample++], sp->trace_id, 16);
+			}
+			otlp_batch_free(b);
+		}
+		store_reader_free(rd);
+		otlp_bytes = 0;
+		runs = 0;
+	}
 	for (int r = 0; r < runs && r < 16; r++) {
 		int fd = -1;
 		pid_t pid = spawn_loader(dir, r == 0 ? nspans : 0, 42, &fd);
@@ -495,15 +536,18 @@ int main(int argc, char **argv)
 			s = NULL;
 		}
 	}
-	printf("recovery_s %.3f s\n", pct(rec_s, (size_t)nrec, 0.5));
+	if (nrec)
+		printf("recovery_s %.3f s\n", pct(rec_s, (size_t)nrec, 0.5));
 
 	struct store_stats st;
 	store_stats(s, &st);
 	/* the log also holds what the loaders appended before each kill */
 	printf("bytes_per_span %.1f bytes\n", (double)st.bytes / (double)st.spans);
-	printf("otlp_bytes_per_span %.1f bytes\n", (double)otlp_bytes / (double)nspans);
-	printf("store_to_otlp_ratio %.3f ratio\n",
-	       ((double)st.bytes / (double)st.spans) / ((double)otlp_bytes / (double)nspans));
+	if (otlp_bytes) {
+		printf("otlp_bytes_per_span %.1f bytes\n", (double)otlp_bytes / (double)nspans);
+		printf("store_to_otlp_ratio %.3f ratio\n",
+		       ((double)st.bytes / (double)st.spans) / ((double)otlp_bytes / (double)nspans));
+	}
 	fflush(stdout);
 
 	/* trace by id */

@@ -25,6 +25,7 @@
 #include "record.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,6 +280,12 @@ static uint32_t rec_crc(const uint8_t *hdr, const uint8_t *payload, size_t len)
 int store__rec_build(const struct otlp_batch *b, int level, uint64_t time_ns,
 		     uint8_t **out, size_t *out_len)
 {
+	return store__rec_build_ctx(b, level, time_ns, NULL, out, out_len);
+}
+
+int store__rec_build_ctx(const struct otlp_batch *b, int level, uint64_t time_ns, void *cctx,
+			 uint8_t **out, size_t *out_len)
+{
 	uint8_t *raw;
 	size_t raw_len;
 	int rc = store__rec_encode_raw(b, &raw, &raw_len);
@@ -297,7 +304,9 @@ int store__rec_build(const struct otlp_batch *b, int level, uint64_t time_ns,
 	size_t stored = raw_len;
 	uint32_t flags = 0;
 	if (level > 0) {
-		size_t z = ZSTD_compress(rec + STORE__REC_HDR, bound, raw, raw_len, level);
+		size_t z = cctx ? ZSTD_compressCCtx(cctx, rec + STORE__REC_HDR, bound, raw, raw_len,
+						    level)
+				: ZSTD_compress(rec + STORE__REC_HDR, bound, raw, raw_len, level);
 		if (ZSTD_isError(z)) {
 			free(raw);
 			free(rec);
@@ -774,6 +783,36 @@ static int decode_raw(const uint8_t *p, size_t len, struct otlp_batch *b,
 	return 0;
 }
 
+/* One decompression context per thread that reads records: a fresh one
+ * per call costs an allocation larger than glibc's mmap threshold. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static bool dctx_key_ok;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_init(void)
+{
+	dctx_key_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+	pthread_once(&dctx_once, dctx_key_init);
+	if (!dctx_key_ok)
+		return NULL;
+	ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+	if (d == NULL && (d = ZSTD_createDCtx()) != NULL &&
+	    pthread_setspecific(dctx_key, d) != 0) {
+		ZSTD_freeDCtx(d);
+		d = NULL;
+	}
+	return d;
+}
+
 int store__rec_decode(const uint8_t hdr_bytes[32], const struct store__rec_hdr *h,
 		      const uint8_t *payload, struct otlp_batch *b)
 {
@@ -797,7 +836,9 @@ int store__rec_decode_trace(const uint8_t hdr_bytes[32], const struct store__rec
 	if (raw == NULL)
 		return -ENOMEM;
 	if (h->flags & STORE__REC_ZSTD) {
-		size_t z = ZSTD_decompress(raw, h->raw_len, payload, h->stored_len);
+		ZSTD_DCtx *d = thread_dctx();
+		size_t z = d ? ZSTD_decompressDCtx(d, raw, h->raw_len, payload, h->stored_len)
+			     : ZSTD_decompress(raw, h->raw_len, payload, h->stored_len);
 		if (ZSTD_isError(z) || z != h->raw_len) {
 			free(raw);
 			return -EBADMSG;

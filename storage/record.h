@@ -57,6 +57,11 @@ int store__seg_hdr_parse(const uint8_t in[32], uint64_t *seg_id);
 int store__rec_build(const struct otlp_batch *b, int level, uint64_t time_ns,
 		     uint8_t **out, size_t *out_len);
 
+/** As store__rec_build(), compressing with cctx (a ZSTD_CCtx *, reused by
+ * the caller's thread; NULL: a fresh one). */
+int store__rec_build_ctx(const struct otlp_batch *b, int level, uint64_t time_ns, void *cctx,
+			 uint8_t **out, size_t *out_len);
+
 /** Parses and bounds-checks a record header. 0 or -EBADMSG. */
 int store__rec_hdr_parse(const uint8_t in[32], struct store__rec_hdr *h);
 

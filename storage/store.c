@@ -751,7 +751,8 @@ static void write_group(struct store *s, struct job *list)
 	uint64_t now = store__now_ns();
 	size_t total = 0;
 	for (struct job *j = list; j; j = j->next) {
-		j->status = store__rec_build(j->b, s->o.zstd_level, now, &j->rec, &j->rec_len);
+		j->status = store__rec_build_ctx(j->b, s->o.zstd_level, now, s->cctx, &j->rec,
+						 &j->rec_len);
 		if (j->status == 0)
 			total += j->rec_len;
 	}
@@ -988,6 +989,7 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->clock_);
 	store__io_close(s->lock_fd);
+	ZSTD_freeCCtx(s->cctx);
 	free(s->dir);
 	free(s);
 }
@@ -1054,6 +1056,7 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 	}
 	s->last_retention_ns = store__now_ns();
 	store_retention_run(s, 0);
+	s->cctx = ZSTD_createCCtx(); /* NULL is fine: then one per record */
 	if ((rc = -pthread_create(&s->writer, NULL, writer_main, s)) < 0)
 		goto out_close;
 	s->writer_started = true;

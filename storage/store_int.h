@@ -77,6 +77,7 @@ struct store {
 	char *dir;
 	int lock_fd;         /* flock'ed DIR/LOCK: one process per directory */
 	pthread_mutex_t *dict_mu; /* set while recovery threads share the dictionary */
+	void *cctx;          /* ZSTD_CCtx of the writer thread */
 
 	pthread_rwlock_t lock;
 	struct seg **segs;   /* by id, oldest first */
