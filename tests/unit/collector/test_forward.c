@@ -587,7 +587,86 @@ TEST(forwarder_retention_loss)
 	remove_dir();
 }
 
+/* Reads what ternd's log wrote to fd 2 since capture_start(). */
+static int saved_stderr = -1;
+static char capture_path[64];
+
+static void capture_start(void)
+{
+	snprintf(capture_path, sizeof(capture_path), "/tmp/ternd-fwd-log-XXXXXX");
+	int fd = mkstemp(capture_path);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static char *capture_end(void)
+{
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	static char text[16384];
+	FILE *f = fopen(capture_path, "r");
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	text[n] = '\0';
+	if (f)
+		fclose(f);
+	unlink(capture_path);
+	fputs(text, stderr); /* keep it visible in the test log */
+	return text;
+}
+
+/* The log is within 10% of retention_bytes and the forwarder's segment is
+ * the oldest: it warns before anything is deleted. */
+TEST(forwarder_retention_warning)
+{
+	struct store *s = open_store(0);
+	ASSERT_TRUE(s != NULL);
+	for (int g = 0; g < 3; g++) {
+		ASSERT_OK(append(s, 50, (uint64_t)g));
+		ASSERT_OK(store_roll(s));
+	}
+	ASSERT_OK(append(s, 50, 9));
+	store_close(s); /* seals the last segment: its index file counts too */
+	struct store_options o;
+	store_options_default(&o);
+	o.dir = dir;
+	o.retention_age_s = 0;
+	o.retention_bytes = 0;
+	ASSERT_OK(store_open(&o, &s, NULL));
+	struct store_stats ss;
+	store_stats(s, &ss);
+	store_close(s);
+	o.retention_bytes = ss.bytes + ss.bytes / 20; /* fits, with 5% to spare */
+	ASSERT_OK(store_open(&o, &s, NULL));
+	struct col_fwd_config c;
+	char err[256];
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, "grpc://127.0.0.1:1?name=late", err, sizeof(err)));
+	capture_start();
+	struct col_fwd_set *set;
+	int rc = col_fwd_start(s, &c, 1, &set, err, sizeof(err));
+	struct col_fwd_stats st = { 0 };
+	for (int i = 0; rc == 0 && i < 100 && st.lag_spans != 200; i++) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+		col_fwd_get_stats(set, 0, &st);
+	}
+	if (rc == 0)
+		col_fwd_stop(set, 100);
+	char *log = capture_end();
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(st.lag_spans, 200);
+	ASSERT_EQ_U(st.spans_lost, 0); /* nothing deleted yet */
+	ASSERT_TRUE(strstr(log, "forward late: 200 spans") != NULL);
+	ASSERT_TRUE(strstr(log, "within 10% of the retention limit") != NULL);
+	store_close(s);
+	remove_dir();
+}
+
 TEST_MAIN(TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
 	  TEST_ENTRY(yaml_errors), TEST_ENTRY(route_and_sample), TEST_ENTRY(backoff),
 	  TEST_ENTRY(retryable), TEST_ENTRY(retry_info), TEST_ENTRY(store_backlog_and_lost),
-	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss))
+	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss),
+	  TEST_ENTRY(forwarder_retention_warning))
