@@ -1935,3 +1935,19 @@ int col_an_services(struct col_analytics *a, uint64_t start_ns, uint64_t end_ns,
 	col_an_result_free(&r);
 	return 0;
 }
+
+int col_an_parse_blob(const uint8_t *p, size_t n)
+{
+	struct col_analytics *a = col_an_new(NULL);
+	if (a == NULL)
+		return -ENOMEM;
+	/* The hour the blob claims (after magic and position), so only the
+	 * content is judged. */
+	struct rd r = { p, n, 20, false };
+	int64_t hour = (int64_t)rd_u64(&r);
+	int err = -EINVAL;
+	struct an_hour *h = r.bad ? NULL : hour_parse(a, p, n, hour, &err);
+	hour_free(h);
+	col_an_free(a);
+	return err;
+}

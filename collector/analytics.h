@@ -120,6 +120,13 @@ int col_an_start(struct col_analytics *a, uv_loop_t *loop, bool (*quiescent)(voi
  */
 void col_an_stop(struct col_analytics *a, void (*done)(void *arg), void *arg);
 
+/**
+ * Parses one hour blob (the bytes store_meta_get returns for an-h-*) into
+ * throwaway state and frees it: for fuzzing and tests. The bytes are
+ * untrusted. Returns 0, -EINVAL (malformed) or -ENOMEM. Any thread.
+ */
+int col_an_parse_blob(const uint8_t *p, size_t n);
+
 /** Copies the current figures. */
 void col_an_get_stats(const struct col_analytics *a, struct col_an_stats *st);
 

@@ -263,6 +263,8 @@ TEST(persistence)
 	void *blob;
 	size_t len;
 	ASSERT_OK(store_meta_get(st, key, &blob, &len));
+	ASSERT_OK(col_an_parse_blob(blob, len));
+	ASSERT_EQ(col_an_parse_blob(blob, len - 1), -EINVAL);
 	for (size_t cut = 0; cut < len; cut += (cut < 64 ? 1 : 37)) {
 		ASSERT_OK(store_meta_put(st, key, blob, cut));
 		int rc = col_an_query(a, NULL, T0, T0 + HOUR_NS, COL_AN_G_SERVICE, &r2);
