@@ -2,14 +2,16 @@
  * forward.c: the forwarder threads (see forward.h, docs/forwarding.md).
  *
  * One thread per forwarder owns a store reader, a gRPC completion queue
- * and channel (or a blocking HTTP client) per destination. It reads durable
- * records into "units" (consecutive records, up to batch_spans spans),
- * splits each unit's spans by destination (routing by trace id) into
- * requests of at most batch_spans spans, and sends them. Units complete out
- * of order; the cursor advances over the oldest units whose every request
- * was acknowledged (or permanently refused and counted), and is then saved
- * with store_meta_put() (write, fsync, rename, fsync dir). The loop thread
- * never waits on any of this: it only reads the atomic counters.
+ * and a channel per destination (for OTLP/HTTP: `concurrency` worker
+ * threads with blocking keep-alive clients). It reads durable records into
+ * "units" (consecutive records, up to batch_spans spans), splits each
+ * unit's spans by destination (routing by trace id) into requests of at
+ * most batch_spans spans and max_request_bytes bytes, and sends them.
+ * Units complete out of order; the cursor advances over the oldest units
+ * whose every request was acknowledged (or permanently refused and
+ * counted), and is then saved with store_meta_put() (write, fsync, rename,
+ * fsync dir). The loop thread never waits on any of this while running: it
+ * only reads the atomic counters (col_fwd_stop() at shutdown joins).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -92,8 +94,6 @@ struct lag_sample {
 	struct store_pos end;
 	uint64_t t_ns;
 };
-
-struct fwd;
 
 /* HTTP is a blocking client: `concurrency` worker threads, each with its
  * own keep-alive connection per destination. */
