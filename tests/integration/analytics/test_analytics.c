@@ -588,6 +588,58 @@ TEST(bad_parameters)
 	}
 }
 
+/* "Which are slow now": x went from 1 ms to 5 ms in its last 5 minutes,
+ * y did not change. */
+TEST(slow_now_and_metrics)
+{
+	struct sp s[2 * 35 * 4];
+	size_t n = 0;
+	for (int m = 20; m < 55; m++)
+		for (int k = 0; k < 4; k++) {
+			s[n] = (struct sp){ "slowsvc", "1", "x", OTLP_SPAN_KIND_SERVER,
+					    T0 + (uint64_t)m * MIN_NS + (uint64_t)k, m >= 50 ? 5000000 : 1000000, false };
+			ids(&s[n], 300000 + (uint32_t)n, 1, 0);
+			n++;
+			s[n] = (struct sp){ "slowsvc", "1", "y", OTLP_SPAN_KIND_SERVER,
+					    T0 + (uint64_t)m * MIN_NS + 10 + (uint64_t)k, 2000000, false };
+			ids(&s[n], 300000 + (uint32_t)n, 1, 0);
+			n++;
+		}
+	ASSERT_EQ(send_spans(s, n), 0);
+	char path[512];
+	int st;
+	json_object *o;
+	snprintf(path, sizeof(path),
+		 "/api/tern/slow?service=slowsvc&start=%" PRIu64 "&end=%" PRIu64 "&baseline=30m",
+		 (T0 + 50 * MIN_NS) / 1000, (T0 + 55 * MIN_NS) / 1000);
+	ASSERT_OK(http_get(path, &st, &o));
+	ASSERT_EQ(st, 200);
+	json_object *d = get(o, "data");
+	ASSERT_EQ((int64_t)json_object_array_length(d), 1);
+	json_object *r = json_object_array_get_idx(d, 0);
+	ASSERT_STR_EQ(dstr(r, "operation"), "x");
+	ASSERT_EQ((int64_t)dnum(r, "calls"), 20);
+	ASSERT_REL(dnum(r, "ratio"), 5.0, 0.02);
+	ASSERT_REL(dnum(r, "baseline_p95_ms"), 1.0, 0.01);
+	json_object_put(o);
+
+	struct col_hclient c;
+	ASSERT_OK(col_hclient_init(&c, proc.query_addr));
+	char *body;
+	size_t len;
+	ASSERT_OK(col_hclient_request(&c, "GET", "/metrics", "Connection: close\r\n", NULL, 0, 30000,
+				      &st, NULL, &body, &len));
+	col_hclient_close(&c);
+	ASSERT_EQ(st, 200);
+	char want[96];
+	snprintf(want, sizeof(want), "tern_analytics_spans_total %zu\n", nall + n);
+	if (strstr(body, want) == NULL)
+		fprintf(stderr, "%s", body);
+	ASSERT(strstr(body, want) != NULL);
+	ASSERT(strstr(body, "tern_analytics_unknown_parent_total 0\n") != NULL);
+	free(body);
+}
+
 /* ---- the CLI ---- */
 
 /* Runs tern with args (a shell-safe string); *out gets stdout. Returns
@@ -614,7 +666,7 @@ TEST(cli)
 	snprintf(range, sizeof(range), "--start %" PRIu64 " --end %" PRIu64, T0 / 1000000000,
 		 (T0 + 10 * MIN_NS) / 1000000000);
 	ASSERT_EQ(tern("services", out, sizeof(out)), 0);
-	ASSERT_STR_EQ(out, "backend\nfrontend\n");
+	ASSERT_STR_EQ(out, "backend\nfrontend\nslowsvc\n");
 
 	snprintf(args, sizeof(args), "stats --service frontend %s --json", range);
 	ASSERT_EQ(tern(args, out, sizeof(out)), 0);
@@ -812,5 +864,5 @@ TEST(kill9_exact)
 
 TEST_MAIN(TEST_ENTRY(ingest), TEST_ENTRY(summary), TEST_ENTRY(jaeger_services_operations),
 	  TEST_ENTRY(jaeger_traces), TEST_ENTRY(jaeger_dependencies_and_metrics),
-	  TEST_ENTRY(bad_parameters), TEST_ENTRY(cli), TEST_ENTRY(restart_clean),
+	  TEST_ENTRY(bad_parameters), TEST_ENTRY(slow_now_and_metrics), TEST_ENTRY(cli), TEST_ENTRY(restart_clean),
 	  TEST_ENTRY(kill9_exact))
