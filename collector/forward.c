@@ -214,7 +214,7 @@ static void cursor_save(struct fwd *f)
 	int rc = store_meta_put(f->store, f->key, buf, (size_t)n);
 	if (rc != 0) {
 		uint64_t now = mono_ms();
-		if (now - f->last_save_log >= LOG_EVERY_MS) {
+		if (f->last_save_log == 0 || now - f->last_save_log >= LOG_EVERY_MS) {
 			f->last_save_log = now;
 			col_log(COL_LOG_WARN,
 				"forward %s: cannot save the cursor: %s; keeps forwarding, a "
@@ -530,7 +530,7 @@ static void log_failure(struct fwd *f, const struct fwd_call *c, bool retry, con
 			f->cfg.name, f->cfg.endpoints[c->dest], c->n_spans, what);
 		return;
 	}
-	if (now - f->last_fail_log < LOG_EVERY_MS) {
+	if (f->last_fail_log != 0 && now - f->last_fail_log < LOG_EVERY_MS) {
 		f->fails_unlogged++;
 		return;
 	}
@@ -551,7 +551,7 @@ static void call_ok(struct fwd *f, struct fwd_call *c, int64_t rejected, const c
 	if (rejected > 0 || (msg && *msg)) {
 		ADD(f, spans_rejected, (uint64_t)rejected);
 		uint64_t now = mono_ms();
-		if (now - f->last_reject_log >= LOG_EVERY_MS) {
+		if (f->last_reject_log == 0 || now - f->last_reject_log >= LOG_EVERY_MS) {
 			f->last_reject_log = now;
 			col_log(COL_LOG_WARN,
 				"forward %s: %s accepted a batch partially: %" PRId64
@@ -933,7 +933,7 @@ static void update_stats(struct fwd *f)
 		f->last_lost = lost;
 	}
 	uint64_t mnow = mono_ms();
-	if (bl.at_risk && bl.spans > 0 && mnow - f->last_risk_log >= 60000) {
+	if (bl.at_risk && bl.spans > 0 && (f->last_risk_log == 0 || mnow - f->last_risk_log >= 60000)) {
 		f->last_risk_log = mnow;
 		col_log(COL_LOG_WARN,
 			"forward %s: %" PRIu64 " spans (%" PRIu64 " bytes) not yet forwarded are "
