@@ -738,6 +738,18 @@ struct inflight {
 
 static struct inflight fl;
 
+/* Set by tern__exporter_stop(): every wait and retry of the exporter ends
+ * by then, so a shutdown timeout holds even while a failing export is
+ * being retried. 0: no stop in progress. */
+static _Atomic int64_t stop_deadline_ms;
+static bool cut_by_stop; /* exporter thread only; read after the join */
+
+static int64_t cap_deadline(int64_t d)
+{
+	int64_t s = atomic_load(&stop_deadline_ms);
+	return (s != 0 && s < d) ? s : d;
+}
+
 /* Starts an attempt of fl's payload; false when the call could not start
  * (then fl.status says why). */
 static bool call_start(int64_t timeout_ms)
@@ -793,9 +805,20 @@ static grpc_status_code call_finish(struct otlp_response *resp, int64_t *delay_m
 	*delay_ms = -1;
 	memset(resp, 0, sizeof *resp);
 	grpc_event ev;
-	do
-		ev = grpc_completion_queue_next(ex.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	while (ev.type != GRPC_OP_COMPLETE || ev.tag != (void *)fl.call);
+	bool cancelled = false;
+	for (;;) {
+		/* wake up now and then to honour a shutdown deadline */
+		gpr_timespec tick = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+						 gpr_time_from_millis(50, GPR_TIMESPAN));
+		ev = grpc_completion_queue_next(ex.cq, tick, NULL);
+		if (ev.type == GRPC_OP_COMPLETE && ev.tag == (void *)fl.call)
+			break;
+		if (ev.type == GRPC_QUEUE_TIMEOUT && !cancelled &&
+		    now_ms() >= cap_deadline(fl.deadline_ms)) {
+			grpc_call_cancel(fl.call, NULL);
+			cancelled = true;
+		}
+	}
 	grpc_status_code status = ev.success ? fl.status : GRPC_STATUS_UNAVAILABLE;
 	if (status == GRPC_STATUS_OK && fl.recv != NULL) {
 		grpc_byte_buffer_reader rd;
@@ -847,7 +870,7 @@ static void sleep_ms(int64_t ms)
 
 static int64_t attempt_timeout(void)
 {
-	int64_t left = fl.deadline_ms - now_ms();
+	int64_t left = cap_deadline(fl.deadline_ms) - now_ms();
 	return tern__g.opt.export_timeout_ms < left ? tern__g.opt.export_timeout_ms : left;
 }
 
@@ -878,10 +901,15 @@ static int call_wait(void)
 		/* exponential backoff with jitter in [backoff/2, backoff] */
 		int64_t b = fl.backoff_ms;
 		int64_t wait = delay > 0 ? delay : b / 2 + (int64_t)(ex_rand() % (uint64_t)(b / 2 + 1));
-		if (now_ms() + wait >= fl.deadline_ms)
+		if (now_ms() + wait >= cap_deadline(fl.deadline_ms))
 			break;
 		atomic_fetch_add(&tern__g.c_export_retries, 1);
-		sleep_ms(wait);
+		/* sleep in steps, so a shutdown does not wait out the backoff */
+		for (int64_t until = now_ms() + wait, t; (t = until - now_ms()) > 0;) {
+			if (now_ms() >= cap_deadline(fl.deadline_ms))
+				break;
+			sleep_ms(t < 20 ? t : 20);
+		}
 		if (fl.backoff_ms < 5000)
 			fl.backoff_ms *= 2;
 		int64_t t = attempt_timeout();
@@ -892,6 +920,9 @@ static int call_wait(void)
 	if (rc != 0) {
 		atomic_fetch_add(&tern__g.c_export_errors, 1);
 		atomic_fetch_add(&tern__g.c_dropped_export, fl.n);
+		/* given up because a shutdown's time ran out, not the batch's own */
+		if (cap_deadline(fl.deadline_ms) < fl.deadline_ms)
+			cut_by_stop = true;
 	}
 	free(fl.buf);
 	fl.buf = NULL;
@@ -1075,7 +1106,9 @@ static void *exporter_main(void *arg)
 			tern__clock_refine();
 			last_refine = now;
 		}
-		int64_t deadline = stop ? now + stop_ms : now + tern__g.opt.bsp_export_timeout_ms;
+		int64_t deadline = stop ? atomic_load(&stop_deadline_ms)
+					: now + tern__g.opt.bsp_export_timeout_ms;
+		(void)stop_ms;
 		drain_all(deadline);
 		bool flushing = stop || req != ex.flush_done;
 		if (ex.n > 0 && (flushing || now_ms() - ex.first_ms >= tern__g.opt.schedule_delay_ms))
@@ -1147,12 +1180,17 @@ int tern__exporter_stop(uint32_t timeout_ms)
 {
 	if (!ex.thr_running)
 		return -EINVAL;
+	uint64_t lost0 = atomic_load(&tern__g.c_dropped_export);
+	cut_by_stop = false;
+	atomic_store(&stop_deadline_ms, now_ms() + (int64_t)timeout_ms);
 	pthread_mutex_lock(&ex.mu);
 	ex.stop = true;
 	ex.stop_timeout_ms = timeout_ms;
 	pthread_cond_signal(&ex.cv);
 	pthread_mutex_unlock(&ex.mu);
 	pthread_join(ex.thr, NULL);
+	bool late = now_ms() >= atomic_load(&stop_deadline_ms);
+	atomic_store(&stop_deadline_ms, 0);
 	ex.thr_running = false;
 	if (ex.b != NULL) {
 		otlp_batch_free(ex.b);
@@ -1167,6 +1205,10 @@ int tern__exporter_stop(uint32_t timeout_ms)
 	ex.snap_cap = 0;
 	pthread_cond_destroy(&ex.cv);
 	pthread_cond_destroy(&ex.done_cv);
+	/* spans lost because the time ran out (a refused export is only
+	 * counted, as during normal operation) */
+	if ((late || cut_by_stop) && atomic_load(&tern__g.c_dropped_export) != lost0)
+		return -ETIMEDOUT;
 	return ex.stop_rc;
 }
 

@@ -102,8 +102,9 @@ int tern_init(const struct tern_options *o);
  * timeout_ms for the export), stops the exporter thread and frees its
  * resources. Afterwards spans are no-ops until tern_init() again. May be
  * called from any thread, once all spans being recorded have ended.
- * Returns 0, -ETIMEDOUT when the flush did not complete (spans left are
- * counted as dropped), or -EINVAL when not started (or already stopped by
+ * Returns 0, -ETIMEDOUT when the time ran out before every span was
+ * exported (those left are counted as dropped; spans the collector refused
+ * are counted too, as always), or -EINVAL when not started (or already stopped by
  * a concurrent call). Not from the log callback (it runs on the exporter
  * thread, which shutdown joins).
  */

@@ -421,6 +421,40 @@ TEST(tls_endpoint_with_certificate)
 	tern_stats_reset();
 }
 
+TEST(shutdown_timeout_holds_during_retries)
+{
+	/* a collector that always answers UNAVAILABLE: the exporter keeps
+	 * retrying (30 s budget); shutdown(1000) must not wait for that */
+	struct recv r;
+	ASSERT_OK(recv_start(&r, "unavailable:1000000"));
+	struct tern_options o;
+	opts_for(&o, &r);
+	o.export_timeout_ms = 10000;
+	o.bsp_export_timeout_ms = 30000;
+	o.schedule_delay_ms = 10;
+	ASSERT_OK(tern_init(&o));
+	struct tern_counters c0, c1;
+	tern_counters_get(&c0);
+	record_n("stuck", 3);
+	/* let the exporter get into its retry loop */
+	struct timespec ms300 = { 0, 300000000 };
+	nanosleep(&ms300, NULL);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = tern_shutdown(1000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	/* a bound far from both 1 s and the 30 s retry budget */
+	ASSERT_LT(took * 1000, getenv("TERN_UNDER_VALGRIND") ? 20000 : 10000);
+	ASSERT_EQ(rc, -ETIMEDOUT);
+	tern_counters_get(&c1);
+	ASSERT_EQ_U(c1.exported - c0.exported, 0);
+	ASSERT_EQ_U(c1.dropped - c0.dropped, 3);
+	ASSERT_GE_U(c1.export_retries - c0.export_retries, 1);
+	recv_stop(&r);
+	tern_stats_reset();
+}
+
 static struct test_entry tests[] = {
 	TEST_ENTRY(spans_arrive_span_for_span),
 	TEST_ENTRY(retries_unavailable_then_delivers_once),
@@ -429,6 +463,7 @@ static struct test_entry tests[] = {
 	TEST_ENTRY(collector_down_does_not_hurt_the_application),
 	TEST_ENTRY(memory_delta_attributes),
 	TEST_ENTRY(tls_endpoint_with_certificate),
+	TEST_ENTRY(shutdown_timeout_holds_during_retries),
 };
 
 int main(int argc, char **argv)
