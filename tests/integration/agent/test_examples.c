@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 #include "otlp_recv.h"
+#include "ternd_proc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -202,7 +203,74 @@ TEST(one_connected_trace_per_request)
 	recv_stop(&r);
 }
 
-static struct test_entry tests[] = { TEST_ENTRY(one_connected_trace_per_request) };
+static char *http_get(const char *addr, const char *path)
+{
+	char host[128];
+	int port;
+	if (ternd_proc_split_addr(addr, host, sizeof host, &port) != 0)
+		return NULL;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return NULL;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+	if (write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return NULL;
+	}
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	ssize_t k;
+	while (len < cap - 1 && (k = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)k;
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+static long long metric(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return atoll(p + n + 1);
+	return -1;
+}
+
+TEST(shop_against_real_ternd)
+{
+	if (getenv("TERND") == NULL) {
+		fprintf(stderr, "TERND not set: skipping the ternd half\n");
+		return;
+	}
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	char ep[160];
+	snprintf(ep, sizeof ep, "http://%s", p.grpc_addr);
+	struct svc pricing, inventory, gateway;
+	ASSERT_OK(svc_start(&pricing, "pricing", ep, 0));
+	ASSERT_OK(svc_start(&inventory, "inventory", ep, pricing.port));
+	ASSERT_OK(svc_start(&gateway, "gateway", ep, inventory.port));
+	char body[512];
+	for (int i = 0; i < NREQ; i++)
+		ASSERT_EQ(request(gateway.port, NULL, body, sizeof body), 200);
+	ASSERT_OK(svc_stop(&gateway));
+	ASSERT_OK(svc_stop(&inventory));
+	ASSERT_OK(svc_stop(&pricing));
+	/* every service flushed on SIGTERM; ternd acknowledged all of them */
+	char *m = http_get(p.query_addr, "/metrics");
+	ASSERT(m != NULL);
+	ASSERT_EQ(metric(m, "ternd_spans_accepted_total"), NREQ * 5);
+	free(m);
+	ASSERT_OK(ternd_proc_stop(&p));
+}
+
+static struct test_entry tests[] = { TEST_ENTRY(one_connected_trace_per_request),
+				       TEST_ENTRY(shop_against_real_ternd) };
 
 int main(int argc, char **argv)
 {
@@ -213,5 +281,5 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	recv_script = argv[1];
 	shop = argv[2];
-	return test__run(tests, 1, argc - 2, argv + 2);
+	return test__run(tests, sizeof tests / sizeof tests[0], argc - 2, argv + 2);
 }
