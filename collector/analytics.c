@@ -80,7 +80,7 @@ struct rd {
 
 static bool rd_need(struct rd *r, size_t len)
 {
-	if (r->bad || r->n - r->off < len) {
+	if (r->bad || r->off > r->n || r->n - r->off < len) {
 		r->bad = true;
 		return false;
 	}
