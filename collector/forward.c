@@ -1075,6 +1075,29 @@ static void fwd_free(struct fwd *f)
 	free(f);
 }
 
+/* Reads a PEM file (at most 1 MiB) into a NUL-terminated buffer. */
+static int read_pem(const char *path, char **out)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL)
+		return -errno;
+	char *buf = malloc((1 << 20) + 1);
+	if (buf == NULL) {
+		fclose(fp);
+		return -ENOMEM;
+	}
+	size_t n = fread(buf, 1, 1 << 20, fp);
+	int bad = ferror(fp) || !feof(fp);
+	fclose(fp);
+	if (bad || n == 0) {
+		free(buf);
+		return bad ? -EFBIG : -ENODATA;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
 static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col_fwd_set *set,
 		   struct fwd **out, char *err, size_t errlen)
 {
@@ -1147,7 +1170,23 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		args[na].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
 		args[na++].value.integer = 1;
 		grpc_channel_args chargs = { na, args };
-		grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+		grpc_channel_credentials *creds;
+		if (cfg->tls) {
+			char *pem = NULL;
+			if (cfg->ca_file[0] && (rc = read_pem(cfg->ca_file, &pem)) != 0) {
+				snprintf(err, errlen, "forward %s: cannot read ca_file %s: %s",
+					 cfg->name, cfg->ca_file, strerror(-rc));
+				goto out_free_quiet;
+			}
+			creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
+			free(pem);
+		} else {
+			creds = grpc_insecure_credentials_create();
+		}
+		if (creds == NULL) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
 		for (unsigned d = 0; d < cfg->n_endpoints; d++) {
 			f->ch[d] = grpc_channel_create(cfg->endpoints[d], creds, &chargs);
 			if (f->ch[d] == NULL)

@@ -41,6 +41,8 @@ struct col_fwd_config {
 	struct col_fwd_header headers[COL_FWD_MAX_HEADERS];
 	uint32_t n_headers;
 	bool gzip;
+	bool tls;              /* gRPC over TLS (grpcs://); server certificate verified */
+	char ca_file[256];     /* TLS: PEM roots; "" = gRPC's defaults */
 	uint32_t timeout_ms;   /* per call; default 10000 */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
 	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
@@ -56,6 +58,7 @@ void col_fwd_config_default(struct col_fwd_config *c);
 
 /**
  * Parses a forwarder URL into c (after defaults): "grpc://HOST:PORT",
+ * "grpcs://HOST:PORT" (gRPC over TLS),
  * "http://HOST:PORT[/path]" (OTLP/HTTP protobuf, default path /v1/traces),
  * or a bare "HOST:PORT" (gRPC). Several gateways: comma-separated
  * "grpc://a:4317,b:4317". Query parameters set the other fields:
@@ -69,7 +72,7 @@ int col_fwd_config_parse_url(struct col_fwd_config *c, const char *url, char *er
 
 /**
  * Sets one field of c by its YAML key ("endpoint", "endpoints" entries,
- * "protocol", "headers" entries as "name: value", "gzip", "timeout_ms",
+ * "protocol", "headers" entries as "name: value", "gzip", "tls", "ca_file", "timeout_ms",
  * "batch_spans", "max_request_bytes", "concurrency", "max_backoff_ms", "service", "sample",
  * "name", "path", "url"). Returns 0, -ENOENT (unknown key) or -EINVAL
  * (message in err). For lists, each call appends one item.

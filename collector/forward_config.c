@@ -168,6 +168,17 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 			return fail(err, errlen, "'%s' is not true/false (or gzip/none)", v);
 		return 0;
 	}
+	if (!strcmp(key, "tls")) {
+		if (parse_bool(v, &c->tls) != 0)
+			return fail(err, errlen, "tls '%s' is not true/false", v);
+		return 0;
+	}
+	if (!strcmp(key, "ca_file")) {
+		if (v[0] == '\0' || strlen(v) >= sizeof(c->ca_file))
+			return fail(err, errlen, "ca_file '%s' is empty or too long", v);
+		snprintf(c->ca_file, sizeof(c->ca_file), "%s", v);
+		return 0;
+	}
 	if (!strcmp(key, "service") || !strcmp(key, "services")) {
 		if (v[0] == '\0' || strlen(v) >= sizeof(c->services[0]))
 			return fail(err, errlen, "service '%s' is empty or too long", v);
@@ -224,11 +235,17 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 	if (!strncasecmp(p, "grpc://", 7)) {
 		c->protocol = COL_FWD_GRPC;
 		p += 7;
+	} else if (!strncasecmp(p, "grpcs://", 8)) {
+		c->protocol = COL_FWD_GRPC;
+		c->tls = true;
+		p += 8;
 	} else if (!strncasecmp(p, "http://", 7)) {
 		c->protocol = COL_FWD_HTTP;
 		p += 7;
 	} else if (strstr(p, "://") != NULL) {
-		return fail(err, errlen, "forward URL '%s': use grpc:// or http:// (no TLS yet)",
+		return fail(err, errlen,
+			    "forward URL '%s': use grpc://, grpcs:// (TLS) or http:// "
+			    "(no https:// yet)",
 			    url);
 	}
 	char *query = strchr(p, '?');
@@ -262,13 +279,15 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 			return rc == -ENOENT ? -EINVAL : rc;
 		query = amp ? amp + 1 : NULL;
 	}
-	return 0;
+	return col_fwd_config_check(c, err, errlen);
 }
 
 int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errlen)
 {
 	if (c->n_endpoints == 0)
 		return fail(err, errlen, "forwarder '%s' has no endpoint", c->name);
+	if (c->tls && c->protocol != COL_FWD_GRPC)
+		return fail(err, errlen, "forwarder '%s': TLS is supported for gRPC only", c->name);
 	return 0;
 }
 

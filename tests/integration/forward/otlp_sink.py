@@ -8,8 +8,9 @@ accepted request it appends one line per span, "TRACE_HEX SPAN_HEX SERVICE",
 to OUTDIR/spans.txt and flushes it before answering, so an answer the
 forwarder saw as OK means the spans are recorded.
 
-usage: otlp_sink.py PROTO_PY_DIR OUTDIR GRPC_PORT HTTP_PORT
-  (port 0: any free port). Prints "listening grpc PORT" and
+usage: otlp_sink.py PROTO_PY_DIR OUTDIR GRPC_PORT HTTP_PORT [TLS_DIR]
+  (port 0: any free port; with TLS_DIR, gRPC is served over TLS with
+  TLS_DIR/key.pem and TLS_DIR/cert.pem). Prints "listening grpc PORT" and
   "listening http PORT"; exits when stdin closes or on SIGTERM.
 
 How it answers is read from OUTDIR/mode before every request:
@@ -40,6 +41,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts  # no
 outdir = sys.argv[2]
 grpc_port = int(sys.argv[3])
 http_port = int(sys.argv[4])
+tls_dir = sys.argv[5] if len(sys.argv) > 5 else None
 lock = threading.Lock()
 spans_f = open(os.path.join(outdir, "spans.txt"), "a")
 answers_f = open(os.path.join(outdir, "answers.txt"), "a")
@@ -203,7 +205,15 @@ server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                      options=[("grpc.max_receive_message_length", 64 << 20),
                               ("grpc.so_reuseport", 0)])
 server.add_generic_rpc_handlers((handler,))
-port = server.add_insecure_port("127.0.0.1:%d" % grpc_port)
+if tls_dir:
+    with open(os.path.join(tls_dir, "key.pem"), "rb") as f:
+        key = f.read()
+    with open(os.path.join(tls_dir, "cert.pem"), "rb") as f:
+        cert = f.read()
+    port = server.add_secure_port("127.0.0.1:%d" % grpc_port,
+                                  grpc.ssl_server_credentials([(key, cert)]))
+else:
+    port = server.add_insecure_port("127.0.0.1:%d" % grpc_port)
 if port == 0:
     print("cannot bind 127.0.0.1:%d" % grpc_port, file=sys.stderr)
     sys.exit(1)

@@ -133,11 +133,12 @@ class Ternd:
 
 
 class Sink:
-    def __init__(self, name, grpc_port=0, http_port=0, outdir=None):
+    def __init__(self, name, grpc_port=0, http_port=0, outdir=None, tls_dir=None):
         self.outdir = outdir or os.path.join(work, name)
         os.makedirs(self.outdir, exist_ok=True)
         self.p = subprocess.Popen(["/usr/bin/python3", sink_py, pydir, self.outdir,
-                                   str(grpc_port), str(http_port)],
+                                   str(grpc_port), str(http_port)] +
+                                  ([tls_dir] if tls_dir else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(self.p)
         ports = {}
@@ -544,12 +545,42 @@ def needs_store():
     check(p.returncode == 2 and "--forward" in p.stderr, "a bad --forward URL is a usage error")
 
 
-scenarios = {"needs_store": needs_store, "basic": basic, "outage": outage, "sigkill": sigkill, "routing": routing}
+def tls():
+    """gRPC over TLS (grpcs://) with the server's certificate checked against
+    ca_file; the same forwarder without the right CA must not deliver."""
+    d = os.path.join(work, "tls")
+    os.makedirs(d)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", os.path.join(d, "key.pem"), "-out", os.path.join(d, "cert.pem"),
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    p = Sink("tls-sink", tls_dir=d)
+    cfg = os.path.join(work, "tls.yaml")
+    with open(cfg, "w") as f:
+        f.write("forwarders:\n"
+                "  - name: tls\n    url: grpcs://%s\n    ca_file: %s\n"
+                "  - name: untrusted\n    url: grpcs://%s\n    max_backoff_ms: 200\n"
+                % (p.grpc, os.path.join(d, "cert.pem"), p.grpc))
+    a = Ternd("A", os.path.join(work, "tls-a"), ["--config", cfg])
+    g = Gen(5)
+    sent = g.send(a.grpc, 100, 100)
+    wait_until(lambda: a.fwd("spans_sent_total", "tls") >= len(sent), 20, "TLS delivery")
+    wait_until(lambda: a.fwd("spans_failed_total", "untrusted") > 0, 20,
+               "the untrusted forwarder fails its handshakes")
+    check(a.fwd("spans_sent_total", "untrusted") == 0, "no delivery without the right CA")
+    wait_until(lambda: a.fwd("lag_spans", "untrusted") == len(sent), 5, "the untrusted forwarder lags")
+    check(a.stop() == 0, "A exits 0")
+    exactly_once(p.spans(), sent, "TLS sink")
+    p.stop()
+
+
+scenarios = {"needs_store": needs_store, "tls": tls, "basic": basic, "outage": outage, "sigkill": sigkill, "routing": routing}
 try:
     for name, fn in scenarios.items():
         if only and name not in only:
             continue
-        if UNDER_VALGRIND and name not in ("basic", "needs_store"):
+        if UNDER_VALGRIND and name not in ("basic", "needs_store", "tls"):
             # ternd under memcheck is ~30x slower: the kill/outage timing
             # tests would only measure valgrind. basic covers the
             # forwarder's threads, calls and shutdown for leaks.

@@ -53,6 +53,14 @@ TEST(url_forms)
 	ASSERT_EQ(c.concurrency, 4);
 
 	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, "grpcs://jaeger:443?ca_file=/etc/ca.pem", err,
+					   sizeof(err)));
+	ASSERT_EQ(c.protocol, COL_FWD_GRPC);
+	ASSERT_TRUE(c.tls);
+	ASSERT_STR_EQ(c.ca_file, "/etc/ca.pem");
+	ASSERT_OK(col_fwd_config_check(&c, err, sizeof(err)));
+
+	col_fwd_config_default(&c);
 	ASSERT_OK(col_fwd_config_parse_url(&c, "http://10.0.0.1:4318", err, sizeof(err)));
 	ASSERT_EQ(c.protocol, COL_FWD_HTTP);
 	ASSERT_STR_EQ(c.path, "/v1/traces");
@@ -104,6 +112,8 @@ TEST(url_errors)
 		"grpc://jaeger:4317?name=has/slash",
 		"grpc://jaeger:4317?header=novalue",
 		"grpc://jaeger:4317?gzip",
+		"http://jaeger:4318?tls=true", /* TLS is gRPC only */
+		"grpc://jaeger:4317?tls=maybe",
 		"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
