@@ -216,7 +216,6 @@ struct tern_span {
 	uint8_t _ts_len;   /* tracestate bytes at the start of _data */
 	uint16_t _used;    /* bytes used in _data */
 	uint16_t _dropped; /* attributes/events/links that did not fit */
-	uint16_t _gen;
 	uint64_t _start;   /* raw clock ticks */
 	struct tern_span *_prev; /* the current span before this one */
 	int64_t _mem0[2];  /* heap/RSS at begin when memory_delta is on */
