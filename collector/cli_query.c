@@ -1062,6 +1062,15 @@ int col_cli_compare(int argc, char **argv)
 	}
 	json_object *rb = field(field(ob, "data"), "operations");
 	json_object *rc = field(field(oc, "data"), "operations");
+	if (rb == NULL || json_object_array_length(rb) == 0 || rc == NULL ||
+	    json_object_array_length(rc) == 0) {
+		/* Nothing to compare is not a pass for a CI gate. */
+		printf("FAIL: no spans of %s in the %s side\n", service,
+		       rb == NULL || json_object_array_length(rb) == 0 ? "baseline" : "current");
+		json_object_put(ob);
+		json_object_put(oc);
+		return EXIT_FINDING;
+	}
 	json_object *out = json_object_new_array();
 	int regressions = 0;
 	static const char *const keys[4] = { "p50_ms", "p95_ms", "p99_ms", "error_rate" };

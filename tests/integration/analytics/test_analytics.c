@@ -721,6 +721,18 @@ TEST(cli)
 	snprintf(args, sizeof(args),
 		 "compare --service frontend --baseline version=1.1 --current version=1.1 %s", range);
 	ASSERT_EQ(tern(args, out, sizeof(out)), 0);
+	snprintf(args, sizeof(args),
+		 "compare --service frontend --baseline version=1.1 --current version=9 %s", range);
+	ASSERT_EQ(tern(args, out, sizeof(out)), 1);
+	ASSERT(strstr(out, "no spans") != NULL);
+	/* two windows: the data minutes against an empty later window */
+	snprintf(args, sizeof(args),
+		 "compare --service frontend --baseline window=%" PRIu64 ",%" PRIu64
+		 " --current window=%" PRIu64 ",%" PRIu64,
+		 T0 / 1000000000, (T0 + 10 * MIN_NS) / 1000000000, T0 / 1000000000,
+		 (T0 + 5 * MIN_NS) / 1000000000);
+	ASSERT_EQ(tern(args, out, sizeof(out)), 0);
+	ASSERT(strstr(out, "0 regression(s)") != NULL);
 
 	/* report: cron.cleanup (avg ~100 ms) is the top of the time ranking */
 	snprintf(args, sizeof(args), "report --medium 80ms %s --json", range);
