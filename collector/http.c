@@ -195,7 +195,9 @@ static void expire_idle(struct col_http *h)
 static void on_close_tick(uv_timer_t *t)
 {
 	struct col_http *h = t->data;
-	if (conns_left(h) && ++h->close_ticks < 500) {
+	/* A request still decoding on the thread pool will answer through
+	 * this context: wait for it whatever the time. */
+	if (h->srv->http_jobs > 0 || (conns_left(h) && ++h->close_ticks < 500)) {
 		expire_idle(h);
 		return;
 	}

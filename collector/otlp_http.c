@@ -24,6 +24,13 @@ struct http_job {
 	h2o_req_t *hreq;         /* NULL once h2o disposed the request */
 	struct http_job **slot;  /* in the request's pool */
 	bool json;
+	bool gzip;
+	uv_work_t work;          /* JSON and gzip bodies decode off the loop */
+	uint8_t *body;           /* our copy of the body for an offloaded decode */
+	size_t body_len;
+	uint64_t recv_ns;
+	int result;              /* of decode_job(): 0, -EINVAL, -ENOBUFS, -ENOMEM */
+	char err[256];
 };
 
 static const char CT_PROTO[] = "application/x-protobuf";
@@ -122,6 +129,13 @@ static void send_ok(h2o_req_t *req, bool json, const struct col_ingest_req *r)
 	}
 }
 
+static void job_free(struct http_job *job)
+{
+	job->req.srv->http_jobs--;
+	free(job->body);
+	free(job);
+}
+
 static void reply_ack(struct col_ingest_req *r, int status)
 {
 	struct http_job *job = container_of(r, struct http_job, req);
@@ -138,7 +152,7 @@ static void reply_ack(struct col_ingest_req *r, int status)
 				    RPC_UNAVAILABLE, msg, true);
 		}
 	}
-	free(job);
+	job_free(job);
 }
 
 static bool header_value(h2o_req_t *req, const h2o_token_t *tok, h2o_iovec_t *out)
@@ -163,10 +177,123 @@ static h2o_iovec_t trim_media_type(h2o_iovec_t v)
 	return h2o_iovec_init(v.base + s, n - s);
 }
 
+/* Inflates (gzip) and decodes the body into job->req.batch. Any thread:
+ * touches only the job and atomic counters. */
+static void decode_job(struct http_job *job, const uint8_t *body, size_t len)
+{
+	struct col_server *srv = job->req.srv;
+	struct col_metrics *m = &srv->metrics;
+	uint8_t *owned = NULL;
+	size_t owned_len = 0;
+
+	if (job->gzip) {
+		/* Output space is reserved against the memory limit as it grows. */
+		size_t inflated_reserved = 0;
+		int r = col_gunzip_reserve(body, len, srv->cfg.max_request_bytes, &owned, &owned_len,
+					   reserve_cb, m, &inflated_reserved);
+		job->req.mem += inflated_reserved;
+		if (r == -EMSGSIZE || r == -EINVAL) {
+			snprintf(job->err, sizeof(job->err), "%s",
+				 r == -EMSGSIZE ? "gzip body inflates past the maximum request size" :
+						  "body is not valid gzip");
+			job->result = -EINVAL;
+			return;
+		}
+		if (r != 0) {
+			job->result = r; /* -ENOBUFS, -ENOMEM */
+			return;
+		}
+	} else if (!job->json) {
+		/* Zero-copy decode needs bytes that outlive the request. */
+		owned = malloc(len ? len : 1);
+		if (owned == NULL) {
+			job->result = -ENOMEM;
+			return;
+		}
+		memcpy(owned, body, len);
+		owned_len = len;
+	}
+	const void *bytes = owned ? owned : body;
+	size_t blen = owned ? owned_len : len;
+	int r = col_ingest_decode(&job->req, job->json ? COL_PROTO_HTTP_JSON : COL_PROTO_HTTP_PROTO,
+				  bytes, blen, job->json ? NULL : owned, free, job->recv_ns,
+				  job->err, sizeof(job->err));
+	if (job->json || r != 0)
+		free(owned);
+	job->result = r == -EMSGSIZE ? -EINVAL : r;
+}
+
+/* Answers a decode failure or submits the batch. Loop thread. */
+static void finish_decode(struct http_job *job)
+{
+	struct col_metrics *m = &job->req.srv->metrics;
+	h2o_req_t *req = job->hreq;
+	free(job->body);
+	job->body = NULL;
+	if (req != NULL && (job->result != 0 || job->req.n_spans == 0))
+		*job->slot = NULL; /* answered below, right now */
+
+	if (job->result == -EINVAL) {
+		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
+		col_log(COL_LOG_INFO, "http: undecodable export request (%s); answering 400",
+			job->err);
+		if (req != NULL)
+			send_status(req, job->json, 400, "Bad Request", RPC_INVALID_ARGUMENT,
+				    job->err, false);
+		goto out_free;
+	}
+	if (job->result != 0) {
+		col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
+		col_log(job->result == -ENOBUFS ? COL_LOG_WARN : COL_LOG_ERROR,
+			"http: %s (%llu of %llu bytes in use); answering 503",
+			job->result == -ENOBUFS ? "memory limit reached" : "out of memory",
+			(unsigned long long)atomic_load(&m->mem_used),
+			(unsigned long long)m->mem_limit);
+		if (req != NULL)
+			send_status(req, job->json, 503, "Service Unavailable", RPC_UNAVAILABLE,
+				    job->result == -ENOBUFS ? "ternd memory limit reached; retry later" :
+							      "ternd out of memory; retry later",
+				    true);
+		goto out_free;
+	}
+	if (job->req.n_spans == 0) {
+		col_metrics_request(m, COL_M_HTTP,
+				    job->req.n_rejected ? COL_OUT_PARTIAL : COL_OUT_OK);
+		if (req != NULL)
+			send_ok(req, job->json, &job->req);
+		goto out_free;
+	}
+	if (req == NULL) {
+		/* The client left while we decoded: it will resend, so do not
+		 * store a copy it never heard about. */
+		atomic_fetch_add_explicit(&m->spans_refused, job->req.n_spans, memory_order_relaxed);
+		col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
+		goto out_free;
+	}
+	col_ingest_submit(&job->req);
+	return;
+
+out_free:
+	col_batch_free(job->req.batch);
+	job->req.batch = NULL;
+	col_mem_release(m, job->req.mem);
+	job_free(job);
+}
+
+static void decode_work(uv_work_t *w)
+{
+	struct http_job *job = w->data;
+	decode_job(job, job->body, job->body_len);
+}
+
+static void decode_done(uv_work_t *w, int status)
+{
+	finish_decode(w->data);
+}
+
 int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 {
 	struct col_metrics *m = &srv->metrics;
-	char err[256];
 	h2o_iovec_t v;
 
 	if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
@@ -217,98 +344,51 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 	struct http_job *job = calloc(1, sizeof(*job));
 	if (job == NULL)
 		goto out_oom;
+	srv->http_jobs++;
 	job->json = json;
+	job->gzip = gzip;
 	job->req.srv = srv;
 	job->req.mproto = COL_M_HTTP;
 	job->req.reply = reply_ack;
-	uint64_t recv_ns = col_now_ns();
+	job->recv_ns = col_now_ns();
 
 	/* Reserve before inflating/decoding; adjusted to the real size after. */
 	uint64_t estimate = (uint64_t)len * 2 + 4096;
 	if (!col_mem_reserve(m, estimate))
 		goto out_refuse;
 	job->req.mem = estimate;
-
-	uint8_t *owned = NULL;
-	size_t owned_len = 0;
-	if (gzip) {
-		/* Output space is reserved against the memory limit as it grows. */
-		size_t inflated_reserved = 0;
-		int r = col_gunzip_reserve(body, len, srv->cfg.max_request_bytes, &owned, &owned_len,
-					   reserve_cb, m, &inflated_reserved);
-		job->req.mem += inflated_reserved;
-		if (r == -ENOMEM)
-			goto out_release;
-		if (r == -ENOBUFS)
-			goto out_refuse_reserved;
-		if (r != 0) {
-			col_mem_release(m, job->req.mem);
-			free(job);
-			col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
-			snprintf(err, sizeof(err), "%s",
-				 r == -EMSGSIZE ? "gzip body inflates past the maximum request size" :
-						  "body is not valid gzip");
-			col_log(COL_LOG_INFO, "http: %s; answering 400", err);
-			send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT, err, false);
-			return 0;
-		}
-	} else if (!json) {
-		/* Zero-copy decode needs bytes that outlive the request. */
-		owned = malloc(len ? len : 1);
-		if (owned == NULL)
-			goto out_release;
-		memcpy(owned, body, len);
-		owned_len = len;
-	}
-	const void *bytes = owned ? owned : body;
-	size_t blen = owned ? owned_len : len;
-	int r = col_ingest_decode(&job->req, json ? COL_PROTO_HTTP_JSON : COL_PROTO_HTTP_PROTO,
-				  bytes, blen, json ? NULL : owned, free, recv_ns, err,
-				  sizeof(err));
-	if (json || r != 0)
-		free(owned);
-	if (r == -EINVAL || r == -EMSGSIZE) {
-		col_mem_release(m, job->req.mem);
-		free(job);
-		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
-		col_log(COL_LOG_INFO, "http: undecodable export request (%s); answering 400", err);
-		send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT, err, false);
-		return 0;
-	}
-	if (r == -ENOBUFS)
-		goto out_refuse_reserved;
-	if (r != 0)
-		goto out_release;
-
-	if (job->req.n_spans == 0) {
-		col_batch_free(job->req.batch);
-		job->req.batch = NULL;
-		col_metrics_request(m, COL_M_HTTP,
-				    job->req.n_rejected ? COL_OUT_PARTIAL : COL_OUT_OK);
-		send_ok(req, json, &job->req);
-		col_mem_release(m, job->req.mem);
-		free(job);
-		return 0;
-	}
 	job->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*job->slot), on_req_gone);
 	*job->slot = job;
 	job->hreq = req;
-	col_ingest_submit(&job->req);
+
+	if (json || gzip) {
+		/* JSON decodes at tens of thousands of spans/s and inflating can
+		 * take a while: do both on the libuv thread pool so the loop
+		 * keeps serving. The body is copied (the request may be gone
+		 * when the work finishes). */
+		job->body = malloc(len ? len : 1);
+		if (job->body != NULL) {
+			memcpy(job->body, body, len);
+			job->body_len = len;
+			job->work.data = job;
+			if (uv_queue_work(srv->loop, &job->work, decode_work, decode_done) == 0)
+				return 0;
+			free(job->body);
+			job->body = NULL;
+		}
+	}
+	decode_job(job, body, len);
+	finish_decode(job);
 	return 0;
 
-out_refuse_reserved:
-	col_mem_release(m, job->req.mem);
 out_refuse:
-	free(job);
+	job_free(job);
 	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
 	col_log(COL_LOG_WARN, "http: memory limit reached (%llu of %llu bytes in use); answering 503",
 		(unsigned long long)atomic_load(&m->mem_used), (unsigned long long)m->mem_limit);
 	send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
 		    "ternd memory limit reached; retry later", true);
 	return 0;
-out_release:
-	col_mem_release(m, job->req.mem);
-	free(job);
 out_oom:
 	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
 	col_log(COL_LOG_ERROR, "http: out of memory; answering 503");

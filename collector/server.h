@@ -32,7 +32,8 @@ struct col_server {
 	struct col_metrics metrics;
 	struct col_stage *stage;   /* NULL once closed */
 	bool draining;             /* SIGTERM seen: no new connections/calls */
-	_Atomic uint64_t inflight; /* requests taken and not yet answered */
+	_Atomic uint64_t inflight; /* gRPC calls taken and not yet answered */
+	unsigned http_jobs;        /* OTLP/HTTP requests being decoded or acked (loop) */
 	struct col_grpc *grpc;
 	struct col_http *otlp_http;
 	struct col_http *query;
