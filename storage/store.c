@@ -1171,9 +1171,11 @@ int store_reader_next(struct store_reader *r, struct otlp_batch **out,
 		if (r->pos.off < STORE__SEG_HDR)
 			r->pos.off = STORE__SEG_HDR;
 		if (r->pos.off >= g->end) {
-			bool more = i + 1 < s->nsegs || (g->sealed && false);
+			/* At the end of a sealed segment with a newer one: go
+			 * on there. At the end of the open one: wait. */
+			bool more = i + 1 < s->nsegs && g->sealed;
 			pthread_rwlock_unlock(&s->lock);
-			if (!more || !g->sealed)
+			if (!more)
 				return -EAGAIN;
 			r->pos = (struct store_pos){ g->id + 1, STORE__SEG_HDR };
 			continue;
