@@ -1,6 +1,6 @@
 /*
  * agent_export: spans exported by one process to a real ternd (spawned
- * here with the test helper, null sink unless TERND_ARGS says otherwise).
+ * here with the test helper; --sink null unless AGENT_EXPORT_SINK is set).
  * Prints `name value unit` lines:
  *
  *   exported_spans_per_s       a producer offering RATE spans/s (default
@@ -151,8 +151,14 @@ int main(int argc, char **argv)
 	uname(&u);
 	printf("# machine: %s %s, %ld cpus (ternd runs on the same machine)\n", u.sysname, u.machine,
 	       sysconf(_SC_NPROCESSORS_ONLN));
+	/* The null sink: this measures the agent and ternd's ingest, not the
+	 * store's fsyncs (AGENT_EXPORT_SINK=store to include them). */
+	const char *sink = getenv("AGENT_EXPORT_SINK") ? getenv("AGENT_EXPORT_SINK") : "null";
+	const char *args[] = { "--sink", sink, NULL };
+	struct ternd_proc_opts po = { .args = args };
+	printf("# ternd sink: %s\n", sink);
 	struct ternd_proc p;
-	if (ternd_proc_start(&p, NULL) != 0) {
+	if (ternd_proc_start(&p, &po) != 0) {
 		fprintf(stderr, "agent_export: cannot start ternd (set TERND)\n");
 		return 1;
 	}
