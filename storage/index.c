@@ -655,7 +655,11 @@ int store_search(struct store *s, const struct store_query *q, struct store_hit 
 		if (q->tags[i].key == NULL || q->tags[i].value == NULL)
 			return -EINVAL;
 	struct search_ctx x = { .q = q };
+	/* The hit list is deduplicated by a linear scan: fine for the
+	 * hundreds a UI asks for, bounded for anything larger. */
 	x.top.k = q->limit ? q->limit : 20;
+	if (x.top.k > STORE_MAX_LIMIT)
+		x.top.k = STORE_MAX_LIMIT;
 	x.top.v = calloc(x.top.k, sizeof *x.top.v);
 	if (x.top.v == NULL)
 		return -ENOMEM;

@@ -115,6 +115,7 @@ int store_get_trace(struct store *s, const uint8_t trace_id[16],
 		    struct otlp_batch **out);
 
 #define STORE_MAX_TAGS 8
+#define STORE_MAX_LIMIT 10000
 
 struct store_tag {
 	const char *key;
@@ -132,7 +133,7 @@ struct store_query {
 	bool error_only;            /* status ERROR */
 	uint64_t start_min_ns;      /* span start >= this */
 	uint64_t start_max_ns;      /* span start <= this; 0: no bound */
-	uint32_t limit;             /* traces; 0 means 20 */
+	uint32_t limit;             /* traces; 0 means 20; at most STORE_MAX_LIMIT */
 };
 
 struct store_hit {
