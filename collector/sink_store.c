@@ -140,6 +140,15 @@ static int store_sink_open(const struct col_stage_env *env, struct col_stage **o
 	/* ternd accounts its memory itself; the store's queue is a backstop. */
 	if (env->memory_limit)
 		o.max_queue_bytes = env->memory_limit;
+	/* Segment size, for tests that want segments to roll (and crash
+	 * while sealing) without writing 64 MiB each. */
+	const char *sb = getenv("TERND_STORE_SEGMENT_BYTES");
+	if (sb && *sb) {
+		char *end;
+		unsigned long long v = strtoull(sb, &end, 10);
+		if (*end == 0 && v >= 4096)
+			o.segment_bytes = v;
+	}
 	struct store_recovery rec;
 	int rc = store_open(&o, &s->store, &rec);
 	if (rc < 0) {

@@ -1,6 +1,10 @@
 /*
  * sink_store.h: the `store` pipeline stage (ternd's embedded trace store,
  * storage/include/store.h), and how the rest of ternd reaches its store.
+ *
+ * Data goes under --data (col_stage_env.data_dir). Environment:
+ * TERND_STORE_SEGMENT_BYTES (>= 4096) sets the segment size (default 64
+ * MiB); the crash tests use it to make segments roll.
  */
 #ifndef TERN_COLLECTOR_SINK_STORE_H
 #define TERN_COLLECTOR_SINK_STORE_H

@@ -402,6 +402,13 @@ static int list_segments(const char *dir, uint64_t **ids, size_t *n)
 	int rc = 0;
 	while ((e = readdir(d)) != NULL) {
 		size_t l = strlen(e->d_name);
+		if (l == 24 && strcmp(e->d_name + 16, ".idx.tmp") == 0) {
+			/* an index file a crash interrupted: never renamed, unused */
+			char p[4096];
+			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+			store__io_unlink(p);
+			continue;
+		}
 		if (l != 20 || strcmp(e->d_name + 16, ".seg") != 0)
 			continue;
 		char *end;

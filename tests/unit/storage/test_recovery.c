@@ -221,6 +221,12 @@ TEST(bad_header_and_bad_index)
 	flip_byte(p, 2); /* segment 1's magic */
 	seg_path(ip, sizeof ip, dir, 3, "idx");
 	flip_byte(ip, 70); /* segment 3's index: checksum fails, rebuilt */
+	char tmp[512];
+	seg_path(tmp, sizeof tmp, dir, 2, "idx.tmp"); /* left by a crash mid-seal */
+	int tfd = open(tmp, O_WRONLY | O_CREAT, 0644);
+	ASSERT(tfd >= 0);
+	ASSERT_EQ(write(tfd, "half", 4), 4);
+	close(tfd);
 	struct store_recovery rec;
 	ASSERT_OK(fx_open(dir, &s, &rec));
 	ASSERT_EQ(rec.corrupt_segments, 1);
@@ -229,6 +235,7 @@ TEST(bad_header_and_bad_index)
 	ASSERT_EQ(rec.indexes_loaded, 1);
 	ASSERT_EQ(count_traces(s, 0, 10), 0);
 	ASSERT_EQ(count_traces(s, 10, 30), 20);
+	ASSERT_EQ(file_size(tmp), -1); /* removed */
 	ASSERT_OK(append(s, 30, 40));
 	ASSERT_EQ(count_traces(s, 30, 40), 10);
 	store_close(s);
