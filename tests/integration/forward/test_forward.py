@@ -562,15 +562,17 @@ def tls():
                 "  - name: tls\n    url: grpcs://%s\n    ca_file: %s\n"
                 "  - name: untrusted\n    url: grpcs://%s\n    max_backoff_ms: 200\n"
                 % (p.grpc, os.path.join(d, "cert.pem"), p.grpc))
-    a = Ternd("A", os.path.join(work, "tls-a"), ["--config", cfg])
+    a = Ternd("A", os.path.join(work, "tls-a"), ["--config", cfg], valgrind=UNDER_VALGRIND)
     g = Gen(5)
     sent = g.send(a.grpc, 100, 100)
-    wait_until(lambda: a.fwd("spans_sent_total", "tls") >= len(sent), 20, "TLS delivery")
-    wait_until(lambda: a.fwd("spans_failed_total", "untrusted") > 0, 20,
+    t = 120 if UNDER_VALGRIND else 20
+    wait_until(lambda: a.fwd("spans_sent_total", "tls") >= len(sent), t, "TLS delivery")
+    wait_until(lambda: a.fwd("spans_failed_total", "untrusted") > 0, t,
                "the untrusted forwarder fails its handshakes")
     check(a.fwd("spans_sent_total", "untrusted") == 0, "no delivery without the right CA")
-    wait_until(lambda: a.fwd("lag_spans", "untrusted") == len(sent), 5, "the untrusted forwarder lags")
-    check(a.stop() == 0, "A exits 0")
+    wait_until(lambda: a.fwd("lag_spans", "untrusted") == len(sent), t / 4,
+               "the untrusted forwarder lags")
+    check(a.stop(t) == 0, "A exits 0 (valgrind: no leaks)")
     exactly_once(p.spans(), sent, "TLS sink")
     p.stop()
 
