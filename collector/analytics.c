@@ -816,6 +816,26 @@ static int hour_serialize(struct col_analytics *a, const struct an_hour *h, stru
 			ab_put(b, sb, sl);
 			free(sb);
 		}
+		/* The roll-ups too, so a reader that covers the whole hour (or
+		 * keeps minutes serialised) needs no minute sketch. */
+		for (int kb = -1; kb < MIN_PER_HOUR / BLK && rc == 0; kb++) {
+			const struct an_cell *c = kb < 0 ? &s->roll : &s->blk[kb];
+			ab_u64(b, c->calls);
+			ab_u64(b, c->errors);
+			if (c->sk == NULL) {
+				ab_u32(b, 0);
+				continue;
+			}
+			uint8_t *sb;
+			size_t sl;
+			if (tern_sketch_serialize(c->sk, &sb, &sl) != 0) {
+				rc = -ENOMEM;
+				break;
+			}
+			ab_u32(b, (uint32_t)sl);
+			ab_put(b, sb, sl);
+			free(sb);
+		}
 	}
 	ab_u32(b, h->nedges);
 	for (uint32_t i = 0; i < h->nedges; i++) {
@@ -838,14 +858,54 @@ static int hour_serialize(struct col_analytics *a, const struct an_hour *h, stru
 	return rc;
 }
 
+/* How much of a blob to bring to life. */
+enum parse_mode {
+	P_LIVE,    /* minute sketches deserialised (recent hours) */
+	P_COMPACT, /* minutes kept serialised, checked when used */
+	P_ROLLUP,  /* minutes skipped: only for windows covering the hour */
+};
+
+/* Reads one stored cell (calls, errors, sketch bytes). live: deserialise
+ * into c->sk (count checked); keep: copy the bytes into c->ser; neither:
+ * skip them. Returns 0, -EINVAL, -ENOMEM. */
+static int read_cell(struct rd *r, struct an_cell *c, bool live, bool keep)
+{
+	uint64_t calls = rd_u64(r), errors = rd_u64(r);
+	uint32_t sl = rd_u32(r);
+	if (!rd_need(r, sl) || errors > calls || (calls == 0) != (sl == 0))
+		return -EINVAL;
+	if (c->sk != NULL || c->ser != NULL) /* a series listed twice */
+		return -EINVAL;
+	c->calls = calls;
+	c->errors = errors;
+	if (sl == 0)
+		return 0;
+	if (live) {
+		int rc = tern_sketch_deserialize(r->p + r->off, sl, &c->sk);
+		if (rc != 0)
+			return rc;
+		if (tern_sketch_count(c->sk) != calls)
+			return -EINVAL;
+	} else if (keep) {
+		c->ser = malloc(sl);
+		if (c->ser == NULL)
+			return -ENOMEM;
+		memcpy(c->ser, r->p + r->off, sl);
+		c->ser_len = sl;
+	}
+	r->off += sl;
+	return 0;
+}
+
 /* Parses an hour blob (untrusted). Returns a new hour, with pos in
  * h->pos, or NULL with *err -EINVAL (malformed) / -ENOMEM. */
 static struct an_hour *hour_parse(struct col_analytics *a, const uint8_t *p, size_t n,
-				  int64_t want_hour, int *err)
+				  int64_t want_hour, enum parse_mode mode, int *err)
 {
 	struct rd r = { p, n, 0, false };
 	uint32_t *ids = NULL;
 	struct an_hour *h = NULL;
+	int rc;
 	*err = -EINVAL;
 	if (rd_u32(&r) != HOUR_MAGIC)
 		return NULL;
@@ -863,6 +923,7 @@ static struct an_hour *hour_parse(struct col_analytics *a, const uint8_t *p, siz
 		goto out_bad;
 	}
 	h->pos = pos;
+	h->compact = mode == P_COMPACT;
 	for (uint32_t i = 0; i < nstr; i++) {
 		uint32_t len = rd_u32(&r);
 		if (len > MAX_STRING_LEN || !rd_need(&r, len))
@@ -897,32 +958,49 @@ static struct an_hour *hour_parse(struct col_analytics *a, const uint8_t *p, siz
 			*err = -ENOMEM;
 			goto out_bad;
 		}
+		uint64_t bcalls[MIN_PER_HOUR / BLK] = { 0 }, berr[MIN_PER_HOUR / BLK] = { 0 };
 		for (int m = 0; m < MIN_PER_HOUR; m++) {
 			if (!(mask & (1ull << m)))
 				continue;
-			uint64_t calls = rd_u64(&r), errors = rd_u64(&r);
-			uint32_t sl = rd_u32(&r);
-			if (!rd_need(&r, sl) || errors > calls)
-				goto out_bad;
-			if (s->m[m].sk != NULL) /* a series listed twice */
-				goto out_bad;
-			int rc = tern_sketch_deserialize(r.p + r.off, sl, &s->m[m].sk);
+			struct an_cell c = { 0 };
+			struct an_cell *dst = mode == P_ROLLUP ? &c : &s->m[m];
+			rc = read_cell(&r, dst, mode == P_LIVE, mode == P_COMPACT);
 			if (rc != 0) {
 				*err = rc;
 				goto out_bad;
 			}
-			r.off += sl;
-			if (tern_sketch_count(s->m[m].sk) != calls)
+			if (dst->calls == 0)
+				goto out_bad; /* the mask says there is a sketch */
+			if (bcalls[m / BLK] + dst->calls < bcalls[m / BLK])
 				goto out_bad;
-			s->m[m].calls = calls;
-			s->m[m].errors = errors;
-			rc = cell_merge(&s->roll, &s->m[m]);
-			if (rc == 0)
-				rc = cell_merge(&s->blk[m / BLK], &s->m[m]);
+			bcalls[m / BLK] += dst->calls;
+			berr[m / BLK] += dst->errors;
+		}
+		uint64_t total = 0, terr = 0;
+		for (int k2 = 0; k2 < MIN_PER_HOUR / BLK; k2++) {
+			if (total + bcalls[k2] < total)
+				goto out_bad;
+			total += bcalls[k2];
+			terr += berr[k2];
+		}
+		/* The roll-ups must add up to the minutes. */
+		rc = read_cell(&r, &s->roll, true, false);
+		if (rc != 0) {
+			*err = rc;
+			goto out_bad;
+		}
+		if (s->roll.calls != total || s->roll.errors != terr)
+			goto out_bad;
+		for (int k2 = 0; k2 < MIN_PER_HOUR / BLK; k2++) {
+			struct an_cell c = { 0 };
+			struct an_cell *dst = mode == P_ROLLUP ? &c : &s->blk[k2];
+			rc = read_cell(&r, dst, mode != P_ROLLUP, false);
 			if (rc != 0) {
 				*err = rc;
 				goto out_bad;
 			}
+			if (dst->calls != bcalls[k2] || dst->errors != berr[k2])
+				goto out_bad;
 		}
 	}
 	uint32_t ne = rd_u32(&r);
@@ -955,7 +1033,8 @@ out_bad:
 }
 
 /* Reads the blob of a persisted hour. NULL with *err on failure. */
-static struct an_hour *hour_read(struct col_analytics *a, int64_t hour, int *err)
+static struct an_hour *hour_read(struct col_analytics *a, int64_t hour, enum parse_mode mode,
+				 int *err)
 {
 	char key[48];
 	void *d;
@@ -964,7 +1043,7 @@ static struct an_hour *hour_read(struct col_analytics *a, int64_t hour, int *err
 	*err = store_meta_get(a->store, key, &d, &len);
 	if (*err != 0)
 		return NULL;
-	struct an_hour *h = hour_parse(a, d, len, hour, err);
+	struct an_hour *h = hour_parse(a, d, len, hour, mode, err);
 	free(d);
 	if (h)
 		a->st.loaded_hours++;
@@ -980,7 +1059,9 @@ static struct an_hour *hour_get(struct col_analytics *a, int64_t hour, bool crea
 		return h;
 	if (a->store != NULL && hour_persisted(a, hour)) {
 		int err;
-		h = hour_read(a, hour, &err);
+		/* The last two hours live; older ones keep minutes serialised. */
+		int64_t now_hour = (int64_t)(time(NULL) / 3600);
+		h = hour_read(a, hour, hour >= now_hour - 1 ? P_LIVE : P_COMPACT, &err);
 		if (h != NULL) {
 			/* The blob also covers everything before the index's base. */
 			h->has_pos = true;
@@ -1664,8 +1745,9 @@ static int q_row(struct qstate *q, uint32_t key)
 /* Hours [h0, h1] in turn: resident, or read (and freed after) if on disk. */
 typedef int (*hour_fn)(void *arg, const struct an_hour *h);
 
-static int for_hours(struct col_analytics *a, int64_t h0, int64_t h1, hour_fn fn, void *arg)
+static int for_hours(struct col_analytics *a, int64_t m0, int64_t m1, hour_fn fn, void *arg)
 {
+	int64_t h0 = m0 / MIN_PER_HOUR, h1 = (m1 - 1) / MIN_PER_HOUR;
 	int rc = 0;
 	/* Resident hours in range. */
 	for (uint32_t i = 0; i < a->nhours && rc == 0; i++) {
@@ -1681,7 +1763,9 @@ static int for_hours(struct col_analytics *a, int64_t h0, int64_t h1, hour_fn fn
 		if (hr < h0 || hr > h1 || hour_resident(a, hr) != NULL)
 			continue;
 		int err;
-		struct an_hour *h = hour_read(a, hr, &err);
+		/* A window covering the hour needs only its roll-ups. */
+		bool full = hr * MIN_PER_HOUR >= m0 && hr * MIN_PER_HOUR + MIN_PER_HOUR <= m1;
+		struct an_hour *h = hour_read(a, hr, full ? P_ROLLUP : P_COMPACT, &err);
 		if (h == NULL) {
 			rc = err == -ENOMEM ? -ENOMEM : -EIO;
 			break;
@@ -1715,6 +1799,7 @@ static int q_hour(void *arg, const struct an_hour *h)
 	bool full = first >= c->r.m0 && first + MIN_PER_HOUR <= c->r.m1;
 	int mlo = (int)(c->r.m0 > first ? c->r.m0 - first : 0);
 	int mhi = (int)(c->r.m1 < first + MIN_PER_HOUR ? c->r.m1 - first : MIN_PER_HOUR);
+	int rc;
 	for (uint32_t i = 0; i < h->nseries; i++) {
 		const struct an_series *s = h->series[i];
 		int row = q_row(q, s->key);
@@ -1723,8 +1808,8 @@ static int q_hour(void *arg, const struct an_hour *h)
 		if (row < 0)
 			continue;
 		if (full) {
-			if (cell_merge(&q->cells[row], &s->roll) != 0)
-				return -ENOMEM;
+			if ((rc = cell_merge(&q->cells[row], &s->roll)) != 0)
+				return rc == -ENOMEM ? rc : -EIO;
 			continue;
 		}
 		for (int k = 0; k < MIN_PER_HOUR / BLK; k++) {
@@ -1732,13 +1817,13 @@ static int q_hour(void *arg, const struct an_hour *h)
 			if (b1 <= mlo || b0 >= mhi)
 				continue;
 			if (b0 >= mlo && b1 <= mhi) {
-				if (cell_merge(&q->cells[row], &s->blk[k]) != 0)
-					return -ENOMEM;
+				if ((rc = cell_merge(&q->cells[row], &s->blk[k])) != 0)
+					return rc == -ENOMEM ? rc : -EIO;
 				continue;
 			}
 			for (int m = b0 > mlo ? b0 : mlo; m < (b1 < mhi ? b1 : mhi); m++)
-				if (cell_merge(&q->cells[row], &s->m[m]) != 0)
-					return -ENOMEM;
+				if ((rc = cell_merge(&q->cells[row], &s->m[m])) != 0)
+					return rc == -ENOMEM ? rc : -EIO;
 		}
 	}
 	return 0;
@@ -1759,7 +1844,7 @@ int col_an_query(struct col_analytics *a, const struct col_an_filter *f, uint64_
 	minute_range(start_ns, end_ns, &c.r);
 	rc = 0;
 	if (c.r.m1 > c.r.m0)
-		rc = for_hours(a, c.r.m0 / MIN_PER_HOUR, (c.r.m1 - 1) / MIN_PER_HOUR, q_hour, &c);
+		rc = for_hours(a, c.r.m0, c.r.m1, q_hour, &c);
 	if (rc != 0 && rc != -EIO)
 		goto out_free;
 	/* Keys matched but without a call in the window make no row. */
@@ -1899,7 +1984,7 @@ int col_an_deps(struct col_analytics *a, uint64_t start_ns, uint64_t end_ns,
 	minute_range(start_ns, end_ns, &c.r);
 	int rc = 0;
 	if (c.r.m1 > c.r.m0)
-		rc = for_hours(a, c.r.m0 / MIN_PER_HOUR, (c.r.m1 - 1) / MIN_PER_HOUR, d_hour, &c);
+		rc = for_hours(a, c.r.m0, c.r.m1, d_hour, &c);
 	free(c.ids);
 	if (rc != 0 && rc != -EIO) {
 		free(c.e);
@@ -1945,9 +2030,17 @@ int col_an_parse_blob(const uint8_t *p, size_t n)
 	 * content is judged. */
 	struct rd r = { p, n, 20, false };
 	int64_t hour = (int64_t)rd_u64(&r);
-	int err = -EINVAL;
-	struct an_hour *h = r.bad ? NULL : hour_parse(a, p, n, hour, &err);
-	hour_free(h);
+	int res[3] = { -EINVAL, -EINVAL, -EINVAL };
+	for (int mode = P_LIVE; mode <= P_ROLLUP && !r.bad; mode++) {
+		struct an_hour *h = hour_parse(a, p, n, hour, (enum parse_mode)mode, &res[mode]);
+		hour_free(h);
+	}
 	col_an_free(a);
-	return err;
+	/* Each lazier mode checks a subset of what the one before checks
+	 * (ROLLUP skips minute and block sketches, COMPACT minute sketches):
+	 * what a stricter mode accepts, a lazier one must accept. */
+	if ((res[P_LIVE] == 0 && res[P_COMPACT] != 0) ||
+	    (res[P_COMPACT] == 0 && res[P_ROLLUP] != 0))
+		abort();
+	return res[P_LIVE];
 }
