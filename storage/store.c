@@ -97,6 +97,8 @@ static int idx_write_locked(struct store *s, struct seg *g);
 
 static int idx_write(struct store *s, struct seg *g)
 {
+	if (g->partial)
+		return -ENOMEM; /* never save an index that misses spans */
 	/* local op table: global op -> local number */
 	if (s->dict_mu)
 		pthread_mutex_lock(s->dict_mu);
@@ -798,10 +800,12 @@ static void write_group(struct store *s, struct job *list)
 	for (struct job *j = list; j; j = j->next) {
 		if (j->status < 0)
 			continue;
-		int arc = store__seg_add_batch(s, g, j->b, (uint32_t)j->off);
-		/* The record is durable either way; a summary that did not fit
-		 * in memory comes back from the log at the next start. */
-		(void)arc;
+		/* The record is durable either way. A summary that did not
+		 * fit in memory comes back from the log at the next start:
+		 * no index file is written for this segment, so it is
+		 * re-indexed then. */
+		if (store__seg_add_batch(s, g, j->b, (uint32_t)j->off) < 0)
+			g->partial = true;
 		spans += j->b->n_spans;
 		recs++;
 	}

@@ -48,6 +48,7 @@ struct seg {
 	uint64_t records;
 	bool sealed;
 	bool corrupt;        /* a bad record before the end of the file */
+	bool partial;        /* some summaries did not fit in memory */
 
 	struct ent *ents;
 	uint32_t n, cap;
