@@ -53,7 +53,7 @@ static void rm_dir_files(const char *dir)
 {
 	static const char *names[] = { "0000000000000001.seg", "0000000000000001.idx",
 				       "0000000000000001.idx.tmp", "0000000000000002.seg",
-				       "0000000000000002.idx" };
+				       "0000000000000002.idx", "LOCK" };
 	char p[512];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		snprintf(p, sizeof p, "%s/%s", dir, names[i]);
