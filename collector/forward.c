@@ -107,6 +107,7 @@ struct http_worker {
 struct fwd {
 	struct col_fwd_set *set;
 	struct col_fwd_config cfg;
+	unsigned route_i, route_n; /* per_endpoint_cursors: this one sends route i of n */
 	char key[64];             /* store meta key and cursor name */
 	struct store *store;
 	pthread_t thread;
@@ -145,7 +146,7 @@ struct col_fwd_set {
 	_Atomic bool stopping;
 	_Atomic uint64_t stop_deadline; /* monotonic ms */
 	unsigned n;
-	struct fwd *f[COL_FWD_MAX];
+	struct fwd *f[COL_FWD_MAX * COL_FWD_MAX_ENDPOINTS];
 };
 
 static uint64_t mono_ms(void)
@@ -382,7 +383,15 @@ static int unit_add_record(struct fwd *f, struct fwd_unit *u, const struct otlp_
 					ADD(f, spans_filtered, 1);
 					continue;
 				}
-				unsigned d = col_fwd_route(sp->trace_id, nd);
+				unsigned d;
+				if (f->route_n > 1) {
+					/* a sibling forwarder (another endpoint) sends it */
+					if (col_fwd_route(sp->trace_id, f->route_n) != f->route_i)
+						continue;
+					d = 0;
+				} else {
+					d = col_fwd_route(sp->trace_id, nd);
+				}
 				int rc = builder_add(&f->bld[d], rs, ss, sp);
 				if (rc != 0)
 					return rc;
@@ -1291,8 +1300,33 @@ int col_fwd_start(struct store *s, const struct col_fwd_config *cfg, unsigned n,
 				snprintf(err, errlen, "two forwarders named '%s'", cfg[i].name);
 				rc = -EINVAL;
 			}
-		if (rc == 0 && (rc = fwd_new(s, &cfg[i], set, &set->f[i], err, errlen)) == 0)
-			set->n++;
+		if (rc != 0)
+			break;
+		if (!cfg[i].per_endpoint_cursors || cfg[i].n_endpoints < 2) {
+			if ((rc = fwd_new(s, &cfg[i], set, &set->f[set->n], err, errlen)) == 0)
+				set->n++;
+			continue;
+		}
+		/* One forwarder per endpoint, each with its own cursor
+		 * ("NAME.K"), sending only the traces routed to it. */
+		static struct col_fwd_config one;
+		for (unsigned k = 0; k < cfg[i].n_endpoints && rc == 0; k++) {
+			one = cfg[i];
+			if (snprintf(one.name, sizeof(one.name), "%s.%u", cfg[i].name, k) >=
+			    (int)sizeof(one.name)) {
+				snprintf(err, errlen, "forwarder name '%s' is too long for "
+					 "per_endpoint_cursors", cfg[i].name);
+				rc = -EINVAL;
+				break;
+			}
+			memcpy(one.endpoints[0], cfg[i].endpoints[k], sizeof(one.endpoints[0]));
+			one.n_endpoints = 1;
+			if ((rc = fwd_new(s, &one, set, &set->f[set->n], err, errlen)) == 0) {
+				set->f[set->n]->route_i = k;
+				set->f[set->n]->route_n = cfg[i].n_endpoints;
+				set->n++;
+			}
+		}
 	}
 	for (unsigned i = 0; i < set->n && rc == 0; i++) {
 		int e = pthread_create(&set->f[i]->thread, NULL, fwd_main, set->f[i]);

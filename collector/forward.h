@@ -37,6 +37,10 @@ struct col_fwd_config {
 	enum col_fwd_protocol protocol;
 	char endpoints[COL_FWD_MAX_ENDPOINTS][256]; /* HOST:PORT each */
 	uint32_t n_endpoints;  /* > 1: route by trace id (col_fwd_route) */
+	bool per_endpoint_cursors; /* > 1 endpoints: one cursor (and thread) per
+				      endpoint, "NAME.K", so one endpoint down
+				      does not hold back the others; each reads
+				      the whole log */
 	char path[128];        /* HTTP only; default /v1/traces */
 	struct col_fwd_header headers[COL_FWD_MAX_HEADERS];
 	uint32_t n_headers;

@@ -168,6 +168,11 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 			return fail(err, errlen, "'%s' is not true/false (or gzip/none)", v);
 		return 0;
 	}
+	if (!strcmp(key, "per_endpoint_cursors")) {
+		if (parse_bool(v, &c->per_endpoint_cursors) != 0)
+			return fail(err, errlen, "per_endpoint_cursors '%s' is not true/false", v);
+		return 0;
+	}
 	if (!strcmp(key, "tls")) {
 		if (parse_bool(v, &c->tls) != 0)
 			return fail(err, errlen, "tls '%s' is not true/false", v);

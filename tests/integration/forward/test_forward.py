@@ -494,6 +494,7 @@ def sampled(trace_hex, ratio):
 
 def routing():
     g1, g2, s3 = Sink("route-1"), Sink("route-2"), Sink("route-sampled")
+    g3, g4 = Sink("route-3"), Sink("route-4")
     cfg = os.path.join(work, "routing.yaml")
     with open(cfg, "w") as f:
         f.write("""forwarders:
@@ -506,12 +507,23 @@ def routing():
     url: grpc://%s
     services: [svc-a]
     sample: 0.5
-""" % (g1.grpc, g2.grpc, s3.grpc))
+  - name: split
+    endpoints: [%s, %s]
+    per_endpoint_cursors: true
+    max_backoff_ms: 300
+""" % (g1.grpc, g2.grpc, s3.grpc, g3.grpc, g4.grpc))
     a = Ternd("A", os.path.join(work, "routing-a"), ["--config", cfg])
     g = Gen(4)
+    g4.stop()  # one gateway of "split" is down at first
     sent = g.send(a.grpc, 500, 100)  # 2000 spans, each trace over 4 requests
     wait_until(lambda: len(g1.spans()) + len(g2.spans()) >= len(sent), 20, "gateways")
     wait_until(lambda: a.fwd("lag_spans", "sampled") == 0, 20, "sampled caught up")
+    # per_endpoint_cursors: the live gateway gets its whole share meanwhile
+    share3 = set(k for k in sent if route_of(k[0], 2) == 0)
+    wait_until(lambda: len(g3.spans()) >= len(share3), 20, "split.0 delivers while split.1 is down")
+    wait_until(lambda: a.fwd("lag_spans", "split.1") == len(sent), 5, "split.1 lags")
+    g4 = Sink("route-4", g4.grpc_port, 0, g4.outdir)
+    wait_until(lambda: a.fwd("lag_spans", "split.1") == 0, 20, "split.1 catches up")
     check(a.stop() == 0, "A exits 0")
     l1, l2 = g1.spans(), g2.spans()
     exactly_once(l1 + l2, sent, "routing: both gateways together")
@@ -529,7 +541,9 @@ def routing():
     exactly_once(s3.spans(), exp3, "sampling+service filter")
     kept = len(set(l[0] for l in s3.spans()))
     check(150 <= kept <= 350, "sampling kept %d of 500 traces" % kept)
-    for p in (g1, g2, s3):
+    exactly_once(g3.spans(), share3, "per_endpoint_cursors: endpoint 0")
+    exactly_once(g4.spans(), set(sent) - share3, "per_endpoint_cursors: endpoint 1")
+    for p in (g1, g2, s3, g3, g4):
         p.stop()
 
 

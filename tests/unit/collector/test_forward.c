@@ -146,6 +146,7 @@ TEST(flag_and_yaml)
 			       "      - gw-a:4317\n"
 			       "      - gw-b:4317\n"
 			       "    concurrency: 8\n"
+			       "    per_endpoint_cursors: yes\n"
 			       "sink: store\n");
 	ASSERT_TRUE((path) != NULL);
 	char *argv[] = { "ternd", "--config", path, "--forward", "grpc://other:4317", NULL };
@@ -169,6 +170,8 @@ TEST(flag_and_yaml)
 	ASSERT_NEAR(c.forwarders[1].sample_ratio, 0.1, 1e-12);
 	ASSERT_EQ(c.forwarders[2].n_endpoints, 2);
 	ASSERT_EQ(c.forwarders[2].concurrency, 8);
+	ASSERT_TRUE(c.forwarders[2].per_endpoint_cursors);
+	ASSERT_FALSE(c.forwarders[0].per_endpoint_cursors);
 	ASSERT_STR_EQ(c.forward, "grpc://other:4317");
 	unlink(path);
 
