@@ -143,11 +143,14 @@ struct store;
 struct col_fwd_set;
 
 /**
- * Starts one thread per config over store s: each loads its saved cursor
- * ("fwd-NAME" in store meta; none: starts at the oldest retained record)
- * and forwards from there. Returns 0 and *out (NULL when n == 0), or a
- * negative errno with a message in err (nothing started). s must outlive
- * col_fwd_stop(). Call from one thread (the loop).
+ * Starts one thread per config (per endpoint with per_endpoint_cursors,
+ * named "NAME.K") over store s: each loads its saved cursor ("fwd-NAME" in
+ * store meta; none: starts at the oldest retained record; unreadable:
+ * -EBADMSG) and forwards from there; HTTP forwarders also start their
+ * worker threads. n <= COL_FWD_MAX. Returns 0 and *out (NULL when n == 0),
+ * or a negative errno with a message in err (nothing left running). s must
+ * outlive col_fwd_stop(). Calls grpc_init() (col_fwd_stop() shuts it down).
+ * Call from one thread (the loop).
  */
 int col_fwd_start(struct store *s, const struct col_fwd_config *cfg, unsigned n,
 		  struct col_fwd_set **out, char *err, size_t errlen);
@@ -181,7 +184,11 @@ struct col_fwd_stats {
 	uint64_t cursor_saves;
 };
 
-/** Counters of forwarder i (0-based). -ENOENT if no such forwarder. Any thread. */
+/**
+ * Counters of running forwarder i (0-based, in start order, each
+ * per-endpoint forwarder counting as one). -ENOENT if no such forwarder.
+ * Any thread, while the set is running.
+ */
 int col_fwd_get_stats(struct col_fwd_set *set, unsigned i, struct col_fwd_stats *st);
 
 #endif /* TERN_COLLECTOR_FORWARD_H */
