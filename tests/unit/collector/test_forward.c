@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "metrics.h"
 #include "harness.h"
 #include "load.h"
 #include "store.h"
@@ -600,6 +601,34 @@ TEST(forwarder_retention_loss)
 	remove_dir();
 }
 
+static size_t extra_text(void *arg, char *buf, size_t len)
+{
+	return (size_t)snprintf(buf, len, "%s", (const char *)arg);
+}
+
+/* The render hook ternd uses for forwarder metrics (metrics.c). */
+TEST(metrics_extra_hook)
+{
+	static struct col_metrics m;
+	col_metrics_init(&m, 1000);
+	char small[64];
+	size_t base = col_metrics_render(&m, small, sizeof(small));
+	ASSERT_OK(col_metrics_add_extra(&m, extra_text, "forward_a 1\n"));
+	ASSERT_OK(col_metrics_add_extra(&m, extra_text, "forward_b 2\n"));
+	ASSERT_OK(col_metrics_add_extra(&m, extra_text, "x\n"));
+	ASSERT_OK(col_metrics_add_extra(&m, extra_text, "y\n"));
+	ASSERT_EQ(col_metrics_add_extra(&m, extra_text, "z\n"), -ENOSPC);
+	size_t need = col_metrics_render(&m, small, sizeof(small));
+	ASSERT_EQ_U(need, base + strlen("forward_a 1\nforward_b 2\nx\ny\n"));
+	ASSERT_EQ_U(strlen(small), sizeof(small) - 1); /* truncated, terminated */
+	char *big = malloc(need + 1);
+	ASSERT_TRUE(big != NULL);
+	ASSERT_EQ_U(col_metrics_render(&m, big, need + 1), need);
+	ASSERT_TRUE(strstr(big, "ternd_memory_limit_bytes 1000\nforward_a 1\nforward_b 2\nx\ny\n") !=
+		    NULL);
+	free(big);
+}
+
 /* Reads what ternd's log wrote to fd 2 since capture_start(). */
 static int saved_stderr = -1;
 static char capture_path[64];
@@ -678,7 +707,7 @@ TEST(forwarder_retention_warning)
 	remove_dir();
 }
 
-TEST_MAIN(TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
+TEST_MAIN(TEST_ENTRY(metrics_extra_hook), TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
 	  TEST_ENTRY(yaml_errors), TEST_ENTRY(route_and_sample), TEST_ENTRY(backoff),
 	  TEST_ENTRY(retryable), TEST_ENTRY(retry_info), TEST_ENTRY(store_backlog_and_lost),
 	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss),
