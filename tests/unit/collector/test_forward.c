@@ -176,6 +176,14 @@ TEST(flag_and_yaml)
 	ASSERT_STR_EQ(c.forward, "grpc://other:4317");
 	unlink(path);
 
+	char *env_argv[] = { "ternd", NULL };
+	char *envp[] = { "TERND_FORWARD=http://env-host:4318", NULL };
+	ASSERT_OK(col_config_load(&c, 1, env_argv, envp, err, sizeof(err)));
+	ASSERT_STR_EQ(c.forward, "http://env-host:4318");
+	char *bad_env[] = { "TERND_FORWARD=env-host", NULL };
+	ASSERT_EQ(col_config_load(&c, 1, env_argv, bad_env, err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(strstr(err, "TERND_FORWARD") != NULL);
+
 	char *bad_flag[] = { "ternd", "--forward", "ftp://x:1", NULL };
 	ASSERT_EQ(load(&c, bad_flag, err, sizeof(err)), -EINVAL);
 	ASSERT_TRUE(strstr(err, "--forward") != NULL);
