@@ -359,7 +359,6 @@ struct col_analytics {
 	struct store_pos base; /* the index's position */
 	int64_t *phours;       /* hours with a blob named in the index, sorted */
 	uint32_t nphours, capphours;
-	bool replaying;
 
 	uv_loop_t *loop;
 	uv_timer_t timer;
@@ -1140,8 +1139,13 @@ static uint32_t resource_str(struct col_analytics *a, const struct otlp_resource
 	return id < 0 ? dflt : (uint32_t)id;
 }
 
+/* Spans starting further in the future than this are not counted: their
+ * hours would stay in memory until that time comes. */
+#define MAX_FUTURE_NS (24ull * 3600 * 1000000000ull)
+
 static void observe(struct col_analytics *a, const struct otlp_batch *b, const struct store_pos *at)
 {
+	uint64_t horizon = (uint64_t)time(NULL) * 1000000000ull + MAX_FUTURE_NS;
 	/* Pass 1: every span's service into the map, so a child that comes
 	 * before its parent in the same batch finds it. */
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
@@ -1162,6 +1166,10 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
 				uint64_t t0 = sp->start_time_unix_nano;
+				if (t0 > horizon) {
+					a->st.future_spans++;
+					continue;
+				}
 				uint64_t dur = sp->end_time_unix_nano > t0 ? sp->end_time_unix_nano - t0 : 0;
 				int64_t minute = (int64_t)(t0 / NS_PER_MIN);
 				int64_t hour = minute / MIN_PER_HOUR;
@@ -1325,7 +1333,6 @@ int col_an_load(struct col_analytics *a, struct store *st, char *msg, size_t msg
 	rc = store_reader_new(st, a->base, &r);
 	if (rc != 0)
 		return rc;
-	a->replaying = true;
 	uint64_t records = 0;
 	for (;;) {
 		struct otlp_batch *b;
@@ -1343,7 +1350,6 @@ int col_an_load(struct col_analytics *a, struct store *st, char *msg, size_t msg
 		otlp_batch_free(b);
 		records++;
 	}
-	a->replaying = false;
 	store_reader_free(r);
 	for (uint32_t i = 0; i < a->nhours; i++)
 		a->hours[i]->has_pos = false;
@@ -1627,12 +1633,15 @@ size_t col_an_render_metrics(void *arg, char *buf, size_t len)
 			 "# TYPE tern_analytics_checkpoint_errors_total counter\n"
 			 "tern_analytics_checkpoint_errors_total %llu\n"
 			 "# TYPE tern_analytics_replayed_spans_total counter\n"
-			 "tern_analytics_replayed_spans_total %llu\n",
+			 "tern_analytics_replayed_spans_total %llu\n"
+			 "# HELP tern_analytics_future_spans_total spans starting over a day ahead, not counted\n"
+			 "# TYPE tern_analytics_future_spans_total counter\n"
+			 "tern_analytics_future_spans_total %llu\n",
 			 (unsigned long long)st.spans, (unsigned long long)st.overflow_spans,
 			 (unsigned long long)st.overflow_ops, (unsigned long long)st.unknown_parent,
 			 (unsigned long long)st.series, (unsigned long long)st.hours_in_memory,
 			 (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_errors,
-			 (unsigned long long)st.replayed_spans);
+			 (unsigned long long)st.replayed_spans, (unsigned long long)st.future_spans);
 	return n < 0 ? 0 : (size_t)n;
 }
 

@@ -66,6 +66,7 @@ struct col_an_stats {
 	uint64_t checkpoint_errors;
 	uint64_t replayed_spans;   /* counted from the log tail at start-up */
 	uint64_t loaded_hours;     /* hour blobs read from disk (start-up + queries) */
+	uint64_t future_spans;     /* starting over a day from now: not counted */
 };
 
 /** Makes empty analytics. o may be NULL (defaults). NULL when out of memory. */

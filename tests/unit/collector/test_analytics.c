@@ -143,6 +143,16 @@ TEST(entry_spans_and_edges)
 	ASSERT_EQ(st.unknown_parent, 1);
 	ASSERT_EQ(st.spans, 7);
 
+	/* A span two days ahead is counted apart, not in an hour. */
+	x = (struct b){ 0 };
+	resource(&x, "web");
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 9, 0, (uint64_t)time(NULL) * 1000000000ull + 2 * 86400000000000ull, 1000, false);
+	col_an_observe(a, x.b);
+	otlp_batch_free(x.b);
+	col_an_get_stats(a, &st);
+	ASSERT_EQ(st.spans, 7);
+	ASSERT_EQ(st.future_spans, 1);
+
 	/* The next minute holds nothing: windows are whole minutes. */
 	ASSERT_OK(col_an_query(a, NULL, T0 + MIN_NS, T0 + 2 * MIN_NS, COL_AN_G_SERVICE, &r));
 	ASSERT_EQ(r.n, 0);
