@@ -49,6 +49,7 @@ struct seg {
 	bool sealed;
 	bool corrupt;        /* a bad record before the end of the file */
 	bool partial;        /* some summaries did not fit in memory */
+	bool sealing;        /* sealed; the sealer has not written its index yet */
 
 	struct ent *ents;
 	uint32_t n, cap;
@@ -108,6 +109,15 @@ struct store {
 	uint64_t fail_until_ns;
 	int last_error;
 	uint64_t last_retention_ns;
+
+	/* sealer thread: writes index files of rolled segments */
+	pthread_t sealer;
+	bool sealer_started;
+	pthread_mutex_t smu;
+	pthread_cond_t scond;
+	struct seg **sq;
+	size_t sqn, sqcap;
+	bool sstop;
 
 	pthread_mutex_t clock_; /* cursors + stats */
 	struct cursor *cursors;
