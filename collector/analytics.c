@@ -363,6 +363,8 @@ struct col_analytics {
 	uv_loop_t *loop;
 	uv_timer_t timer;
 	bool timer_on;
+	uv_check_t check; /* armed while a checkpoint waits for a quiet moment */
+	bool check_on;
 	bool (*quiescent)(void *arg);
 	void *qarg;
 	struct an_ckpt *inflight;
@@ -1535,13 +1537,34 @@ static bool any_dirty(const struct col_analytics *a)
 	return false;
 }
 
+static void start_ckpt(struct col_analytics *a);
+
+/* After each loop iteration's callbacks, while a checkpoint is due: the
+ * moments between an ack and the next submit are the quiet ones. */
+static void on_check(uv_check_t *ch)
+{
+	struct col_analytics *a = ch->data;
+	if (a->quiescent && !a->quiescent(a->qarg))
+		return;
+	uv_check_stop(&a->check);
+	start_ckpt(a);
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	struct col_analytics *a = t->data;
-	if (a->inflight || a->store == NULL || !any_dirty(a))
+	if (a->inflight || a->store == NULL || !any_dirty(a) || uv_is_active((uv_handle_t *)&a->check))
 		return;
-	if (a->quiescent && !a->quiescent(a->qarg))
-		return; /* the next tick tries again */
+	if (a->quiescent && !a->quiescent(a->qarg)) {
+		a->st.checkpoint_waits++;
+		uv_check_start(&a->check, on_check);
+		return;
+	}
+	start_ckpt(a);
+}
+
+static void start_ckpt(struct col_analytics *a)
+{
 	int err;
 	struct an_ckpt *c = ckpt_make(a, &err);
 	if (c == NULL) {
@@ -1567,6 +1590,11 @@ int col_an_start(struct col_analytics *a, uv_loop_t *loop, bool (*quiescent)(voi
 		return rc;
 	a->timer.data = a;
 	a->timer_on = true;
+	rc = uv_check_init(loop, &a->check);
+	if (rc != 0)
+		return rc;
+	a->check.data = a;
+	a->check_on = true;
 	/* Ticks are short so that a busy stream still finds a quiet moment. */
 	uint64_t every = a->o.checkpoint_ms ? a->o.checkpoint_ms : 10000;
 	return uv_timer_start(&a->timer, on_timer, every, every);
@@ -1591,6 +1619,11 @@ void col_an_stop(struct col_analytics *a, void (*done)(void *arg), void *arg)
 		a->timer_on = false;
 		uv_timer_stop(&a->timer);
 		uv_close((uv_handle_t *)&a->timer, NULL);
+	}
+	if (a->check_on) {
+		a->check_on = false;
+		uv_check_stop(&a->check);
+		uv_close((uv_handle_t *)&a->check, NULL);
 	}
 	if (a->inflight) {
 		a->stopping = true;
@@ -1636,12 +1669,16 @@ size_t col_an_render_metrics(void *arg, char *buf, size_t len)
 			 "tern_analytics_replayed_spans_total %llu\n"
 			 "# HELP tern_analytics_future_spans_total spans starting over a day ahead, not counted\n"
 			 "# TYPE tern_analytics_future_spans_total counter\n"
-			 "tern_analytics_future_spans_total %llu\n",
+			 "tern_analytics_future_spans_total %llu\n"
+			 "# HELP tern_analytics_checkpoint_waits_total checkpoints that waited for no batch in flight\n"
+			 "# TYPE tern_analytics_checkpoint_waits_total counter\n"
+			 "tern_analytics_checkpoint_waits_total %llu\n",
 			 (unsigned long long)st.spans, (unsigned long long)st.overflow_spans,
 			 (unsigned long long)st.overflow_ops, (unsigned long long)st.unknown_parent,
 			 (unsigned long long)st.series, (unsigned long long)st.hours_in_memory,
 			 (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_errors,
-			 (unsigned long long)st.replayed_spans, (unsigned long long)st.future_spans);
+			 (unsigned long long)st.replayed_spans, (unsigned long long)st.future_spans,
+			 (unsigned long long)st.checkpoint_waits);
 	return n < 0 ? 0 : (size_t)n;
 }
 

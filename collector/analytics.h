@@ -67,6 +67,7 @@ struct col_an_stats {
 	uint64_t replayed_spans;   /* counted from the log tail at start-up */
 	uint64_t loaded_hours;     /* hour blobs read from disk (start-up + queries) */
 	uint64_t future_spans;     /* starting over a day from now: not counted */
+	uint64_t checkpoint_waits; /* ticks that found batches in flight and waited */
 };
 
 /** Makes empty analytics. o may be NULL (defaults). NULL when out of memory. */
