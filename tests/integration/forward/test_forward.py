@@ -337,11 +337,13 @@ forwarders:
 
 def outage():
     p = Sink("outage")
+    ph = Sink("outage-http")  # an OTLP/HTTP destination, stopped with the others
     b = Ternd("B", os.path.join(work, "outage-b"))
     b_grpc = b.grpc
     cfg = os.path.join(work, "outage.yaml")
     with open(cfg, "w") as f:
-        f.write("forwarders:\n  - name: gateway\n    url: grpc://%s?max_backoff_ms=400\n" % b_grpc)
+        f.write("forwarders:\n  - name: gateway\n    url: grpc://%s?max_backoff_ms=400\n"
+                "  - name: http\n    url: http://%s?max_backoff_ms=400\n" % (b_grpc, ph.http))
     a = Ternd("A", os.path.join(work, "outage-a"),
               ["--config", cfg,
                "--forward", "grpc://%s?name=sink&max_backoff_ms=400&batch_spans=200" % p.grpc])
@@ -368,7 +370,9 @@ def outage():
 
     # 3. both destinations stopped, then restarted on the same ports
     wait_until(lambda: a.fwd("lag_spans", "gateway") == 0, 15, "gateway caught up")
+    wait_until(lambda: a.fwd("lag_spans", "http") == 0, 15, "HTTP destination caught up")
     p.stop()
+    ph.stop()
     check(b.stop() == 0, "B exits 0")
     expected |= g.send(a.grpc, 150, 60)
     # (the lag gauges are refreshed once a second)
@@ -376,7 +380,9 @@ def outage():
     wait_until(lambda: a.fwd("lag_spans", "gateway") == 600, 5, "gateway lag 600 while stopped")
     wait_until(lambda: a.fwd("lag_seconds", "sink") >= 1, 5, "lag_seconds >= 1 while stopped")
     check(len(p.spans()) == 600, "nothing new reached the stopped sink")
+    wait_until(lambda: a.fwd("lag_spans", "http") == 600, 5, "HTTP lag 600 while stopped")
     p = Sink("outage", p.grpc_port, 0, p.outdir)
+    ph = Sink("outage-http", 0, ph.http_port, ph.outdir)
     b = Ternd("B", os.path.join(work, "outage-b"), grpc_addr=b_grpc)
     wait_until(lambda: len(p.spans()) >= len(expected), 20, "sink catch-up after restart")
     wait_until(lambda: a.fwd("lag_spans", "gateway") == 0, 20, "gateway catch-up after restart")
@@ -401,6 +407,7 @@ def outage():
     expected_sink |= more
     wait_until(lambda: len(p.spans()) >= len(expected_sink), 15, "last spans")
     wait_until(lambda: a.fwd("lag_spans", "gateway") == 0, 15, "gateway done")
+    wait_until(lambda: a.fwd("lag_spans", "http") == 0, 15, "HTTP destination done")
     time.sleep(0.3)
     check(p.answers().count("invalid") == n_invalid, "the refused batch was not retried")
     rej = a.fwd("spans_rejected_total", "sink")
@@ -408,6 +415,8 @@ def outage():
     check(a.stop() == 0, "A exits 0")
     check(b.stop() == 0, "B exits 0")
     exactly_once(p.spans(), expected_sink, "outage sink")
+    exactly_once(ph.spans(), expected, "outage HTTP destination (stopped and restarted)")
+    ph.stop()
     exactly_once(dump_store(b.data), expected, "outage gateway ternd B")
     p.stop()
 
