@@ -472,7 +472,11 @@ def sigkill():
     wait_until(lambda: a.fwd("lag_spans", "gateway") == 0, 30, "gateway caught up")
     check(a.stop() == 0, "A exits 0 after the kills")
     check(b.stop() == 0, "B exits 0")
-    window = kills * conc * batch
+    # A read unit ends with the record that reaches batch_spans: with
+    # 100-span requests (one record each) that is 2 records, 200 spans.
+    rec = 100
+    unit_max = -(-batch // rec) * rec
+    window = kills * conc * unit_max
     for what, lines in (("sink", p.spans()), ("gateway ternd B", dump_store(b.data))):
         c = count(lines)
         missing = [k for k in acked if k not in c]
