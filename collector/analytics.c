@@ -1720,6 +1720,8 @@ static bool key_match(const struct col_analytics *a, const struct an_key *k,
 		return false;
 	if (f->kind >= 0 && k->kind != f->kind)
 		return false;
+	if (f->kinds != 0 && (k->kind > 31 || !(f->kinds & (1u << k->kind))))
+		return false;
 	return str_is(a, k->svc, f->service) && str_is(a, k->op, f->operation) &&
 	       str_is(a, k->ver, f->version);
 }

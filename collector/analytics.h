@@ -148,6 +148,7 @@ struct col_an_filter {
 	const char *version;
 	int kind;        /* enum otlp_span_kind, or -1 */
 	bool entry_only; /* only the spans that count for service latency */
+	unsigned kinds;  /* if not 0: bit (1 << kind) per accepted kind (OR) */
 };
 
 /* How rows are grouped: OR of these (0: one row for everything). */

@@ -61,6 +61,7 @@ int col_api_dependencies(struct col_server *srv, h2o_req_t *req);
 int col_api_metrics_latencies(struct col_server *srv, h2o_req_t *req);
 int col_api_metrics_calls(struct col_server *srv, h2o_req_t *req);
 int col_api_metrics_errors(struct col_server *srv, h2o_req_t *req);
+int col_api_metrics_minstep(struct col_server *srv, h2o_req_t *req);
 int col_api_tern_summary(struct col_server *srv, h2o_req_t *req);
 int col_api_tern_slow(struct col_server *srv, h2o_req_t *req);
 

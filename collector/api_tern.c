@@ -329,11 +329,21 @@ static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
 			goto out;
 		}
 	}
-	int kind = OTLP_SPAN_KIND_SERVER;
-	if ((v = col_api_param(&p, "spanKind")) && (kind = col_an_kind_parse(v)) < 0) {
-		col_api_send_error(req, 400, "unable to parse param 'spanKind': unsupported span kind: '%s'", v);
-		goto out;
+	/* spanKind may repeat; the kinds are OR'ed (default server). */
+	unsigned kinds = 0;
+	for (size_t i = 0; i < p.n; i++) {
+		if (strcmp(p.k[i], "spanKind") != 0)
+			continue;
+		int k = col_an_kind_parse(p.v[i]);
+		if (k < 0) {
+			col_api_send_error(req, 400, "unable to parse param 'spanKind': unsupported span kind: '%s'",
+					   p.v[i]);
+			goto out;
+		}
+		kinds |= 1u << k;
 	}
+	if (kinds == 0)
+		kinds = 1u << OTLP_SPAN_KIND_SERVER;
 	int64_t end_ms = (int64_t)(col_now_ns() / MS), lookback = 3600000, step = 5000,
 		rate_per = 600000;
 	struct {
@@ -388,7 +398,7 @@ static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
 			col_an_result_free(&r);
 			r = (struct col_an_result){ 0 };
 			struct col_an_result all = { 0 };
-			struct col_an_filter f = { NULL, NULL, NULL, kind, false };
+			struct col_an_filter f = { NULL, NULL, NULL, -1, false, kinds };
 			int rc = col_an_query(srv->an, &f, s_ns, e_ns, g, &all);
 			if (rc != 0 && rc != -EIO) {
 				col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
@@ -483,6 +493,14 @@ out:
 		json_object_put(ser[i].points);
 	free(ser);
 	col_api_params_done(&p);
+	return 0;
+}
+
+/* Our finest resolution is one minute. */
+int col_api_metrics_minstep(struct col_server *srv, h2o_req_t *req)
+{
+	(void)srv;
+	col_api_send_data(req, json_object_new_int64(60000), 1);
 	return 0;
 }
 

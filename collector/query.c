@@ -54,6 +54,7 @@ static const struct col_route routes[] = {
 	{ "GET", "/api/metrics/latencies", col_api_metrics_latencies },
 	{ "GET", "/api/metrics/calls", col_api_metrics_calls },
 	{ "GET", "/api/metrics/errors", col_api_metrics_errors },
+	{ "GET", "/api/metrics/minstep", col_api_metrics_minstep },
 	{ "GET", "/api/tern/summary", col_api_tern_summary },
 	{ "GET", "/api/tern/slow", col_api_tern_slow },
 };

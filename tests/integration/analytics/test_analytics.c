@@ -539,6 +539,22 @@ TEST(jaeger_dependencies_and_metrics)
 	ASSERT_REL(dnum(get(last, "gaugeValue"), "doubleValue"), 2.0 * N / 300.0, 1e-9);
 	json_object_put(o);
 
+	/* server OR client: frontend's server spans plus its client calls */
+	snprintf(path, sizeof(path),
+		 "/api/metrics/calls?service=frontend&endTs=%" PRIu64
+		 "&lookback=600000&step=60000&ratePer=300000&spanKind=server&spanKind=client",
+		 end_ms);
+	ASSERT_OK(http_get(path, &st, &o));
+	m = json_object_array_get_idx(get(o, "metrics"), 0);
+	pts = get(m, "metricPoints");
+	last = json_object_array_get_idx(pts, json_object_array_length(pts) - 1);
+	ASSERT_REL(dnum(get(last, "gaugeValue"), "doubleValue"), 3.0 * N / 300.0, 1e-9);
+	json_object_put(o);
+	ASSERT_OK(http_get("/api/metrics/minstep", &st, &o));
+	ASSERT_EQ(st, 200);
+	ASSERT_EQ((int64_t)dnum(o, "data"), 60000);
+	json_object_put(o);
+
 	snprintf(path, sizeof(path),
 		 "/api/metrics/errors?service=frontend&endTs=%" PRIu64
 		 "&lookback=600000&step=60000&ratePer=300000",
