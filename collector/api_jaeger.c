@@ -475,6 +475,45 @@ int col_api_traces(struct col_server *srv, h2o_req_t *req)
 		col_api_send_error(req, 400, "%s", err);
 		goto out;
 	}
+	/* traceID=... (repeatable): those traces, whatever else is asked. */
+	size_t nids = 0;
+	for (size_t i = 0; i < p.n; i++)
+		nids += strcmp(p.k[i], "traceID") == 0;
+	if (nids > 0) {
+		struct store *st = srv_store(srv);
+		if (st == NULL) {
+			col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
+			goto out;
+		}
+		uint8_t (*ids)[16] = calloc(nids, 16);
+		if (ids == NULL) {
+			col_api_send_error(req, 500, "out of memory");
+			goto out;
+		}
+		size_t k = 0;
+		for (size_t i = 0; i < p.n; i++) {
+			if (strcmp(p.k[i], "traceID") != 0)
+				continue;
+			if (parse_trace_id(p.v[i], strlen(p.v[i]), ids[k++]) != 0) {
+				col_api_send_error(req, 400, "cannot parse traceID param: '%s'", p.v[i]);
+				free(ids);
+				goto out;
+			}
+		}
+		json_object *arr = json_object_new_array();
+		size_t got = 0;
+		for (size_t i = 0; i < nids; i++) {
+			struct otlp_batch *b;
+			if (store_get_trace(st, ids[i], &b) != 0)
+				continue; /* Jaeger leaves unknown ids out here */
+			json_object_array_add(arr, trace_json(b));
+			otlp_batch_free(b);
+			got++;
+		}
+		free(ids);
+		col_api_send_data(req, arr, (int64_t)got);
+		goto out;
+	}
 	if (q.service == NULL) {
 		col_api_send_error(req, 400, "parameter 'service' is required");
 		goto out;

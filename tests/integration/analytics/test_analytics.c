@@ -467,6 +467,13 @@ TEST(jaeger_traces)
 	ASSERT(get(o, "data") == NULL);
 	ASSERT_EQ((int64_t)dnum(json_object_array_get_idx(get(o, "errors"), 0), "code"), 404);
 	json_object_put(o);
+	ASSERT_OK(http_get("/api/traces?traceID=ab000000000000000000000008000000&traceID=ab000000000000000000000009000000&traceID=77", &st, &o));
+	ASSERT_EQ(st, 200);
+	ASSERT_EQ((int64_t)json_object_array_length(get(o, "data")), 2);
+	json_object_put(o);
+	ASSERT_OK(http_get("/api/traces?traceID=nothex", &st, &o));
+	ASSERT_EQ(st, 400);
+	json_object_put(o);
 	ASSERT_OK(http_get("/api/traces/xyz", &st, &o));
 	ASSERT_EQ(st, 400);
 	ASSERT(strstr(dstr(json_object_array_get_idx(get(o, "errors"), 0), "msg"), "traceID"));
