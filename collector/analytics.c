@@ -341,6 +341,7 @@ struct col_analytics {
 	uint32_t nkeys, capkeys;
 	struct map64 key_by_hash; /* key hash -> first key id (chained by linear probe on id) */
 	struct map64 op_admit;    /* (svc << 32 | op) -> 1 */
+	struct map64 svc_admit;   /* service ids counted under their own name */
 	uint32_t *ops_per_svc;    /* by string id */
 	uint32_t ops_per_svc_n;
 	uint32_t other_id, empty_id, unknown_svc_id;
@@ -381,6 +382,7 @@ void col_an_options_default(struct col_an_options *o)
 	o->mem_hours = 24;
 	o->parent_slots = 131072;
 	o->checkpoint_ms = 10000;
+	o->max_services = 1000;
 }
 
 static int pos_cmp(struct store_pos a, struct store_pos b)
@@ -405,6 +407,8 @@ struct col_analytics *col_an_new(const struct col_an_options *o)
 		a->o.max_ops_per_service = 2000;
 	if (a->o.mem_hours == 0)
 		a->o.mem_hours = 24;
+	if (a->o.max_services == 0)
+		a->o.max_services = 1000;
 	uint32_t ps = 1024;
 	while (ps < a->o.parent_slots && ps < (1u << 26))
 		ps <<= 1;
@@ -458,6 +462,7 @@ void col_an_free(struct col_analytics *a)
 	free(a->keys);
 	map_free(&a->key_by_hash);
 	map_free(&a->op_admit);
+	map_free(&a->svc_admit);
 	free(a->ops_per_svc);
 	free(a->pmap);
 	free(a->phours);
@@ -948,6 +953,11 @@ static struct an_hour *hour_parse(struct col_analytics *a, const uint8_t *p, siz
 		    (mask >> MIN_PER_HOUR) != 0)
 			goto out_bad;
 		struct an_key k = { ids[si], ids[vi], ids[oi], kind, entry };
+		if (k.svc != a->other_id && k.svc != a->unknown_svc_id &&
+		    map_get(&a->svc_admit, k.svc) < 0 && map_put(&a->svc_admit, k.svc, 1) != 0) {
+			*err = -ENOMEM;
+			goto out_bad;
+		}
 		if (svc_ops_reserve(a, k.svc) != 0 ||
 		    op_resolve(a, k.svc, a->str.s[k.op], a->str.len[k.op], true) < 0) {
 			*err = -ENOMEM;
@@ -1141,6 +1151,30 @@ static uint32_t resource_str(struct col_analytics *a, const struct otlp_resource
 	return id < 0 ? dflt : (uint32_t)id;
 }
 
+/* The service id of a resource: its service.name while fewer than
+ * max_services are known, else __other__ (count: counts the span). */
+static uint32_t service_of(struct col_analytics *a, const struct otlp_resource_spans *rs,
+			   bool count)
+{
+	const struct otlp_any *v = otlp_attrs_find(&rs->resource_attrs, "service.name");
+	if (v == NULL || v->type != OTLP_VALUE_STRING || v->u.str.len == 0 ||
+	    v->u.str.len > MAX_STRING_LEN)
+		return a->unknown_svc_id;
+	int64_t id = st_find(&a->str, v->u.str.ptr, v->u.str.len, false);
+	if (id >= 0 && map_get(&a->svc_admit, (uint64_t)id) >= 0)
+		return (uint32_t)id;
+	if (a->svc_admit.n >= a->o.max_services) {
+		if (count)
+			a->st.overflow_service_spans++;
+		return a->other_id;
+	}
+	if (id < 0)
+		id = st_find(&a->str, v->u.str.ptr, v->u.str.len, true);
+	if (id < 0 || map_put(&a->svc_admit, (uint64_t)id, 1) != 0)
+		return a->unknown_svc_id;
+	return (uint32_t)id;
+}
+
 /* Spans starting further in the future than this are not counted: their
  * hours would stay in memory until that time comes. */
 #define MAX_FUTURE_NS (24ull * 3600 * 1000000000ull)
@@ -1151,13 +1185,13 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 	/* Pass 1: every span's service into the map, so a child that comes
 	 * before its parent in the same batch finds it. */
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
-		uint32_t svc = resource_str(a, rs, "service.name", a->unknown_svc_id);
+		uint32_t svc = service_of(a, rs, false);
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next)
 				pmap_put(a, sp->trace_id, sp->span_id, svc);
 	}
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
-		uint32_t svc = resource_str(a, rs, "service.name", a->unknown_svc_id);
+		uint32_t svc = service_of(a, rs, true);
 		uint32_t ver = resource_str(a, rs, "service.version", a->empty_id);
 		/* One key lookup per run of spans with the same name/kind/entry. */
 		const uint8_t *last_name = NULL;
@@ -1672,13 +1706,17 @@ size_t col_an_render_metrics(void *arg, char *buf, size_t len)
 			 "tern_analytics_future_spans_total %llu\n"
 			 "# HELP tern_analytics_checkpoint_waits_total checkpoints that waited for no batch in flight\n"
 			 "# TYPE tern_analytics_checkpoint_waits_total counter\n"
-			 "tern_analytics_checkpoint_waits_total %llu\n",
+			 "tern_analytics_checkpoint_waits_total %llu\n"
+			 "# HELP tern_analytics_overflow_service_resources_total resources counted as service __other__ (service cap)\n"
+			 "# TYPE tern_analytics_overflow_service_resources_total counter\n"
+			 "tern_analytics_overflow_service_resources_total %llu\n",
 			 (unsigned long long)st.spans, (unsigned long long)st.overflow_spans,
 			 (unsigned long long)st.overflow_ops, (unsigned long long)st.unknown_parent,
 			 (unsigned long long)st.series, (unsigned long long)st.hours_in_memory,
 			 (unsigned long long)st.checkpoints, (unsigned long long)st.checkpoint_errors,
 			 (unsigned long long)st.replayed_spans, (unsigned long long)st.future_spans,
-			 (unsigned long long)st.checkpoint_waits);
+			 (unsigned long long)st.checkpoint_waits,
+			 (unsigned long long)st.overflow_service_spans);
 	return n < 0 ? 0 : (size_t)n;
 }
 

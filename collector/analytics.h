@@ -47,6 +47,7 @@ struct col_an_options {
 	uint32_t mem_hours;           /* hours of minutes kept in memory; default 24 */
 	uint32_t parent_slots;        /* recent span id -> service map; default 131072 */
 	uint32_t checkpoint_ms;       /* how often finished data is persisted; default 10000 */
+	uint32_t max_services;        /* distinct service names; past it: __other__; default 1000 */
 };
 
 /** Fills *o with the defaults. */
@@ -68,6 +69,7 @@ struct col_an_stats {
 	uint64_t loaded_hours;     /* hour blobs read from disk (start-up + queries) */
 	uint64_t future_spans;     /* starting over a day from now: not counted */
 	uint64_t checkpoint_waits; /* ticks that found batches in flight and waited */
+	uint64_t overflow_service_spans; /* resources (of spans) put in service __other__ */
 };
 
 /** Makes empty analytics. o may be NULL (defaults). NULL when out of memory. */

@@ -67,6 +67,9 @@ static const struct opt opts[] = {
 	{ "analytics-checkpoint-ms", "TERND_ANALYTICS_CHECKPOINT_MS", K_U32,
 	  F(analytics_checkpoint_ms), 100, 3600000, "MS",
 	  "how often changed analytics are persisted with the store (default 10000)" },
+	{ "analytics-max-services", "TERND_ANALYTICS_MAX_SERVICES", K_U32,
+	  F(analytics_max_services), 1, 1 << 20, "N",
+	  "services tracked by analytics; the rest count as __other__ (default 1000)" },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -89,6 +92,7 @@ void col_config_defaults(struct col_config *c)
 	c->analytics_max_operations = 2000;
 	c->analytics_memory_hours = 24;
 	c->analytics_checkpoint_ms = 10000;
+	c->analytics_max_services = 1000;
 }
 
 int col_parse_size(const char *s, uint64_t *out)

@@ -35,6 +35,7 @@ struct col_config {
 	uint32_t analytics_max_operations; /* per service; past it: __other__ */
 	uint32_t analytics_memory_hours;   /* hours of minute sketches kept in memory */
 	uint32_t analytics_checkpoint_ms;  /* how often analytics are persisted */
+	uint32_t analytics_max_services;   /* past it: service __other__ */
 };
 
 /** Fills c with the defaults. */

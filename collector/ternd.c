@@ -25,6 +25,7 @@ extern char **environ;
 struct ternd {
 	struct col_server srv;
 	uv_signal_t sigterm, sigint;
+	bool signals_on; /* sigterm and sigint initialised */
 	uv_timer_t drain_timer;
 	bool drain_timer_on;
 	bool stage_closing;
@@ -200,6 +201,7 @@ static int start_analytics(struct ternd *t, char *err, size_t errlen)
 	o.max_ops_per_service = s->cfg.analytics_max_operations;
 	o.mem_hours = s->cfg.analytics_memory_hours;
 	o.checkpoint_ms = s->cfg.analytics_checkpoint_ms;
+	o.max_services = s->cfg.analytics_max_services;
 	s->an = col_an_new(&o);
 	if (s->an == NULL) {
 		snprintf(err, errlen, "analytics: out of memory");
@@ -223,6 +225,19 @@ static int start_analytics(struct ternd *t, char *err, size_t errlen)
 		return r;
 	}
 	return 0;
+}
+
+/* close_handles() closes the signal handles, so every path through
+ * out_close initialises them exactly once. */
+static void init_signals(struct ternd *t)
+{
+	if (t->signals_on)
+		return;
+	uv_signal_init(t->srv.loop, &t->sigterm);
+	uv_signal_init(t->srv.loop, &t->sigint);
+	t->sigterm.data = t;
+	t->sigint.data = t;
+	t->signals_on = true;
 }
 
 static void close_handles(struct ternd *t)
@@ -292,6 +307,12 @@ int main(int argc, char **argv)
 		goto out_close;
 	}
 
+	/* Watch SIGTERM/SIGINT before the first `listening` line: a script may
+	 * send one as soon as it reads that line. */
+	init_signals(&t);
+	uv_signal_start(&t.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&t.sigint, on_signal, SIGINT);
+
 	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {
 		s->grpc = NULL;
@@ -322,13 +343,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 out_close:
-	uv_signal_init(&loop, &t.sigterm);
-	uv_signal_init(&loop, &t.sigint);
-	t.sigterm.data = &t;
-	t.sigint.data = &t;
+	init_signals(&t);
 	if (t.exit_code == 0) {
-		uv_signal_start(&t.sigterm, on_signal, SIGTERM);
-		uv_signal_start(&t.sigint, on_signal, SIGINT);
 		col_log(COL_LOG_INFO, "ready: sink %s, memory limit %llu bytes", s->cfg.sink,
 			(unsigned long long)s->cfg.memory_limit);
 	} else {

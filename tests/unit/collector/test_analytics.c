@@ -195,6 +195,28 @@ TEST(operation_cap)
 	ASSERT(len < sizeof(buf));
 	ASSERT(strstr(buf, "tern_analytics_overflow_spans_total 3\n") != NULL);
 	col_an_free(a);
+
+	/* services: two named, the third and later under __other__ */
+	col_an_options_default(&o);
+	o.max_services = 2;
+	a = col_an_new(&o);
+	ASSERT(a != NULL);
+	x = (struct b){ 0 };
+	static const char *const svcs[] = { "s1", "s2", "s3", "s4", "s1" };
+	for (int i = 0; i < 5; i++) {
+		resource(&x, svcs[i]);
+		span(&x, "op", OTLP_SPAN_KIND_SERVER, (uint8_t)(i + 1), 0, T0, 1000, false);
+	}
+	col_an_observe(a, x.b);
+	otlp_batch_free(x.b);
+	ASSERT_OK(col_an_query(a, NULL, T0, T0 + MIN_NS, COL_AN_G_SERVICE, &r));
+	ASSERT_EQ(r.n, 3);
+	ASSERT_EQ(row(&r, "s1", NULL)->calls, 2);
+	ASSERT_EQ(row(&r, COL_AN_OTHER, NULL)->calls, 2);
+	col_an_result_free(&r);
+	col_an_get_stats(a, &st);
+	ASSERT_EQ(st.overflow_service_spans, 2);
+	col_an_free(a);
 }
 
 /* Exact values survive a checkpoint + reload; the log tail after the
