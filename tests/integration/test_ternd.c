@@ -429,6 +429,17 @@ TEST(healthz_and_404)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* A script may send SIGTERM as soon as it has read the listening lines:
+ * that must already be a clean stop (exit 0), never death by signal. */
+TEST(sigterm_right_after_listening)
+{
+	for (int i = 0; i < 5; i++) {
+		struct ternd_proc p;
+		ASSERT_OK(ternd_proc_start(&p, NULL));
+		ASSERT_EQ(ternd_proc_stop(&p), 0);
+	}
+}
+
 TEST(concurrent_clients)
 {
 	struct ternd_proc p;
@@ -674,6 +685,7 @@ TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
 	  TEST_ENTRY(grpc_garbage_and_oversize),
 	  TEST_ENTRY(grpc_memory_limit_refuses_then_recovers), TEST_ENTRY(http_protobuf_json_gzip),
 	  TEST_ENTRY(http_errors_400_415_503), TEST_ENTRY(healthz_and_404),
+	  TEST_ENTRY(sigterm_right_after_listening),
 	  TEST_ENTRY(concurrent_clients), TEST_ENTRY(sigterm_during_load),
 	  TEST_ENTRY(config_file_env_flags), TEST_ENTRY(http_client_gone_before_ack),
 	  TEST_ENTRY(tern_cli_health_and_load))

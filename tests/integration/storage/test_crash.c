@@ -137,9 +137,6 @@ TEST(kill9_while_streaming_loses_no_acked_span)
 	o.env = NULL;
 	struct ternd_proc p;
 	ASSERT_OK(ternd_proc_start(&p, &o));
-	/* ternd prints its listening lines before it installs its SIGTERM
-	 * handler: give it a moment so the stop below is a clean one. */
-	sleep_ms(500);
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 
 	struct store *s;
