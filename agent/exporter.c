@@ -479,138 +479,14 @@ static uint64_t ex_rand(void)
 	return ex.rng[1] + y;
 }
 
-static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (int s = 0; s < 64 && *p < end; s += 7) {
-		uint8_t c = *(*p)++;
-		x |= (uint64_t)(c & 0x7f) << s;
-		if (!(c & 0x80)) {
-			*v = x;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Walks one protobuf message; for each field calls fn. false when malformed. */
-static bool pb_walk(const uint8_t *p, const uint8_t *end,
-		    bool (*fn)(uint32_t field, uint64_t v, const uint8_t *b, size_t n, void *arg),
-		    void *arg)
-{
-	while (p < end) {
-		uint64_t key, v = 0;
-		if (!pb_varint(&p, end, &key))
-			return false;
-		const uint8_t *bp = NULL;
-		size_t bn = 0;
-		switch (key & 7) {
-		case 0:
-			if (!pb_varint(&p, end, &v))
-				return false;
-			break;
-		case 1:
-			if (end - p < 8)
-				return false;
-			p += 8;
-			break;
-		case 2:
-			if (!pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
-				return false;
-			bp = p;
-			bn = (size_t)v;
-			p += v;
-			break;
-		case 5:
-			if (end - p < 4)
-				return false;
-			p += 4;
-			break;
-		default:
-			return false;
-		}
-		if (!fn((uint32_t)(key >> 3), v, bp, bn, arg))
-			return false;
-	}
-	return true;
-}
-
-struct retry_info {
-	int64_t delay_ms; /* -1: no RetryInfo */
-	bool in_any;
-	const uint8_t *type_url;
-	size_t type_len;
-	const uint8_t *value;
-	size_t value_len;
-};
-
-static bool dur_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
-{
-	int64_t *ms = arg;
-	if (f == 1 && b == NULL)
-		*ms += (int64_t)v * 1000;
-	else if (f == 2 && b == NULL)
-		*ms += (int64_t)(v / 1000000);
-	return true;
-}
-
-static bool retryinfo_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
-{
-	int64_t *ms = arg;
-	if (f == 1 && b != NULL) {
-		*ms = 0;
-		return pb_walk(b, b + n, dur_fn, ms);
-	}
-	return true;
-}
-
-static bool any_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
-{
-	struct retry_info *ri = arg;
-	if (f == 1 && b != NULL) {
-		ri->type_url = b;
-		ri->type_len = n;
-	} else if (f == 2 && b != NULL) {
-		ri->value = b;
-		ri->value_len = n;
-	}
-	return true;
-}
-
-static bool status_fn(uint32_t f, uint64_t v, const uint8_t *b, size_t n, void *arg)
-{
-	struct retry_info *ri = arg;
-	if (f != 3 || b == NULL)
-		return true;
-	ri->type_url = ri->value = NULL;
-	ri->type_len = ri->value_len = 0;
-	if (!pb_walk(b, b + n, any_fn, ri))
-		return false;
-	static const char want[] = "google.rpc.RetryInfo";
-	size_t wl = sizeof want - 1;
-	if (ri->type_url != NULL && ri->type_len >= wl &&
-	    memcmp(ri->type_url + ri->type_len - wl, want, wl) == 0) {
-		int64_t ms = -1;
-		if (ri->value == NULL)
-			ms = 0;
-		else if (!pb_walk(ri->value, ri->value + ri->value_len, retryinfo_fn, &ms))
-			return false;
-		ri->delay_ms = ms < 0 ? 0 : ms;
-	}
-	return true;
-}
-
 /* google.rpc.RetryInfo's delay from grpc-status-details-bin, or -1. */
 static int64_t retry_delay(const grpc_metadata_array *md)
 {
 	for (size_t i = 0; i < md->count; i++) {
 		const grpc_metadata *m = &md->metadata[i];
 		if (!grpc_slice_str_cmp(m->key, "grpc-status-details-bin")) {
-			struct retry_info ri = { .delay_ms = -1 };
-			const uint8_t *p = GRPC_SLICE_START_PTR(m->value);
-			if (!pb_walk(p, p + GRPC_SLICE_LENGTH(m->value), status_fn, &ri))
-				return -1;
-			return ri.delay_ms;
+			return otlp_retry_info_ms(GRPC_SLICE_START_PTR(m->value),
+						  GRPC_SLICE_LENGTH(m->value));
 		}
 	}
 	return -1;

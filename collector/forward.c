@@ -680,8 +680,8 @@ static void grpc_finish(struct fwd *f, struct fwd_call *c)
 	for (size_t i = 0; i < c->tmd.count; i++) {
 		const grpc_metadata *m = &c->tmd.metadata[i];
 		if (!grpc_slice_str_cmp(m->key, "grpc-status-details-bin"))
-			hint = col_fwd_retry_info_ms(GRPC_SLICE_START_PTR(m->value),
-						     GRPC_SLICE_LENGTH(m->value));
+			hint = otlp_retry_info_ms(GRPC_SLICE_START_PTR(m->value),
+						  GRPC_SLICE_LENGTH(m->value));
 	}
 	char what[200];
 	size_t dl = GRPC_SLICE_LENGTH(c->details);

@@ -130,13 +130,6 @@ bool col_fwd_grpc_retryable(int status, bool has_retry_info);
 /** Whether an HTTP status is retried: 429, 502, 503, 504. */
 bool col_fwd_http_retryable(int status);
 
-/**
- * The delay of google.rpc.RetryInfo inside a google.rpc.Status (the bytes of
- * the grpc-status-details-bin trailer), in ms; -1 when absent or malformed.
- * Bounded walk over untrusted bytes.
- */
-int64_t col_fwd_retry_info_ms(const uint8_t *buf, size_t len);
-
 /* ---- running forwarders (ternd) ---- */
 
 struct store;

@@ -285,6 +285,14 @@ int otlp_decode_response_proto(struct otlp_response *r, const uint8_t *buf, size
 
 /* Small helpers shared by every component. */
 
+/**
+ * The delay of google.rpc.RetryInfo inside a google.rpc.Status (the bytes
+ * of a gRPC grpc-status-details-bin trailer), in ms; -1 when there is none
+ * or the bytes are malformed. A bounded walk over untrusted bytes; any
+ * thread.
+ */
+int64_t otlp_retry_info_ms(const uint8_t *buf, size_t len);
+
 /** Finds a string attribute by key; NULL if absent or not a string. */
 const struct otlp_any *otlp_attrs_find(const struct otlp_attrs *a, const char *key);
 

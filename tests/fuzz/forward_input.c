@@ -13,12 +13,13 @@
 #include <string.h>
 
 #include "forward.h"
+#include "otlp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int64_t ms = col_fwd_retry_info_ms(data, size);
+	int64_t ms = otlp_retry_info_ms(data, size);
 	if (ms < -1)
 		abort();
 

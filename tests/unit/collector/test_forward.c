@@ -357,24 +357,24 @@ TEST(retry_info)
 {
 	uint8_t buf[256];
 	size_t n = status_bytes(buf);
-	ASSERT_EQ(col_fwd_retry_info_ms(buf, n), 1500);
-	ASSERT_EQ(col_fwd_retry_info_ms(buf, 8), -1);   /* no details */
-	ASSERT_EQ(col_fwd_retry_info_ms(NULL, 0), -1);
+	ASSERT_EQ(otlp_retry_info_ms(buf, n), 1500);
+	ASSERT_EQ(otlp_retry_info_ms(buf, 8), -1);   /* no details */
+	ASSERT_EQ(otlp_retry_info_ms(NULL, 0), -1);
 	/* Every truncation and every single-byte change: bounded, no crash
 	 * (ASan/valgrind runs check the reads). */
 	for (size_t k = 0; k < n; k++) {
-		int64_t v = col_fwd_retry_info_ms(buf, k);
+		int64_t v = otlp_retry_info_ms(buf, k);
 		ASSERT_TRUE(v == -1 || v >= 0);
 		for (int bit = 0; bit < 8; bit++) {
 			uint8_t m[256];
 			memcpy(m, buf, n);
 			m[k] ^= (uint8_t)(1u << bit);
-			v = col_fwd_retry_info_ms(m, n);
+			v = otlp_retry_info_ms(m, n);
 			ASSERT_TRUE(v >= -1);
 		}
 	}
 	uint8_t other[] = { 0x1a, 0x05, 0x0a, 0x03, 'a', '.', 'b' }; /* another detail type */
-	ASSERT_EQ(col_fwd_retry_info_ms(other, sizeof(other)), -1);
+	ASSERT_EQ(otlp_retry_info_ms(other, sizeof(other)), -1);
 }
 
 /* ---- with a real store ---- */
