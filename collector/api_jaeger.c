@@ -361,6 +361,19 @@ static void get_trace(struct col_server *srv, h2o_req_t *req, const char *id, si
 	col_api_send_data(req, arr, 1);
 }
 
+/* The trace JSON shows status ERROR as the tags error=true and
+ * otel.status_code=ERROR (as Jaeger's OTLP translator does), so a search
+ * for either asks for the status, which the store filters directly. */
+static bool status_tag(struct store_query *q, const char *k, const char *v)
+{
+	if ((strcmp(k, "error") == 0 && strcmp(v, "true") == 0) ||
+	    (strcmp(k, "otel.status_code") == 0 && strcmp(v, "ERROR") == 0)) {
+		q->error_only = true;
+		return true;
+	}
+	return false;
+}
+
 /* Adds key:value tags from `tag` params and the JSON object of `tags`. */
 static int parse_tags(const struct col_api_params *p, struct store_query *q, json_object **keep,
 		      char *err, size_t errlen)
@@ -373,9 +386,11 @@ static int parse_tags(const struct col_api_params *p, struct store_query *q, jso
 					 p->v[i]);
 				return -EINVAL;
 			}
+			*c = '\0';
+			if (status_tag(q, p->v[i], c + 1))
+				continue;
 			if (q->n_tags == STORE_MAX_TAGS)
 				goto too_many;
-			*c = '\0';
 			q->tags[q->n_tags].key = p->v[i];
 			q->tags[q->n_tags++].value = c + 1;
 		} else if (strcmp(p->k[i], "tags") == 0 && p->v[i][0]) {
@@ -392,6 +407,8 @@ static int parse_tags(const struct col_api_params *p, struct store_query *q, jso
 					snprintf(err, errlen, "malformed 'tags' parameter: value of '%s' is not a string", k);
 					return -EINVAL;
 				}
+				if (status_tag(q, k, json_object_get_string(v)))
+					continue;
 				if (q->n_tags == STORE_MAX_TAGS) {
 					json_object_put(o);
 					goto too_many;

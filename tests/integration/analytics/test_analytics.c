@@ -494,6 +494,23 @@ TEST(jaeger_traces)
 	ASSERT_OK(http_get(path, &st, &o));
 	ASSERT_EQ((int64_t)json_object_array_length(get(o, "data")), 5);
 	json_object_put(o);
+
+	/* error=true (how the trace JSON shows status ERROR) searches the
+	 * status: backend's errors are the db.query spans with i % 25 == 0,
+	 * one per trace; cron.cleanup has none. Both tag forms. */
+	int want_err = (N + 24) / 25;
+	snprintf(path, sizeof(path),
+		 "/api/traces?service=backend&tags=%%7B%%22error%%22%%3A%%22true%%22%%7D&limit=1500&%s",
+		 window_q);
+	ASSERT_OK(http_get(path, &st, &o));
+	ASSERT_EQ(st, 200);
+	ASSERT_EQ((int64_t)json_object_array_length(get(o, "data")), want_err);
+	json_object_put(o);
+	snprintf(path, sizeof(path),
+		 "/api/traces?service=backend&tag=otel.status_code:ERROR&limit=1500&%s", window_q);
+	ASSERT_OK(http_get(path, &st, &o));
+	ASSERT_EQ((int64_t)json_object_array_length(get(o, "data")), want_err);
+	json_object_put(o);
 }
 
 TEST(jaeger_dependencies_and_metrics)
