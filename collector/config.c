@@ -33,7 +33,7 @@ static const struct opt opts[] = {
 	{ "otlp-http", "TERND_OTLP_HTTP", K_ADDR, F(otlp_http), 0, 0, "HOST:PORT",
 	  "OTLP/HTTP listen address (default 127.0.0.1:4318)" },
 	{ "query", "TERND_QUERY", K_ADDR, F(query), 0, 0, "HOST:PORT",
-	  "query API listen address: /healthz, /metrics (default 127.0.0.1:16686)" },
+	  "HTTP API: /healthz, /metrics, Jaeger query API, /api/tern/* (default 127.0.0.1:16686)" },
 	{ "data", "TERND_DATA", K_STR, F(data), 0, 0, "DIR", "data directory (default ./data)" },
 	{ "sink", "TERND_SINK", K_STR, F(sink), 0, 0, "NAME",
 	  "pipeline stage the spans go to (default store)" },
