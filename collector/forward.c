@@ -36,6 +36,7 @@
 #include "forward.h"
 #include "load.h"
 #include "log.h"
+#include "metrics.h"
 #include "otlp.h"
 #include "store.h"
 
@@ -1391,28 +1392,10 @@ int col_fwd_get_stats(struct col_fwd_set *set, unsigned i, struct col_fwd_stats 
 	return 0;
 }
 
-struct out {
-	char *buf;
-	size_t len, off;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	size_t room = o->off < o->len ? o->len - o->off : 0;
-	int n = vsnprintf(room ? o->buf + o->off : NULL, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->off += (size_t)n;
-}
-
 size_t col_fwd_render_metrics(void *arg, char *buf, size_t len)
 {
 	struct col_fwd_set *set = arg;
-	struct out o = { buf, len, 0 };
+	struct col_text o = { buf, len, 0 };
 	if (len > 0)
 		buf[0] = '\0';
 	if (set == NULL || set->n == 0)
@@ -1448,16 +1431,16 @@ size_t col_fwd_render_metrics(void *arg, char *buf, size_t len)
 #undef M
 	};
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
-		put(&o, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+		col_text_put(&o, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
 		for (unsigned i = 0; i < set->n; i++) {
 			struct fwd *f = set->f[i];
 			uint64_t v = atomic_load_explicit(
 				(_Atomic uint64_t *)((char *)f + m[k].off), memory_order_relaxed);
 			if (m[k].off == offsetof(struct fwd, lag_ms))
-				put(&o, "%s{forwarder=\"%s\"} %" PRIu64 ".%03" PRIu64 "\n", m[k].name,
+				col_text_put(&o, "%s{forwarder=\"%s\"} %" PRIu64 ".%03" PRIu64 "\n", m[k].name,
 				    f->cfg.name, v / 1000, v % 1000);
 			else
-				put(&o, "%s{forwarder=\"%s\"} %" PRIu64 "\n", m[k].name, f->cfg.name,
+				col_text_put(&o, "%s{forwarder=\"%s\"} %" PRIu64 "\n", m[k].name, f->cfg.name,
 				    v);
 		}
 	}

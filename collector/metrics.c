@@ -36,14 +36,7 @@ void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
 	atomic_fetch_add_explicit(&m->requests[p][o], 1, memory_order_relaxed);
 }
 
-struct out {
-	char *buf;
-	size_t len, off;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
+void col_text_put(struct col_text *o, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -54,15 +47,15 @@ static void put(struct out *o, const char *fmt, ...)
 		o->off += (size_t)n;
 }
 
-static void counter(struct out *o, const char *name, const char *help, uint64_t v)
+static void counter(struct col_text *o, const char *name, const char *help, uint64_t v)
 {
-	put(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name,
+	col_text_put(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name,
 	    name, v);
 }
 
-static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
+static void gauge(struct col_text *o, const char *name, const char *help, uint64_t v)
 {
-	put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name,
+	col_text_put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name,
 	    v);
 }
 
@@ -72,7 +65,7 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 {
 	static const char *const protos[] = { "grpc", "http" };
 	static const char *const outcomes[] = { "ok", "partial", "invalid", "refused" };
-	struct out o = { buf, len, 0 };
+	struct col_text o = { buf, len, 0 };
 	if (len > 0)
 		buf[0] = '\0';
 
@@ -88,11 +81,11 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 		LOAD(m->spans_refused));
 	counter(&o, "ternd_bytes_received_total", "Export request bytes received.",
 		LOAD(m->bytes_received));
-	put(&o, "# HELP ternd_requests_total Export requests by protocol and outcome.\n"
+	col_text_put(&o, "# HELP ternd_requests_total Export requests by protocol and outcome.\n"
 		"# TYPE ternd_requests_total counter\n");
 	for (int p = 0; p < COL_M_NPROTO; p++)
 		for (int x = 0; x < COL_OUT_N; x++)
-			put(&o, "ternd_requests_total{protocol=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
+			col_text_put(&o, "ternd_requests_total{protocol=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
 			    protos[p], outcomes[x], LOAD(m->requests[p][x]));
 	gauge(&o, "ternd_queue_depth", "Batches in the pipeline, not yet acknowledged.",
 	      LOAD(m->queue_depth));

@@ -37,6 +37,19 @@ struct col_metrics {
 	unsigned n_extra;
 };
 
+/*
+ * A bounded text writer for metric renderers: put() writes what fits and
+ * counts everything, so a renderer can return the size it needed (the
+ * caller retries with a bigger buffer).
+ */
+struct col_text {
+	char *buf;
+	size_t len, off;
+};
+
+/** Appends printf-style text to o (see struct col_text). */
+void col_text_put(struct col_text *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /**
  * Adds a function whose Prometheus text col_metrics_render() appends (fn
  * works like snprintf: returns the length it needed). Call before serving
