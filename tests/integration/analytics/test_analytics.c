@@ -674,11 +674,11 @@ TEST(slow_now_and_metrics)
 	col_hclient_close(&c);
 	ASSERT_EQ(st, 200);
 	char want[96];
-	snprintf(want, sizeof(want), "tern_analytics_spans_total %zu\n", nall + n);
+	snprintf(want, sizeof(want), "ternd_analytics_spans_total %zu\n", nall + n);
 	if (strstr(body, want) == NULL)
 		fprintf(stderr, "%s", body);
 	ASSERT(strstr(body, want) != NULL);
-	ASSERT(strstr(body, "tern_analytics_unknown_parent_total 0\n") != NULL);
+	ASSERT(strstr(body, "ternd_analytics_unknown_parent_total 0\n") != NULL);
 	free(body);
 }
 

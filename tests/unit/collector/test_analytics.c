@@ -193,7 +193,7 @@ TEST(operation_cap)
 	char buf[4096];
 	size_t len = col_an_render_metrics(a, buf, sizeof(buf));
 	ASSERT(len < sizeof(buf));
-	ASSERT(strstr(buf, "tern_analytics_overflow_spans_total 3\n") != NULL);
+	ASSERT(strstr(buf, "ternd_analytics_overflow_spans_total 3\n") != NULL);
 	col_an_free(a);
 
 	/* services: two named, the third and later under __other__ */
