@@ -97,7 +97,12 @@ struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed
 	ss->scope_version = (struct otlp_bytes){ (const uint8_t *)"0.1.0", 5 };
 
 	uint64_t rng = seed;
-	uint64_t t0 = 1700000000000000000ull + (seed % 1000000) * 1000000ull;
+	/* Spans happen now (they end within the last few ms), so what a load
+	 * run sends shows up in the windows a user then queries. */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t t0 = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec -
+		      (uint64_t)n * 1000 - 5000000;
 	struct otlp_span **st = &ss->spans;
 	uint8_t trace_id[16] = { 0 };
 	uint8_t root_id[8] = { 0 };
@@ -193,9 +198,62 @@ struct run {
 	grpc_channel **ch;
 	grpc_completion_queue *cq;
 	grpc_slice payload;
+	size_t *tid_off; /* where each span's trace id sits in payload */
+	size_t n_tid;
+	uint64_t seq;    /* requests started: each gets its own trace ids */
 	double deadline;
 	unsigned inflight;
 };
+
+/*
+ * Finds every span's trace id in the encoded request. Trace ids are 16
+ * random bytes, so a byte search finds exactly the span fields (and link
+ * fields) that carry them. Returns 0 or -ENOMEM.
+ */
+static int find_trace_ids(struct run *r, const struct otlp_batch *b, const uint8_t *buf,
+			  size_t len)
+{
+	r->tid_off = malloc((b->n_spans ? b->n_spans : 1) * sizeof(*r->tid_off));
+	if (r->tid_off == NULL)
+		return -ENOMEM;
+	const struct otlp_span *sp = b->resource_spans->scope_spans->spans;
+	for (const struct otlp_span *prev = NULL; sp != NULL; prev = sp, sp = sp->next) {
+		if (prev != NULL && memcmp(prev->trace_id, sp->trace_id, 16) == 0)
+			continue; /* the spans of a trace are adjacent: search each once */
+		const uint8_t *p = buf;
+		while (r->n_tid < b->n_spans &&
+		       (p = memmem(p, len - (size_t)(p - buf), sp->trace_id, 16)) != NULL) {
+			r->tid_off[r->n_tid++] = (size_t)(p - buf);
+			p += 16;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The payload with this request's own trace ids: every trace id XOR one
+ * mask per request, so the spans of a trace still share theirs and no two
+ * requests send the same trace. Costs one copy of the request.
+ */
+static grpc_byte_buffer *next_request(struct run *r)
+{
+	size_t len = GRPC_SLICE_LENGTH(r->payload);
+	grpc_slice sl = grpc_slice_malloc(len);
+	uint8_t *p = GRPC_SLICE_START_PTR(sl);
+	memcpy(p, GRPC_SLICE_START_PTR(r->payload), len);
+	/* Not splitmix(seq) alone: the payload's ids come from splitmix(42...),
+	 * and request 42's mask would equal (and so zero) its first trace id. */
+	uint64_t st = ++r->seq * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
+	uint64_t m[2] = { splitmix(&st), splitmix(&st) };
+	for (size_t i = 0; i < r->n_tid; i++) {
+		uint8_t *t = p + r->tid_off[i];
+		for (int k = 0; k < 16; k++)
+			t[k] ^= ((const uint8_t *)m)[k];
+	}
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+	grpc_slice_unref(sl);
+	return bb;
+}
 
 static bool may_start(struct run *r)
 {
@@ -219,7 +277,7 @@ static int start_call(struct run *r, struct stream *s)
 					   method, NULL, dl, NULL);
 	if (s->call == NULL)
 		return -ENOMEM;
-	s->req = grpc_raw_byte_buffer_create(&r->payload, 1);
+	s->req = next_request(r);
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -327,7 +385,16 @@ int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
 
 	uint8_t *buf;
 	size_t len;
-	ret = col_load_request(o.spans_per_req, o.service, 42, &buf, &len);
+	struct otlp_batch *b = col_load_batch(o.spans_per_req, o.service, 42);
+	if (b == NULL)
+		return -ENOMEM;
+	ret = otlp_encode_proto(b, &buf, &len);
+	if (ret == 0) {
+		ret = find_trace_ids(&r, b, buf, len);
+		if (ret != 0)
+			free(buf);
+	}
+	otlp_batch_free(b);
 	if (ret != 0)
 		return ret;
 	grpc_init();
@@ -388,6 +455,7 @@ int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
 out_free:
 	free(r.ch);
 	free(streams);
+	free(r.tid_off);
 	grpc_slice_unref(r.payload);
 	grpc_shutdown();
 	return ret;

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <zlib.h>
 
 #include "harness.h"
@@ -624,6 +625,32 @@ TEST(tern_cli_health_and_load)
 	ASSERT_TRUE(strstr(out, "sent 3 requests (30 spans)") != NULL);
 	ASSERT_TRUE(strstr(out, "acked 3, refused 0, failed 0; spans acked 30, rejected 0") != NULL);
 	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
+	/* The load is realistic enough to query: its spans happen now and no
+	 * two requests share a trace (10 spans, a root every 8: 2 traces per
+	 * request, 6 in all, none with repeated spans). */
+	struct col_hclient hc;
+	int status;
+	char *body;
+	size_t blen;
+	ASSERT_OK(col_hclient_init(&hc, p.query_addr));
+	ASSERT_OK(col_hclient_request(&hc, "GET",
+				      "/api/traces?service=tern-load&lookback=1h&limit=100", NULL,
+				      NULL, 0, 30000, &status, NULL, &body, &blen));
+	col_hclient_close(&hc);
+	ASSERT_EQ(status, 200);
+	json_object *res = json_tokener_parse(body);
+	free(body);
+	json_object *data = NULL;
+	ASSERT_TRUE(json_object_object_get_ex(res, "data", &data));
+	size_t ntraces = json_object_array_length(data), nspans = 0;
+	for (size_t i = 0; i < ntraces; i++) {
+		json_object *spans = NULL;
+		json_object_object_get_ex(json_object_array_get_idx(data, i), "spans", &spans);
+		nspans += json_object_array_length(spans);
+	}
+	json_object_put(res);
+	ASSERT_EQ(ntraces, 6);
+	ASSERT_EQ(nspans, 30);
 	char query[128];
 	snprintf(query, sizeof(query), "%s", p.query_addr);
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
