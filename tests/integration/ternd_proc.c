@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,43 @@
 #include "ternd_proc.h"
 
 #define MAX_ARGS 96
+
+/*
+ * Every ternd still running when the test program exits is killed: a test
+ * that fails an assert returns before it stops its ternd, and an orphan
+ * would keep meson's output pipe open until the suite times out.
+ */
+static pid_t live[64];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void kill_live(void)
+{
+	pthread_mutex_lock(&live_lock);
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] > 0) {
+			kill(live[i], SIGKILL);
+			waitpid(live[i], NULL, 0);
+			live[i] = 0;
+		}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void track(pid_t pid, bool on)
+{
+	static bool registered;
+	pthread_mutex_lock(&live_lock);
+	if (!registered) {
+		atexit(kill_live);
+		registered = true;
+	}
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (on ? live[i] == 0 : live[i] == pid) {
+			live[i] = on ? pid : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
 
 static bool under_valgrind(void)
 {
@@ -210,6 +248,7 @@ int ternd_proc_start(struct ternd_proc *p, const struct ternd_proc_opts *opts)
 	close(pipefd[1]);
 	p->pid = pid;
 	p->out_fd = pipefd[0];
+	track(pid, true);
 
 	int timeout = opts->start_timeout_s > 0 ? opts->start_timeout_s : 20;
 	if (p->valgrind)
@@ -218,6 +257,7 @@ int ternd_proc_start(struct ternd_proc *p, const struct ternd_proc_opts *opts)
 	if (r != 0) {
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
+		track(p->pid, false);
 		p->pid = -1;
 		close(p->out_fd);
 		p->out_fd = -1;
@@ -254,6 +294,7 @@ static void finish(struct ternd_proc *p)
 		close(p->out_fd);
 	}
 	p->out_fd = -1;
+	track(p->pid, false);
 	p->pid = -1;
 	if (p->own_data_dir) {
 		ternd_proc_remove_dir(p->data_dir);
@@ -310,6 +351,7 @@ int ternd_proc_kill(struct ternd_proc *p)
 		return -ESRCH;
 	kill(p->pid, SIGKILL);
 	waitpid(p->pid, NULL, 0);
+	track(p->pid, false);
 	if (p->out_fd >= 0)
 		close(p->out_fd);
 	p->out_fd = -1;
