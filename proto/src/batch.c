@@ -215,3 +215,15 @@ int otlp_unhex(uint8_t *id, size_t n, const char *hex, size_t hexlen)
 	}
 	return 0;
 }
+
+void otlp__reject(char *reject, const char *fmt, ...)
+{
+	if (reject == NULL || reject[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reject, REJECT_LEN, fmt, ap);
+	va_end(ap);
+	if (reject[0] == '\0')
+		reject[0] = '?';
+}

@@ -44,22 +44,9 @@ struct dctx {
 	uint64_t span_index;  /* index in the request of the current span */
 };
 
-#define REJECT_LEN 200
-
 /* A limit was broken: note the first reason for the enclosing span,
  * scope or resource. Decoding goes on. */
-__attribute__((format(printf, 2, 3)))
-static void reject(struct dctx *c, const char *fmt, ...)
-{
-	if (c->reject == NULL || c->reject[0] != '\0')
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->reject, REJECT_LEN, fmt, ap);
-	va_end(ap);
-	if (c->reject[0] == '\0')
-		c->reject[0] = '?';
-}
+#define reject(c, ...) otlp__reject((c)->reject, __VA_ARGS__)
 
 static void *dalloc(struct dctx *c, size_t n)
 {

@@ -63,4 +63,14 @@ int otlp__err(char *err, size_t errlen, int rc, const char *fmt, ...)
  * with. Same contract as otlp_encode_proto(); -EINVAL if nanopb fails. */
 int otlp__encode_proto_nanopb(const struct otlp_batch *b, uint8_t **out, size_t *out_len);
 
+/* Why a span, scope or resource is rejected: buffers of this size. */
+#define REJECT_LEN 200
+
+/**
+ * Notes the first reason something broke a limit: formats into reject
+ * (REJECT_LEN bytes) unless it is NULL or already holds a reason. Both
+ * decoders use it, so their messages read the same.
+ */
+void otlp__reject(char *reject, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif /* TERN_OTLP_INTERNAL_H */

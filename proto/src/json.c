@@ -28,7 +28,6 @@
 /* ------------------------------------------------------------------ */
 /* decoding                                                            */
 
-#define REJECT_LEN 200
 
 struct jctx {
 	struct otlp_batch *b;
@@ -56,18 +55,7 @@ static int fail(struct jctx *c, int rc, const char *fmt, ...)
 	return c->rc;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void reject(struct jctx *c, const char *fmt, ...)
-{
-	if (c->reject == NULL || c->reject[0] != '\0')
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->reject, REJECT_LEN, fmt, ap);
-	va_end(ap);
-	if (c->reject[0] == '\0')
-		c->reject[0] = '?';
-}
+#define reject(c, ...) otlp__reject((c)->reject, __VA_ARGS__)
 
 static void *jalloc(struct jctx *c, size_t n)
 {
