@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "load.h"
+#include "load/load.h"
 #include "ternd_proc.h"
 
 static void sleep_ms(long ms)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "load.h"
+#include "load/load.h"
 #include "ternd_proc.h"
 
 struct http_worker {

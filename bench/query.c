@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "analytics.h"
+#include "analytics/analytics.h"
 #include "store.h"
 
 #define OPS 200

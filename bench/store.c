@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "load.h"
+#include "load/load.h"
 #include "otlp.h"
 #include "store.h"
 #include "ternd_proc.h"

@@ -10,7 +10,7 @@
 #include <yaml.h>
 
 #include "config.h"
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 enum opt_kind { K_STR, K_ADDR, K_SIZE, K_U32, K_LEVEL };
 

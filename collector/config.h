@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "forward.h"
+#include "forward/forward.h"
 #include "log.h"
 
 struct col_config {

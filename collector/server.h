@@ -15,7 +15,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "otlp.h"
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 #include "xqueue.h"
 
 #ifndef container_of

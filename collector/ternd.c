@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analytics.h"
-#include "forward.h"
-#include "grpc_recv.h"
+#include "analytics/analytics.h"
+#include "forward/forward.h"
+#include "ingest/grpc_recv.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
-#include "sink_store.h"
+#include "pipeline/sink_store.h"
 
 extern char **environ;
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "inflate.h"
+#include "ingest/inflate.h"
 
 struct budget {
 	size_t used, limit;

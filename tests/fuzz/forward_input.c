@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forward.h"
+#include "forward/forward.h"
 #include "otlp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

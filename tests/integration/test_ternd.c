@@ -20,7 +20,7 @@
 #include <zlib.h>
 
 #include "harness.h"
-#include "load.h"
+#include "load/load.h"
 #include "otlp.h"
 #include "otlp_grpc_client.h"
 #include "ternd_proc.h"

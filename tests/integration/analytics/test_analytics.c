@@ -21,7 +21,7 @@
 #include <json-c/json.h>
 
 #include "harness.h"
-#include "load.h"
+#include "load/load.h"
 #include "otlp.h"
 #include "otlp_grpc_client.h"
 #include "store.h"

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "analytics.h"
-#include "analytics_api.h"
+#include "analytics/analytics.h"
+#include "api/api.h"
 #include "harness.h"
 #include "store.h"
 

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "forward.h"
+#include "forward/forward.h"
 #include "metrics.h"
 #include "harness.h"
-#include "load.h"
+#include "load/load.h"
 #include "store.h"
 
 static char *write_tmp(const char *text)

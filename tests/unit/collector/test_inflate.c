@@ -6,7 +6,7 @@
 #include <zlib.h>
 
 #include "harness.h"
-#include "inflate.h"
+#include "ingest/inflate.h"
 
 static uint8_t *gzip(const uint8_t *in, size_t len, size_t *outlen)
 {

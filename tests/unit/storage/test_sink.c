@@ -10,8 +10,8 @@
 
 #include "fx.h"
 #include "harness.h"
-#include "pipeline.h"
-#include "sink_store.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/sink_store.h"
 
 #define N 50
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "http.h"
-#include "inflate.h"
+#include "ingest/inflate.h"
 #include "log.h"
 #include "server.h"
 

@@ -33,8 +33,8 @@
 #include <grpc/support/time.h>
 #include <zlib.h>
 
-#include "forward.h"
-#include "load.h"
+#include "forward/forward.h"
+#include "load/load.h"
 #include "log.h"
 #include "metrics.h"
 #include "otlp.h"

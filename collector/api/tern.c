@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "analytics.h"
-#include "analytics_api.h"
+#include "analytics/analytics.h"
+#include "api/api.h"
 #include "server.h"
 
 #define MS 1000000ull

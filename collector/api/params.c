@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analytics_api.h"
+#include "api/api.h"
 #include "http.h"
 
 static int hexval(int c)

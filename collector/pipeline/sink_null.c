@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 extern const struct col_stage_ops col_sink_null_ops;
 

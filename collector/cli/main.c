@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_query.h"
-#include "load.h"
+#include "cli/query.h"
+#include "load/load.h"
 
 static void usage(FILE *f)
 {

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analytics.h"
-#include "analytics_api.h"
+#include "analytics/analytics.h"
+#include "api/api.h"
 #include "server.h"
-#include "sink_store.h"
+#include "pipeline/sink_store.h"
 
 #define US 1000ull
 #define DEFAULT_TRACE_LOOKBACK_NS (2ull * 24 * 3600 * 1000000000ull)

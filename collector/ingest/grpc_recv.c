@@ -21,7 +21,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
-#include "grpc_recv.h"
+#include "ingest/grpc_recv.h"
 #include "log.h"
 #include "server.h"
 

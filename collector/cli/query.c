@@ -18,8 +18,8 @@
 
 #include <json-c/json.h>
 
-#include "cli_query.h"
-#include "load.h"
+#include "cli/query.h"
+#include "load/load.h"
 
 #define EXIT_FINDING 1
 #define EXIT_USAGE 2

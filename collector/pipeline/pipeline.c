@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 #define COL_SINK(name) extern const struct col_stage_ops col_sink_##name##_ops;
-#include "sinks.def"
+#include "pipeline/sinks.def"
 #undef COL_SINK
 
 static const struct col_stage_ops *const col_sinks[] = {
 #define COL_SINK(name) &col_sink_##name##_ops,
-#include "sinks.def"
+#include "pipeline/sinks.def"
 #undef COL_SINK
 };
 

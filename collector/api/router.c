@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analytics_api.h"
+#include "api/api.h"
 #include "http.h"
 #include "server.h"
 

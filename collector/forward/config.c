@@ -12,7 +12,7 @@
 
 #include <yaml.h>
 
-#include "forward.h"
+#include "forward/forward.h"
 
 void col_fwd_config_default(struct col_fwd_config *c)
 {

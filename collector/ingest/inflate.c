@@ -5,7 +5,7 @@
 
 #include <zlib.h>
 
-#include "inflate.h"
+#include "ingest/inflate.h"
 
 int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 	       size_t *outlen)

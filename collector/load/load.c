@@ -20,7 +20,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
-#include "load.h"
+#include "load/load.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 

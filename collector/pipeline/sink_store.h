@@ -9,7 +9,7 @@
 #ifndef TERN_COLLECTOR_SINK_STORE_H
 #define TERN_COLLECTOR_SINK_STORE_H
 
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 #include "store.h"
 
 extern const struct col_stage_ops col_sink_store_ops;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "analytics.h"
+#include "analytics/analytics.h"
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "sink_store.h"
+#include "pipeline/sink_store.h"
 
 struct store_sink;
 
