@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "httpc.h"
 #include "load/load.h"
 #include "ternd_proc.h"
 

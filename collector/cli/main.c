@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/query.h"
+#include "httpc.h"
 #include "load/load.h"
 
 static void usage(FILE *f)

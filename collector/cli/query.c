@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "cli/query.h"
+#include "httpc.h"
 #include "load/load.h"
 
 #define EXIT_FINDING 1

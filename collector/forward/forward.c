@@ -34,6 +34,7 @@
 #include <zlib.h>
 
 #include "forward/forward.h"
+#include "httpc.h"
 #include "load/load.h"
 #include "log.h"
 #include "metrics.h"

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "harness.h"
+#include "httpc.h"
 #include "load/load.h"
 #include "otlp.h"
 #include "otlp_grpc_client.h"

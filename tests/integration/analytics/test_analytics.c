@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "harness.h"
+#include "httpc.h"
 #include "load/load.h"
 #include "otlp.h"
 #include "otlp_grpc_client.h"
