@@ -16,11 +16,9 @@
 #include "metrics.h"
 #include "otlp.h"
 #include "pipeline/pipeline.h"
+#include "util/container_of.h"
 #include "xqueue.h"
 
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#endif
 
 struct col_grpc;
 struct col_http;

@@ -12,6 +12,8 @@
 
 #include <uv.h>
 
+#include "util/container_of.h"
+
 struct col_xq_node {
 	struct col_xq_node *next;
 };

@@ -1,24 +1,23 @@
 /*
  * sink_store.c: the `store` stage. Batches go to the store's writer
  * thread (group commit: one fsync for everything queued meanwhile); its
- * completions come back to the loop through a mutex-guarded list and one
- * uv_async_t (sends coalesce, the callback drains the whole list), and
- * only then is each batch acked. Closing runs store_close() on the libuv
+ * completions come back to the loop through a col_xq (xqueue.h), and only
+ * then is each batch acked, in completion order. Closing runs store_close() on the libuv
  * thread pool, since it seals the open segment (disk I/O).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "pipeline/sink_store.h"
+#include "xqueue.h"
 
 struct store_sink;
 
 struct store_job {
-	struct store_job *next;
+	struct col_xq_node node; /* first: the queue hands nodes back */
 	struct store_sink *sink;
 	struct col_batch *b;
 	col_ack_cb cb;
@@ -30,10 +29,8 @@ struct store_sink {
 	struct col_stage base;
 	struct store *store;
 	uv_loop_t *loop;
-	uv_async_t async;
+	struct col_xq done;     /* durable jobs, from the writer thread */
 	uv_work_t close_work;
-	pthread_mutex_t lock;
-	struct store_job *done; /* completed, not yet acked (LIFO; reversed on drain) */
 	size_t pending;         /* submitted, not yet acked; loop thread only */
 	bool closing;
 	bool close_started;
@@ -49,21 +46,14 @@ static void store_on_durable(void *arg, int status)
 	struct store_job *j = arg;
 	struct store_sink *sink = j->sink;
 	j->status = status;
-	pthread_mutex_lock(&sink->lock);
-	bool was_empty = sink->done == NULL;
-	j->next = sink->done;
-	sink->done = j;
-	pthread_mutex_unlock(&sink->lock);
-	if (was_empty)
-		uv_async_send(&sink->async);
+	col_xq_push(&sink->done, &j->node);
 }
 
-static void store_on_closed(uv_handle_t *h)
+static void store_on_closed(struct col_xq *q)
 {
-	struct store_sink *s = h->data;
+	struct store_sink *s = container_of(q, struct store_sink, done);
 	col_closed_cb cb = s->closed_cb;
 	void *arg = s->closed_arg;
-	pthread_mutex_destroy(&s->lock);
 	free(s);
 	cb(arg);
 }
@@ -78,7 +68,7 @@ static void store_close_work(uv_work_t *w)
 static void store_close_done(uv_work_t *w, int status)
 {
 	struct store_sink *s = w->data;
-	uv_close((uv_handle_t *)&s->async, store_on_closed);
+	col_xq_close(&s->done, store_on_closed);
 }
 
 static void store_start_close(struct store_sink *s)
@@ -91,28 +81,16 @@ static void store_start_close(struct store_sink *s)
 		/* No thread pool: close here rather than leak the store. */
 		store_close(s->store);
 		s->store = NULL;
-		uv_close((uv_handle_t *)&s->async, store_on_closed);
+		col_xq_close(&s->done, store_on_closed);
 	}
 }
 
-static void store_on_async(uv_async_t *h)
+static void store_on_durable_list(struct col_xq *q, struct col_xq_node *list)
 {
-	struct store_sink *s = h->data;
-	pthread_mutex_lock(&s->lock);
-	struct store_job *list = s->done;
-	s->done = NULL;
-	pthread_mutex_unlock(&s->lock);
-	/* The list is newest first: ack in submission order. */
-	struct store_job *rev = NULL;
+	struct store_sink *s = container_of(q, struct store_sink, done);
 	while (list) {
-		struct store_job *j = list;
-		list = j->next;
-		j->next = rev;
-		rev = j;
-	}
-	while (rev) {
-		struct store_job *j = rev;
-		rev = j->next;
+		struct store_job *j = container_of(list, struct store_job, node);
+		list = list->next;
 		if (j->status == 0 && s->observe != NULL)
 			s->observe(s->observe_arg, j->b->otlp);
 		col_batch_free(j->b);
@@ -157,15 +135,14 @@ static int store_sink_open(const struct col_stage_env *env, struct col_stage **o
 		return rc;
 	}
 	col_log(rec.corrupt_segments ? COL_LOG_WARN : COL_LOG_INFO, "%s", rec.msg);
-	rc = uv_async_init(env->loop, &s->async, store_on_async);
+	rc = col_xq_init(&s->done, env->loop, store_on_durable_list);
 	if (rc < 0) {
-		snprintf(err, errlen, "store: uv_async_init: %s", uv_strerror(rc));
+		snprintf(err, errlen, "store: cannot set up its completion queue: %s",
+			 uv_strerror(rc));
 		store_close(s->store);
 		free(s);
 		return rc;
 	}
-	s->async.data = s;
-	pthread_mutex_init(&s->lock, NULL);
 	*out = &s->base;
 	return 0;
 }
