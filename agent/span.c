@@ -508,9 +508,12 @@ void tern_span_end(struct tern_span *s)
 	__builtin_prefetch(r->buf + ((nh + 320) & (r->size - 1)), 1, 3);
 }
 
-void tern__span_cleanup(struct tern_span *s)
+void tern_span_backdate(struct tern_span *s, uint64_t ns)
 {
-	tern_span_end(s);
+	if (!(s->_state & TERN__ACTIVE))
+		return;
+	double npt = atomic_load_explicit(&tern__g.ns_per_tick, memory_order_relaxed);
+	s->_start = tern__ticks() - (uint64_t)((double)ns / npt);
 }
 
 bool tern_span_is_recording(const struct tern_span *s)
