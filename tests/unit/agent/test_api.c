@@ -355,6 +355,15 @@ TEST(slow_calls)
 	ASSERT_EQ_U(sc[1].threshold_ns, 50000000);
 	ASSERT_MEM_EQ(sc[1].trace_id, c.trace_id, 16);
 	ASSERT(strstr(slow_line, "strict") != NULL);
+	/* the line names the span by its ids, in lowercase hex */
+	char ids[80], *q = ids;
+	q += sprintf(q, "trace_id=");
+	for (int i = 0; i < 16; i++)
+		q += sprintf(q, "%02x", sc[0].trace_id[i]);
+	q += sprintf(q, " span_id=");
+	for (int i = 0; i < 8; i++)
+		q += sprintf(q, "%02x", sc[0].span_id[i]);
+	ASSERT(strstr(slow_line, ids) != NULL);
 	ASSERT_OK(tern_shutdown(5000));
 	tern_stats_reset();
 	tern_slow_threshold_set_for("strict", 0);
