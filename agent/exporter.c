@@ -921,14 +921,8 @@ static void drain_all(int64_t deadline_ms)
 		if (atomic_load(&r->dead) &&
 		    atomic_load(&r->head) == atomic_load(&r->tail)) {
 			*pp = r->next;
-			atomic_fetch_add(&tern__g.c_started, atomic_load(&r->started));
-			atomic_fetch_add(&tern__g.c_ended, atomic_load(&r->ended));
-			atomic_fetch_add(&tern__g.c_sampled, atomic_load(&r->sampled));
-			atomic_fetch_add(&tern__g.c_dropped, atomic_load(&r->dropped));
-			atomic_fetch_add(&tern__g.c_truncated, atomic_load(&r->truncated));
-			atomic_fetch_add(&tern__g.c_attrs_dropped, atomic_load(&r->attrs_dropped));
-			free(r->buf);
-			free(r);
+			tern__ring_fold_counters(r);
+			tern__ring_free(r);
 		} else {
 			pp = &r->next;
 		}

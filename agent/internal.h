@@ -131,6 +131,10 @@ uint64_t tern__ticks_to_ns(uint64_t dt);
 
 /* span.c */
 void tern__rings_init_once(void);
+/* Adds a ring's counters to the global ones before it goes away (call
+ * with tern__g.list_mu held, the ring off the list); then free it. */
+void tern__ring_fold_counters(struct tern__ring *r);
+void tern__ring_free(struct tern__ring *r);
 uint64_t tern__rand64(void);
 void tern__random_bytes(void *p, size_t n);
 

@@ -3,13 +3,21 @@
  * tern_profile.h). Built as its own library so ordinary users of libtern
  * do not get the hooks. Nothing here may be instrumented itself.
  */
-#include "internal.h"
+#include "tern.h"
 #include "tern_profile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define HAVE_TSC 1
+#endif
 
 #define NOINST __attribute__((no_instrument_function))
 #define SLOTS 4096
@@ -49,7 +57,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 NOINST static inline uint64_t ticks(void)
 {
-#ifdef TERN__HAVE_TSC
+#ifdef HAVE_TSC
 	if (use_tsc)
 		return __rdtsc();
 #endif
@@ -60,7 +68,7 @@ NOINST static inline uint64_t ticks(void)
 
 NOINST static void calibrate(void)
 {
-#ifdef TERN__HAVE_TSC
+#ifdef HAVE_TSC
 	FILE *f = fopen("/proc/cpuinfo", "r");
 	bool c = false, n = false;
 	if (f != NULL) {
@@ -226,14 +234,8 @@ void __cyg_profile_func_exit(void *fn, void *site)
 		const char *name = dladdr(fn, &di) && di.dli_sname ? di.dli_sname : "function";
 		struct tern_span sp;
 		tern_span_begin(&sp, name, TERN_KIND_INTERNAL);
-		if (sp._state & TERN__ACTIVE) {
-			/* convert the hook's clock to libtern's ticks */
-			uint64_t back = (uint64_t)((double)dur * ns_per_tick);
-			uint64_t lt = tern__ticks();
-			double lns = atomic_load(&tern__g.ns_per_tick);
-			sp._start = lt - (uint64_t)((double)back / lns);
-			tern_span_set_str(&sp, "code.function", name);
-		}
+		tern_span_backdate(&sp, (uint64_t)((double)dur * ns_per_tick));
+		tern_span_set_str(&sp, "code.function", name);
 		tern_span_end(&sp);
 		p->busy = false;
 	}

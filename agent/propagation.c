@@ -3,29 +3,18 @@
  * OpenTelemetry samplers.
  */
 #include "internal.h"
+#include "util/hex.h"
 
 #include <errno.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-	/* W3C: lowercase hex only. */
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
+/* W3C trace context: lowercase hex digits only. */
 static bool parse_hex(const char *s, uint8_t *out, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-		if (h < 0 || l < 0)
+	for (size_t i = 0; i < 2 * n; i++)
+		if (s[i] >= 'A' && s[i] <= 'F')
 			return false;
-		out[i] = (uint8_t)(h << 4 | l);
-	}
-	return true;
+	return util_hex_decode(out, n, s, 2 * n) == 0;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -80,20 +69,15 @@ int tern_traceparent_parse(const char *s, size_t len, struct tern_context *out)
 
 void tern_traceparent_format(const struct tern_context *ctx, char out[56])
 {
-	static const char hx[] = "0123456789abcdef";
 	char *p = out;
 	*p++ = '0';
 	*p++ = '0';
 	*p++ = '-';
-	for (int i = 0; i < 16; i++) {
-		*p++ = hx[ctx->trace_id[i] >> 4];
-		*p++ = hx[ctx->trace_id[i] & 15];
-	}
+	util_hex_encode(p, ctx->trace_id, 16); /* its NUL is overwritten */
+	p += 32;
 	*p++ = '-';
-	for (int i = 0; i < 8; i++) {
-		*p++ = hx[ctx->span_id[i] >> 4];
-		*p++ = hx[ctx->span_id[i] & 15];
-	}
+	util_hex_encode(p, ctx->span_id, 8);
+	p += 16;
 	*p++ = '-';
 	/* version 00 defines only the sampled bit */
 	*p++ = '0';

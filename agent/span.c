@@ -171,14 +171,13 @@ uint64_t tern__rand64(void)
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-static void ring_free(struct tern__ring *r)
+void tern__ring_free(struct tern__ring *r)
 {
 	free(r->buf);
 	free(r);
 }
 
-/* Adds a ring's counters to the global ones before it goes away. */
-static void ring_fold_counters(struct tern__ring *r)
+void tern__ring_fold_counters(struct tern__ring *r)
 {
 	atomic_fetch_add(&tern__g.c_started, atomic_load(&r->started));
 	atomic_fetch_add(&tern__g.c_ended, atomic_load(&r->ended));
@@ -202,8 +201,8 @@ static void thread_exit(void *arg)
 			pp = &(*pp)->next;
 		if (*pp == r)
 			*pp = r->next;
-		ring_fold_counters(r);
-		ring_free(r);
+		tern__ring_fold_counters(r);
+		tern__ring_free(r);
 	}
 	pthread_mutex_unlock(&tern__g.list_mu);
 	if (tern__tls.ring == r)
@@ -243,9 +242,9 @@ static __attribute__((noinline)) bool thread_register(void)
 				pp = &(*pp)->next;
 			if (*pp == r)
 				*pp = r->next;
-			ring_fold_counters(r);
+			tern__ring_fold_counters(r);
 			pthread_mutex_unlock(&tern__g.list_mu);
-			ring_free(r);
+			tern__ring_free(r);
 			tern__tls.ring = NULL;
 		}
 		r = calloc(1, sizeof *r);
@@ -509,9 +508,12 @@ void tern_span_end(struct tern_span *s)
 	__builtin_prefetch(r->buf + ((nh + 320) & (r->size - 1)), 1, 3);
 }
 
-void tern__span_cleanup(struct tern_span *s)
+void tern_span_backdate(struct tern_span *s, uint64_t ns)
 {
-	tern_span_end(s);
+	if (!(s->_state & TERN__ACTIVE))
+		return;
+	double npt = atomic_load_explicit(&tern__g.ns_per_tick, memory_order_relaxed);
+	s->_start = tern__ticks() - (uint64_t)((double)ns / npt);
 }
 
 bool tern_span_is_recording(const struct tern_span *s)

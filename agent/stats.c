@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 #include "tern_sketch.h"
+#include "util/hash.h"
+#include "util/hex.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,19 +49,9 @@ static struct {
 
 static struct entry *last; /* spans of one name tend to come in runs */
 
-static uint64_t hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static struct entry **find_slot(const char *name, size_t n)
 {
-	size_t i = hash(name, n) & (STATS_SLOTS - 1);
+	size_t i = util_fnv1a64(UTIL_FNV1A64_INIT, name, n) & (STATS_SLOTS - 1);
 	for (;;) {
 		struct entry *e = st.slots[i];
 		if (e == NULL || (e->name_len == n && memcmp(e->name, name, n) == 0))
@@ -161,17 +153,8 @@ slow_check:;
 	memcpy(sc->trace_id, r->trace_id, 16);
 	memcpy(sc->span_id, r->span_id, 8);
 	char tid[33], sid[17], line[256];
-	static const char hx[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		tid[2 * i] = hx[r->trace_id[i] >> 4];
-		tid[2 * i + 1] = hx[r->trace_id[i] & 15];
-	}
-	tid[32] = '\0';
-	for (int i = 0; i < 8; i++) {
-		sid[2 * i] = hx[r->span_id[i] >> 4];
-		sid[2 * i + 1] = hx[r->span_id[i] & 15];
-	}
-	sid[16] = '\0';
+	util_hex_encode(tid, r->trace_id, 16);
+	util_hex_encode(sid, r->span_id, 8);
 	snprintf(line, sizeof line,
 		 "tern: slow call %s took %.3f ms (threshold %.3f ms) trace_id=%s span_id=%s",
 		 sc->name, (double)dur_ns / 1e6, (double)th / 1e6, tid, sid);

@@ -38,6 +38,10 @@
 extern "C" {
 #endif
 
+/* libtern is built with -fvisibility=hidden: what this header declares is
+ * its API, and all it exports. */
+#pragma GCC visibility push(default)
+
 /* ---- options ---------------------------------------------------------- */
 
 enum tern_sampler {
@@ -308,12 +312,25 @@ void tern_span_record_error(struct tern_span *s, const char *type, const char *m
 /** Renames the span (e.g. once the route is known); name is copied. */
 void tern_span_set_name(struct tern_span *s, const char *name);
 
+/**
+ * Moves the start of an active span to ns nanoseconds before now, for work
+ * that began before tern_span_begin() could run: a profiler hook that
+ * learns a call was slow only when it returns, a request found late in a
+ * queue. No-op when the span is not active. No lock, no syscall; the span
+ * must not be used by two threads at once.
+ */
+void tern_span_backdate(struct tern_span *s, uint64_t ns);
+
 /* Scoped span: ends when the enclosing block is left, return included.
  *   TERN_SPAN_SCOPE(sp, "parse", TERN_KIND_INTERNAL);
  *   tern_span_set_int(&sp, "bytes", n);
  */
-/** Used by TERN_SPAN_SCOPE: ends the span. Not for direct use. */
-void tern__span_cleanup(struct tern_span *s);
+/* Used by TERN_SPAN_SCOPE: ends the span. Not for direct use (inline, so
+ * that libtern exports nothing but its API). */
+static inline void tern__span_cleanup(struct tern_span *s)
+{
+	tern_span_end(s);
+}
 #define TERN_SPAN_SCOPE(var, name, kind)                                          \
 	struct tern_span var __attribute__((cleanup(tern__span_cleanup)));        \
 	tern_span_begin(&var, (name), (kind))
@@ -460,6 +477,8 @@ struct tern_slow_call {
  * into out[0..n); returns how many were written.
  */
 size_t tern_slow_calls(struct tern_slow_call *out, size_t n);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -19,8 +19,16 @@ pc=$(find "$tmp" -name tern.pc | head -n 1)
 test -n "$pc" || { echo "tern.pc not installed"; exit 1; }
 prefix=$(sed -n 's/^prefix=//p' "$pc")
 test -f "$tmp$prefix/include/tern.h" || { echo "tern.h not installed"; exit 1; }
-flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp$prefix" \
-	--cflags --libs tern)
+pkgc() { PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$tmp$prefix" "$@"; }
+# tern.h includes only libc headers: a program needs nothing but the
+# include directory (no grpc, absl or json-c flags)
+cflags=$(pkgc --cflags tern)
+test "$(echo $cflags)" = "-I$tmp$prefix/include" ||
+	{ echo "pkg-config --cflags tern: '$cflags', want only -I$tmp$prefix/include"; exit 1; }
+cflags=$(pkgc --cflags tern-profile)
+test "$(echo $cflags)" = "-I$tmp$prefix/include" ||
+	{ echo "pkg-config --cflags tern-profile: '$cflags', want only -I$tmp$prefix/include"; exit 1; }
+flags=$(pkgc --cflags --libs tern)
 echo "pkg-config --cflags --libs tern: $flags"
 cat > "$tmp/prog.c" <<'PROG'
 #include <tern.h>
@@ -45,6 +53,6 @@ int main(void)
 }
 PROG
 # shellcheck disable=SC2086
-"$cc" $san_flags "$tmp/prog.c" -o "$tmp/prog" $flags
+"$cc" -Wall -Wextra -Werror $san_flags "$tmp/prog.c" -o "$tmp/prog" $flags
 libdir=$(dirname "$(find "$tmp" -name 'libtern.so' | head -n 1)")
 LD_LIBRARY_PATH=$libdir "$tmp/prog"

@@ -129,6 +129,31 @@ TEST(scoped_spans_end_on_return)
 	tern_stats_reset();
 }
 
+/* A span recorded after the fact: its start moves back by what was asked,
+ * so its duration is that much plus the little it really took. */
+TEST(backdated_span_keeps_its_real_start)
+{
+	struct tern_span idle = { 0 };
+	tern_span_backdate(&idle, 1000); /* not active: a no-op */
+	ASSERT_EQ_U(idle._start, 0);
+	struct tern_options o;
+	local_opts(&o);
+	ASSERT_OK(tern_init(&o));
+	struct tern_span s;
+	tern_span_begin(&s, "late", TERN_KIND_INTERNAL);
+	tern_span_backdate(&s, 30000000000ull); /* 30 s */
+	tern_span_end(&s);
+	tern_span_backdate(&s, 1000); /* ended: a no-op, and no crash */
+	ASSERT_OK(tern_flush(5000));
+	struct tern_stats st;
+	ASSERT_OK(tern_stats_get("late", &st));
+	ASSERT_EQ_U(st.count, 1);
+	ASSERT_GE_U(st.min_ns, 30000000000ull);
+	ASSERT_LE_U(st.min_ns, 31000000000ull);
+	ASSERT_OK(tern_shutdown(5000));
+	tern_stats_reset();
+}
+
 TEST(switch_and_counters)
 {
 	struct tern_options o;
@@ -330,6 +355,15 @@ TEST(slow_calls)
 	ASSERT_EQ_U(sc[1].threshold_ns, 50000000);
 	ASSERT_MEM_EQ(sc[1].trace_id, c.trace_id, 16);
 	ASSERT(strstr(slow_line, "strict") != NULL);
+	/* the line names the span by its ids, in lowercase hex */
+	char ids[80], *q = ids;
+	q += sprintf(q, "trace_id=");
+	for (int i = 0; i < 16; i++)
+		q += sprintf(q, "%02x", sc[0].trace_id[i]);
+	q += sprintf(q, " span_id=");
+	for (int i = 0; i < 8; i++)
+		q += sprintf(q, "%02x", sc[0].span_id[i]);
+	ASSERT(strstr(slow_line, ids) != NULL);
 	ASSERT_OK(tern_shutdown(5000));
 	tern_stats_reset();
 	tern_slow_threshold_set_for("strict", 0);
@@ -564,7 +598,8 @@ TEST(clock_is_wall_clock)
 }
 
 TEST_MAIN(TEST_ENTRY(noop_before_init), TEST_ENTRY(parent_child_and_current),
-	  TEST_ENTRY(scoped_spans_end_on_return), TEST_ENTRY(switch_and_counters),
+	  TEST_ENTRY(scoped_spans_end_on_return), TEST_ENTRY(backdated_span_keeps_its_real_start),
+	  TEST_ENTRY(switch_and_counters),
 	  TEST_ENTRY(limits_truncate_and_drop), TEST_ENTRY(stats_accuracy_against_exact),
 	  TEST_ENTRY(slow_calls), TEST_ENTRY(ring_full_drops_are_counted),
 	  TEST_ENTRY(thread_exit_keeps_spans), TEST_ENTRY(shutdown_from_another_thread),

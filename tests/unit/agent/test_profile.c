@@ -1,7 +1,7 @@
 /* libtern-profile: this file is built with -finstrument-functions and
  * linked with -rdynamic, so its functions are named and counted. */
 #include "harness.h"
-#include "internal.h"
+#include "tern.h"
 #include "tern_profile.h"
 
 #include <errno.h>
