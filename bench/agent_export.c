@@ -22,29 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = atol(line + 6);
-	if (f != NULL)
-		fclose(f);
-	return kb;
-}
+#include "bench.h"
 
 /* CPU seconds of this process's thread named "tern-export". */
 static double exporter_cpu_s(void)
@@ -64,18 +45,7 @@ static double exporter_cpu_s(void)
 		if (strncmp(comm, "tern-export", 11) != 0)
 			continue;
 		snprintf(p, sizeof p, "/proc/self/task/%s/stat", e->d_name);
-		f = fopen(p, "r");
-		char buf[1024];
-		if (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
-			char *q = strrchr(buf, ')');
-			unsigned long ut = 0, st = 0;
-			/* fields after ')': state ppid ... utime is field 14 */
-			if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-					&ut, &st) == 2)
-				s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-		}
-		if (f != NULL)
-			fclose(f);
+		s = stat_cpu_s(p);
 	}
 	if (d != NULL)
 		closedir(d);
@@ -147,10 +117,8 @@ int main(int argc, char **argv)
 {
 	double rate = argc > 1 ? atof(argv[1]) : 1e6;
 	double seconds = argc > 2 ? atof(argv[2]) : 3;
-	struct utsname u;
-	uname(&u);
-	printf("# machine: %s %s, %ld cpus (ternd runs on the same machine)\n", u.sysname, u.machine,
-	       sysconf(_SC_NPROCESSORS_ONLN));
+	print_machine();
+	printf("# ternd runs on the same machine\n");
 	/* The null sink: this measures the agent and ternd's ingest, not the
 	 * store's fsyncs (AGENT_EXPORT_SINK=store to include them). */
 	const char *sink = getenv("AGENT_EXPORT_SINK") ? getenv("AGENT_EXPORT_SINK") : "null";
@@ -164,11 +132,11 @@ int main(int argc, char **argv)
 	}
 	char ep[160];
 	snprintf(ep, sizeof ep, "http://%s", p.grpc_addr);
-	printf("rss_kb_before %ld kB\n", rss_kb());
+	printf("rss_kb_before %ld kB\n", self_rss_kb());
 	int rc = run(ep, rate, seconds, "exported_spans_per_s");
 	if (rc == 0)
 		rc = run(ep, 0, seconds, "max_exported_spans_per_s");
-	printf("rss_kb_after %ld kB\n", rss_kb());
+	printf("rss_kb_after %ld kB\n", self_rss_kb());
 	ternd_proc_stop(&p);
 	return rc == 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "analytics/analytics.h"
+#include "bench.h"
 #include "store.h"
 
 #define OPS 200
@@ -35,24 +36,7 @@ static uint64_t rng = 42;
 
 static double uniform(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	return uniform01(&rng);
 }
 
 static struct otlp_kv *kv(struct otlp_batch *b, const char *k, const char *v)
@@ -159,14 +143,11 @@ static int measure(struct col_analytics *a, const char *label, uint64_t now)
 					return 1;
 				}
 			}
-			qsort(t, RUNS, sizeof(t[0]), cmp_d);
-			p50[round] = t[RUNS / 2];
-			p99[round] = t[RUNS - 1 - RUNS / 100];
+			p99[round] = percentile(t, RUNS, 0.99);
+			p50[round] = median(t, RUNS);
 		}
-		qsort(p50, ROUNDS, sizeof(p50[0]), cmp_d);
-		qsort(p99, ROUNDS, sizeof(p99[0]), cmp_d);
-		printf("summary_%s_%s_p50_ms %.3f ms\n", w[i].name, label, p50[ROUNDS / 2]);
-		printf("summary_%s_%s_p99_ms %.3f ms\n", w[i].name, label, p99[ROUNDS / 2]);
+		printf("summary_%s_%s_p50_ms %.3f ms\n", w[i].name, label, median(p50, ROUNDS));
+		printf("summary_%s_%s_p99_ms %.3f ms\n", w[i].name, label, median(p99, ROUNDS));
 	}
 	return sink > 0 ? 0 : 1;
 }
@@ -212,19 +193,7 @@ int main(void)
 			pages = 0;
 		fclose(f);
 	}
-	char model[256] = "unknown";
-	f = fopen("/proc/cpuinfo", "r");
-	if (f) {
-		char line[512];
-		while (fgets(line, sizeof(line), f))
-			if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
-				snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-				model[strcspn(model, "\n")] = '\0';
-				break;
-			}
-		fclose(f);
-	}
-	printf("# machine: %s, nproc %ld\n", model, sysconf(_SC_NPROCESSORS_ONLN));
+	print_machine();
 	printf("observe_spans_per_s %.0f 1/s\n", (double)spans / obs);
 	printf("checkpoint_24h_s %.3f s\n", ck);
 	printf("rss_after_day_mib %.1f MiB\n", (double)pages * 4096 / 1048576);

@@ -22,12 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "load/load.h"
 #include "otlp.h"
 #include "store.h"
@@ -41,35 +39,12 @@
 #define NSVC 10
 #define NOPS 10
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-	qsort(v, n, sizeof *v, cmp_d);
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
-
 /* ---- the synthetic data set ---- */
+
+static inline uint64_t splitmix(uint64_t *s)
+{
+	return util_splitmix64(s);
+}
 
 static const char *svc_names[NSVC] = { "frontend", "cart", "checkout", "payment", "shipping",
 				       "email", "currency", "ads", "recommend", "catalog" };
@@ -268,51 +243,7 @@ static int load_store(struct store *s, struct gen *g, uint64_t n)
 	return 0;
 }
 
-static void machine(void)
-{
-	struct utsname u;
-	uname(&u);
-	char model[256] = "unknown";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *c = strchr(line, ':');
-			if (c) {
-				snprintf(model, sizeof model, "%s", c + 2);
-				model[strcspn(model, "\n")] = 0;
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-	double la[3] = { 0, 0, 0 };
-	getloadavg(la, 3);
-	printf("# machine: %s, %ld cpus, %s %s, load average %.2f %.2f %.2f at start\n", model,
-	       sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, la[0], la[1], la[2]);
-}
-
 /* ---- ingest through ternd ---- */
-
-static double proc_cpu_s(pid_t pid)
-{
-	char p[64], buf[1024];
-	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(p, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *c = strrchr(buf, ')');
-	if (c == NULL)
-		return -1;
-	unsigned long ut = 0, st = 0;
-	/* fields after ")": state(3) ... utime(14) stime(15) */
-	if (sscanf(c + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static double ingest_once(double seconds)
 {
@@ -424,7 +355,7 @@ int main(int argc, char **argv)
 		for (int o = 0; o < NOPS; o++)
 			snprintf(op_names[s][o], sizeof op_names[s][o], "%s /api/v1/%s/%d",
 				 o % 3 ? "GET" : "POST", svc_names[s], o);
-	machine();
+	print_machine();
 	printf("# spans stored: %" PRIu64 ", runs: %d\n", nspans, runs);
 	fflush(stdout);
 
@@ -437,7 +368,7 @@ int main(int argc, char **argv)
 				v[n++] = x;
 		}
 		if (n)
-			printf("ingest_spans_per_ternd_cpu_s %.0f spans/s\n", pct(v, (size_t)n, 0.5));
+			printf("ingest_spans_per_ternd_cpu_s %.0f spans/s\n", median(v, n));
 		fflush(stdout);
 	}
 
@@ -454,7 +385,7 @@ int main(int argc, char **argv)
 	int nrec = 0;
 	uint64_t otlp_bytes = 0, nsample = 0;
 	uint8_t (*sample)[16] = NULL;
-	double t_load = mono();
+	double t_load = now_s();
 	struct store *s = NULL;
 	struct store_recovery rec;
 	if (queries_only) {
@@ -514,17 +445,17 @@ int main(int argc, char **argv)
 				fprintf(stderr, "loader failed\n");
 				return 1;
 			}
-			fprintf(stderr, "load: %" PRIu64 " spans in %.1f s\n", nspans, mono() - t_load);
+			fprintf(stderr, "load: %" PRIu64 " spans in %.1f s\n", nspans, now_s() - t_load);
 		}
 		close(fd);
 		usleep(200000); /* it is appending now */
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		double t0 = mono();
+		double t0 = now_s();
 		int rc = store_open(&(struct store_options){ .dir = dir, .segment_bytes = 64ull << 20,
 							     .zstd_level = 1, .retry_after_ms = 1000 },
 				    &s, &rec);
-		double t1 = mono();
+		double t1 = now_s();
 		if (rc != 0) {
 			fprintf(stderr, "store_open: %s\n", strerror(-rc));
 			return 1;
@@ -537,7 +468,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (nrec)
-		printf("recovery_s %.3f s\n", pct(rec_s, (size_t)nrec, 0.5));
+		printf("recovery_s %.3f s\n", median(rec_s, nrec));
 
 	struct store_stats st;
 	store_stats(s, &st);
@@ -557,17 +488,17 @@ int main(int argc, char **argv)
 	size_t bad = 0;
 	for (size_t i = 0; i < nq; i++) {
 		struct otlp_batch *b = NULL;
-		double t0 = mono();
+		double t0 = now_s();
 		int rc = store_get_trace(s, sample[splitmix(&rng) % nsample], &b);
-		lat[i] = (mono() - t0) * 1000;
+		lat[i] = (now_s() - t0) * 1000;
 		if (rc != 0 || b->n_spans != SPANS_PER_TRACE)
 			bad++;
 		otlp_batch_free(b);
 	}
 	if (bad)
 		fprintf(stderr, "trace_by_id: %zu of %zu lookups wrong\n", bad, nq);
-	printf("trace_by_id_p99_ms %.3f ms\n", pct(lat, nq, 0.99));
-	printf("trace_by_id_p50_ms %.3f ms\n", pct(lat, nq, 0.5));
+	printf("trace_by_id_p99_ms %.3f ms\n", percentile(lat, (int)nq, 0.99));
+	printf("trace_by_id_p50_ms %.3f ms\n", median(lat, (int)nq));
 	fflush(stdout);
 
 	/* search: service + operation + min duration, 1 hour window */
@@ -584,15 +515,15 @@ int main(int argc, char **argv)
 		q.limit = 20;
 		struct store_hit *h = NULL;
 		size_t n = 0;
-		double t0 = mono();
+		double t0 = now_s();
 		int rc = store_search(s, &q, &h, &n);
-		lat[i] = (mono() - t0) * 1000;
+		lat[i] = (now_s() - t0) * 1000;
 		if (rc == 0)
 			hits_total += n;
 		free(h);
 	}
-	printf("search_p99_ms %.3f ms\n", pct(lat, ns, 0.99));
-	printf("search_p50_ms %.3f ms\n", pct(lat, ns, 0.5));
+	printf("search_p99_ms %.3f ms\n", percentile(lat, (int)ns, 0.99));
+	printf("search_p50_ms %.3f ms\n", median(lat, (int)ns));
 	fprintf(stderr, "search: %.1f hits per query on average\n", (double)hits_total / (double)ns);
 	free(lat);
 	free(sample);
