@@ -132,11 +132,11 @@ int main(int argc, char **argv)
 	}
 	char ep[160];
 	snprintf(ep, sizeof ep, "http://%s", p.grpc_addr);
-	printf("rss_kb_before %ld kB\n", self_rss_kb());
+	printf("rss_kb_before %ld kB\n", proc_rss_kb(getpid()));
 	int rc = run(ep, rate, seconds, "exported_spans_per_s");
 	if (rc == 0)
 		rc = run(ep, 0, seconds, "max_exported_spans_per_s");
-	printf("rss_kb_after %ld kB\n", self_rss_kb());
+	printf("rss_kb_after %ld kB\n", proc_rss_kb(getpid()));
 	ternd_proc_stop(&p);
 	return rc == 0 ? 0 : 1;
 }

@@ -68,10 +68,12 @@ static inline double proc_cpu_s(pid_t pid)
 	return stat_cpu_s(path);
 }
 
-/** Resident memory of this process in KiB (VmRSS), or -1. */
-static inline long self_rss_kb(void)
+/** Resident memory of process pid in KiB (VmRSS), or -1. */
+static inline long proc_rss_kb(pid_t pid)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
 	char line[256];
 	long kb = -1;
 	while (f != NULL && fgets(line, sizeof line, f) != NULL)
