@@ -13,6 +13,9 @@
  *   max_exported_spans_per_s   the same with an unthrottled producer
  *   rss_kb_before / rss_kb_after  resident memory of the process
  *
+ * ternd must have accepted every span the agent counted as exported (its
+ * count at exit); when it did not, the bench says so and exits 1.
+ *
  * usage: TERND=path/to/ternd agent_export [RATE] [SECONDS]
  */
 #include "tern.h"
@@ -78,7 +81,9 @@ static void produce(double rate, double seconds)
 	}
 }
 
-static int run(const char *endpoint, double rate, double seconds, const char *label)
+/* Adds the spans exported in this run to *exported. */
+static int run(const char *endpoint, double rate, double seconds, const char *label,
+	       uint64_t *total_exported)
 {
 	struct tern_options o;
 	tern_options_default(&o);
@@ -100,6 +105,7 @@ static int run(const char *endpoint, double rate, double seconds, const char *la
 	double cpu = exporter_cpu_s() - cpu0;
 	tern_counters_get(&c1);
 	uint64_t exported = c1.exported - c0.exported;
+	*total_exported += exported;
 	printf("%s %.0f spans/s\n", label, (double)exported / dt);
 	if (rate > 0) {
 		printf("offered_spans_per_s %.0f spans/s\n", (double)(c1.ended - c0.ended) / seconds);
@@ -133,10 +139,17 @@ int main(int argc, char **argv)
 	char ep[160];
 	snprintf(ep, sizeof ep, "http://%s", p.grpc_addr);
 	printf("rss_kb_before %ld kB\n", proc_rss_kb(getpid()));
-	int rc = run(ep, rate, seconds, "exported_spans_per_s");
+	uint64_t exported = 0;
+	int rc = run(ep, rate, seconds, "exported_spans_per_s", &exported);
 	if (rc == 0)
-		rc = run(ep, 0, seconds, "max_exported_spans_per_s");
+		rc = run(ep, 0, seconds, "max_exported_spans_per_s", &exported);
 	printf("rss_kb_after %ld kB\n", proc_rss_kb(getpid()));
-	ternd_proc_stop(&p);
+	int st = ternd_proc_stop(&p);
+	long long accepted = ternd_accepted_spans(p.final_output);
+	if (rc == 0 && (st != 0 || accepted < (long long)exported)) {
+		fprintf(stderr, "wrong: ternd accepted %lld spans (exit status %d), the agent exported %llu\n",
+			accepted, st, (unsigned long long)exported);
+		rc = -1;
+	}
 	return rc == 0 ? 0 : 1;
 }

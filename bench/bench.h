@@ -84,6 +84,20 @@ static inline long proc_rss_kb(pid_t pid)
 	return kb;
 }
 
+/**
+ * The spans a ternd accepted, from the line it prints on stdout at a clean
+ * exit ("stopped accepted_spans N ...", struct ternd_proc's final_output),
+ * or -1. Benches compare it with what their clients were acknowledged.
+ */
+static inline long long ternd_accepted_spans(const char *final_output)
+{
+	unsigned long long n;
+	const char *p = strstr(final_output, "stopped accepted_spans ");
+	if (p == NULL || sscanf(p, "stopped accepted_spans %llu", &n) != 1)
+		return -1;
+	return (long long)n;
+}
+
 static inline int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
