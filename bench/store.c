@@ -3,7 +3,8 @@
  *
  *   ingest_spans_per_ternd_cpu_s  OTLP/gRPC into a real ternd --sink store
  *                                 (durable acks, indexes updated), spans
- *                                 acked per CPU second ternd used
+ *                                 acked per CPU second ternd used; the
+ *                                 store it leaves must hold them all
  *   trace_by_id_p99_ms            with N spans stored (default 10,000,000)
  *   search_p99_ms                 service + operation + min duration over a
  *                                 1 hour window, limit 20, same store
@@ -326,13 +327,25 @@ static int load_store(struct store *s, struct gen *g, uint64_t n)
 
 /* ---- ingest through ternd ---- */
 
-static double ingest_once(double seconds)
+/*
+ * Spans acked per ternd CPU second, or -1 when the load failed. Durable
+ * acks are checked: the store ternd leaves behind must hold every span
+ * it acked, else *wrong is set.
+ */
+static double ingest_once(double seconds, bool *wrong)
 {
+	char dir[256];
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s/tern-bench-ingest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return -1;
 	struct ternd_proc p;
 	const char *args[] = { "--sink", "store", NULL };
-	struct ternd_proc_opts o = { .args = args };
-	if (ternd_proc_start(&p, &o) != 0)
+	struct ternd_proc_opts o = { .args = args, .data_dir = dir };
+	if (ternd_proc_start(&p, &o) != 0) {
+		ternd_proc_remove_dir(dir);
 		return -1;
+	}
 	usleep(300000);
 	double c0 = proc_cpu_s(p.pid);
 	struct col_load_opts lo = { .target = p.grpc_addr, .streams = 8, .spans_per_req = 512,
@@ -340,7 +353,16 @@ static double ingest_once(double seconds)
 	struct col_load_result r;
 	int rc = col_load_run(&lo, &r);
 	double c1 = proc_cpu_s(p.pid);
-	ternd_proc_stop(&p);
+	int st = ternd_proc_stop(&p);
+	struct store *s;
+	struct store_stats ss = { 0 };
+	if (st == 0 && store_open(&(struct store_options){ .dir = dir, .segment_bytes = 64ull << 20,
+							   .zstd_level = 1, .retry_after_ms = 1000 },
+				  &s, NULL) == 0) {
+		store_stats(s, &ss);
+		store_close(s);
+	}
+	ternd_proc_remove_dir(dir);
 	if (rc != 0 || c1 <= c0 || r.failed) {
 		fprintf(stderr, "ingest: load failed (rc %d, failed %" PRIu64 ", %s)\n", rc, r.failed,
 			r.last_error);
@@ -348,6 +370,11 @@ static double ingest_once(double seconds)
 	}
 	fprintf(stderr, "ingest: %" PRIu64 " spans acked in %.1f s, ternd cpu %.2f s, refused %" PRIu64 "\n",
 		r.spans_acked, r.elapsed_s, c1 - c0, r.refused);
+	if (ss.spans < r.spans_acked) {
+		fprintf(stderr, "wrong: ingest: the store holds %" PRIu64 " spans, ternd acked %" PRIu64
+				" (exit status %d)\n", ss.spans, r.spans_acked, st);
+		*wrong = true;
+	}
 	return (double)r.spans_acked / (c1 - c0);
 }
 
@@ -647,11 +674,12 @@ int main(int argc, char **argv)
 	printf("# spans stored: %" PRIu64 ", runs: %d\n", nspans, runs);
 	fflush(stdout);
 
+	bool wrong_ingest = false;
 	if (!skip_ingest) {
 		double v[16];
 		int n = 0;
 		for (int r = 0; r < runs && r < 16; r++) {
-			double x = ingest_once(10);
+			double x = ingest_once(10, &wrong_ingest);
 			if (x > 0)
 				v[n++] = x;
 		}
@@ -828,9 +856,9 @@ int main(int argc, char **argv)
 	store_close(s);
 	if (!dir_arg)
 		ternd_proc_remove_dir(dir);
-	if (wrong_traces || wrong_searches) {
-		fprintf(stderr, "bench-store: wrong answers: %zu of %zu trace-by-id lookups, %zu of %zu searches\n",
-			wrong_traces, nq, wrong_searches, ns);
+	if (wrong_traces || wrong_searches || wrong_ingest) {
+		fprintf(stderr, "bench-store: wrong answers: %zu of %zu trace-by-id lookups, %zu of %zu searches%s\n",
+			wrong_traces, nq, wrong_searches, ns, wrong_ingest ? ", ingest" : "");
 		return 1;
 	}
 	return 0;
