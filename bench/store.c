@@ -194,8 +194,8 @@ static void gen_trace(struct gen *g)
 		if (t % SAMPLE_EVERY == 0) {
 			tr->sample = grow(tr->sample, tr->nsample, &tr->capsample, sizeof(*tr->sample));
 			sample = &tr->sample[tr->nsample++];
+			memset(sample, 0, sizeof(*sample)); /* padding too: it goes down a pipe */
 			memcpy(sample->tid, tid, 16);
-			sample->nsids = 0;
 			sample->whole = true;
 		}
 	}
@@ -230,8 +230,10 @@ static void gen_trace(struct gen *g)
 		if (tr && dur >= SEARCH_MIN_DUR) {
 			tr->slow[s][op] = grow(tr->slow[s][op], tr->nslow[s][op], &tr->capslow[s][op],
 					       sizeof(*tr->slow[s][op]));
-			tr->slow[s][op][tr->nslow[s][op]++] =
-				(struct truth_span){ (uint32_t)(tr->ntids - 1), (uint8_t)j };
+			struct truth_span *ts = &tr->slow[s][op][tr->nslow[s][op]++];
+			memset(ts, 0, sizeof(*ts));
+			ts->trace = (uint32_t)(tr->ntids - 1);
+			ts->j = (uint8_t)j;
 		}
 		bool err = splitmix(&g->rng) % 100 == 0;
 		sp->status.code = err ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
@@ -731,6 +733,7 @@ int main(int argc, char **argv)
 			if (sp && splitmix(&rng2) % 4 == 0) {
 				tr.sample = grow(tr.sample, tr.nsample, &tr.capsample, sizeof(*tr.sample));
 				struct truth_trace *t = &tr.sample[tr.nsample++];
+				memset(t, 0, sizeof(*t));
 				memcpy(t->tid, sp->trace_id, 16);
 				memcpy(&t->sids[0], sp->span_id, 8);
 				t->nsids = 1;
