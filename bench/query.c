@@ -23,7 +23,6 @@
  *
  *   build/bench/query [--runs N]     N requests per window and round (60)
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -115,14 +114,13 @@ struct window {
 	struct want_row service, ops[OPS];
 };
 
-static int window_init(struct window *w, struct truth *tr, uint64_t end_ns, uint32_t *buf)
+static void window_init(struct window *w, struct truth *tr, uint64_t end_ns, uint32_t *buf)
 {
 	w->end_ns = end_ns;
 	w->start_ns = end_ns - (uint64_t)w->minutes * MIN_NS;
 	truth_row(tr, MINUTES - w->minutes, MINUTES, -1, buf, &w->service);
 	for (int op = 0; op < OPS; op++)
 		truth_row(tr, MINUTES - w->minutes, MINUTES, op, buf, &w->ops[op]);
-	return 0;
 }
 
 static int64_t json_int(json_object *o, const char *k)
