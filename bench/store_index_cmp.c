@@ -22,12 +22,17 @@
 #include "store_int.h"
 #include "util/hash.h"
 
+/* The id of trace t (entries 8t .. 8t + 7). */
+static void trace_id(uint64_t t, uint8_t id[16])
+{
+	uint64_t a = t * 0x9e3779b97f4a7c15ULL, b = ~t * 0xc4ceb9fe1a85ec53ULL;
+	memcpy(id, &a, 8);
+	memcpy(id + 8, &b, 8);
+}
+
 static void make_ent(struct ent *e, uint64_t i, uint64_t *rng)
 {
-	uint64_t t = i / 8;
-	uint64_t a = t * 0x9e3779b97f4a7c15ULL, b = ~t * 0xc4ceb9fe1a85ec53ULL;
-	memcpy(e->trace_id, &a, 8);
-	memcpy(e->trace_id + 8, &b, 8);
+	trace_id(i / 8, e->trace_id);
 	e->start = 1700000000000000000ull + i * 720000;
 	e->dur = 50000ull << (util_splitmix64(rng) % 16);
 	e->op = (uint32_t)(util_splitmix64(rng) % 100);
@@ -95,10 +100,8 @@ int main(int argc, char **argv)
 	int wrong = 0;
 	for (int i = 0; i < Q; i++) {
 		uint64_t t = util_splitmix64(&rng) % (n / 8);
-		uint64_t a = t * 0x9e3779b97f4a7c15ULL, b = ~t * 0xc4ceb9fe1a85ec53ULL;
 		uint8_t id[16];
-		memcpy(id, &a, 8);
-		memcpy(id + 8, &b, 8);
+		trace_id(t, id);
 		double s = now_s();
 		sqlite3_bind_blob(q1, 1, id, 16, SQLITE_STATIC);
 		int rows = 0;
