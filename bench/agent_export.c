@@ -13,6 +13,9 @@
  *   max_exported_spans_per_s   the same with an unthrottled producer
  *   rss_kb_before / rss_kb_after  resident memory of the process
  *
+ * ternd must have accepted every span the agent counted as exported (its
+ * count at exit); when it did not, the bench says so and exits 1.
+ *
  * usage: TERND=path/to/ternd agent_export [RATE] [SECONDS]
  */
 #include "tern.h"
@@ -22,29 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = atol(line + 6);
-	if (f != NULL)
-		fclose(f);
-	return kb;
-}
+#include "bench.h"
 
 /* CPU seconds of this process's thread named "tern-export". */
 static double exporter_cpu_s(void)
@@ -64,18 +48,7 @@ static double exporter_cpu_s(void)
 		if (strncmp(comm, "tern-export", 11) != 0)
 			continue;
 		snprintf(p, sizeof p, "/proc/self/task/%s/stat", e->d_name);
-		f = fopen(p, "r");
-		char buf[1024];
-		if (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
-			char *q = strrchr(buf, ')');
-			unsigned long ut = 0, st = 0;
-			/* fields after ')': state ppid ... utime is field 14 */
-			if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-					&ut, &st) == 2)
-				s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-		}
-		if (f != NULL)
-			fclose(f);
+		s = stat_cpu_s(p);
 	}
 	if (d != NULL)
 		closedir(d);
@@ -108,7 +81,9 @@ static void produce(double rate, double seconds)
 	}
 }
 
-static int run(const char *endpoint, double rate, double seconds, const char *label)
+/* Adds the spans exported in this run to *exported. */
+static int run(const char *endpoint, double rate, double seconds, const char *label,
+	       uint64_t *total_exported)
 {
 	struct tern_options o;
 	tern_options_default(&o);
@@ -130,6 +105,7 @@ static int run(const char *endpoint, double rate, double seconds, const char *la
 	double cpu = exporter_cpu_s() - cpu0;
 	tern_counters_get(&c1);
 	uint64_t exported = c1.exported - c0.exported;
+	*total_exported += exported;
 	printf("%s %.0f spans/s\n", label, (double)exported / dt);
 	if (rate > 0) {
 		printf("offered_spans_per_s %.0f spans/s\n", (double)(c1.ended - c0.ended) / seconds);
@@ -147,10 +123,8 @@ int main(int argc, char **argv)
 {
 	double rate = argc > 1 ? atof(argv[1]) : 1e6;
 	double seconds = argc > 2 ? atof(argv[2]) : 3;
-	struct utsname u;
-	uname(&u);
-	printf("# machine: %s %s, %ld cpus (ternd runs on the same machine)\n", u.sysname, u.machine,
-	       sysconf(_SC_NPROCESSORS_ONLN));
+	print_machine();
+	printf("# ternd runs on the same machine\n");
 	/* The null sink: this measures the agent and ternd's ingest, not the
 	 * store's fsyncs (AGENT_EXPORT_SINK=store to include them). */
 	const char *sink = getenv("AGENT_EXPORT_SINK") ? getenv("AGENT_EXPORT_SINK") : "null";
@@ -164,11 +138,18 @@ int main(int argc, char **argv)
 	}
 	char ep[160];
 	snprintf(ep, sizeof ep, "http://%s", p.grpc_addr);
-	printf("rss_kb_before %ld kB\n", rss_kb());
-	int rc = run(ep, rate, seconds, "exported_spans_per_s");
+	printf("rss_kb_before %ld kB\n", proc_rss_kb(getpid()));
+	uint64_t exported = 0;
+	int rc = run(ep, rate, seconds, "exported_spans_per_s", &exported);
 	if (rc == 0)
-		rc = run(ep, 0, seconds, "max_exported_spans_per_s");
-	printf("rss_kb_after %ld kB\n", rss_kb());
-	ternd_proc_stop(&p);
+		rc = run(ep, 0, seconds, "max_exported_spans_per_s", &exported);
+	printf("rss_kb_after %ld kB\n", proc_rss_kb(getpid()));
+	int st = ternd_proc_stop(&p);
+	long long accepted = ternd_accepted_spans(p.final_output);
+	if (rc == 0 && (st != 0 || accepted < (long long)exported)) {
+		fprintf(stderr, "wrong: ternd accepted %lld spans (exit status %d), the agent exported %llu\n",
+			accepted, st, (unsigned long long)exported);
+		rc = -1;
+	}
 	return rc == 0 ? 0 : 1;
 }

@@ -22,33 +22,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "bench.h"
 
 #define RUNS 7
 #define SPANS 200000
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static double cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static double last_wall;
 
 static __attribute__((noinline)) double one_run(int n)
 {
-	double w0 = now_ns();
-	double t0 = cpu_ns();
+	double w0 = now_s();
+	double t0 = thread_cpu_s();
 	for (int i = 0; i < n; i++) {
 		struct tern_span s;
 		tern_span_begin(&s, "bench.span", TERN_KIND_INTERNAL);
@@ -56,15 +41,9 @@ static __attribute__((noinline)) double one_run(int n)
 		tern_span_add_event(&s, "event", NULL, 0);
 		tern_span_end(&s);
 	}
-	double t = (cpu_ns() - t0) / n;
-	last_wall = (now_ns() - w0) / n;
+	double t = (thread_cpu_s() - t0) * 1e9 / n;
+	last_wall = (now_s() - w0) * 1e9 / n;
 	return t;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 static double median_wall;
@@ -78,10 +57,8 @@ static double median_runs(void)
 		w[i] = last_wall;
 		tern_flush(10000); /* drain between runs so the ring never fills */
 	}
-	qsort(r, RUNS, sizeof r[0], cmp_d);
-	qsort(w, RUNS, sizeof w[0], cmp_d);
-	median_wall = w[RUNS / 2];
-	return r[RUNS / 2];
+	median_wall = median(w, RUNS);
+	return median(r, RUNS);
 }
 
 static pthread_barrier_t bar;
@@ -112,23 +89,8 @@ static int init(enum tern_sampler s)
 
 int main(void)
 {
-	struct utsname u;
-	uname(&u);
-	char cpu[256] = "unknown";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	if (f != NULL) {
-		char line[512];
-		while (fgets(line, sizeof line, f) != NULL)
-			if (strncmp(line, "model name", 10) == 0) {
-				char *c = strchr(line, ':');
-				snprintf(cpu, sizeof cpu, "%.200s", c ? c + 2 : line);
-				cpu[strcspn(cpu, "\n")] = '\0';
-				break;
-			}
-		fclose(f);
-	}
-	printf("# machine: %s %s, %s, %ld cpus; median of %d runs of %d spans\n", u.sysname,
-	       u.machine, cpu, sysconf(_SC_NPROCESSORS_ONLN), RUNS, SPANS);
+	print_machine();
+	printf("# median of %d runs of %d spans\n", RUNS, SPANS);
 	if (init(TERN_SAMPLER_ALWAYS_ON) != 0) {
 		fprintf(stderr, "tern_init failed\n");
 		return 1;
@@ -151,8 +113,7 @@ int main(void)
 	double all[2 * RUNS];
 	memcpy(all, r[0], sizeof r[0]);
 	memcpy(all + RUNS, r[1], sizeof r[1]);
-	qsort(all, 2 * RUNS, sizeof all[0], cmp_d);
-	printf("span_ns_2threads %.1f ns\n", all[RUNS]);
+	printf("span_ns_2threads %.1f ns\n", median(all, 2 * RUNS));
 
 	tern_enable(false);
 	printf("span_ns_disabled %.1f ns\n", median_runs());

@@ -15,9 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench.h"
 #include "otlp.h"
 
 /* proto/src/internal.h: the plain nanopb encoder, for comparison. */
@@ -25,14 +24,7 @@ int otlp__encode_proto_nanopb(const struct otlp_batch *b, uint8_t **out, size_t 
 
 #define SPANS_PER_REQUEST 512
 #define RUNS 5
-#define MIN_RUN_NS 300000000.0
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#define MIN_RUN_S 0.3
 
 static struct otlp_bytes str(struct otlp_batch *b, const char *s)
 {
@@ -127,12 +119,6 @@ static struct otlp_batch *typical_request(void)
 	return b;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 enum op { DECODE, ENCODE, ENCODE_NANOPB, DECODE_JSON, ENCODE_JSON };
 
 static const struct otlp_batch *g_batch;
@@ -141,7 +127,40 @@ static size_t g_pb_len;
 static const char *g_js;
 static size_t g_js_len;
 
-/* One operation on one request; returns nonzero on error. */
+/*
+ * Every operation must give the request back: decoding the protobuf or the
+ * JSON and encoding the result, with either encoder, gives g_pb again.
+ * Returns the number of operations that did not.
+ */
+static int check_round_trips(void)
+{
+	int wrong = 0;
+	for (int k = 0; k < 3; k++) {
+		struct otlp_batch *b = otlp_batch_new();
+		int rc = k == 0 ? otlp_decode_proto(b, g_pb, g_pb_len, NULL, NULL, 0)
+		       : k == 1 ? otlp_decode_json(b, g_js, g_js_len, NULL, NULL, 0)
+				: 0;
+		uint8_t *out = NULL;
+		size_t len = 0;
+		if (rc == 0)
+			rc = k == 2 ? otlp__encode_proto_nanopb(g_batch, &out, &len)
+				    : otlp_encode_proto(b, &out, &len);
+		if (rc != 0 || len != g_pb_len || memcmp(out, g_pb, len) != 0) {
+			static const char *const what[] = { "protobuf decode + encode",
+							    "JSON decode + protobuf encode",
+							    "nanopb encode" };
+			fprintf(stderr, "codec bench: wrong: %s does not give the request back\n",
+				what[k]);
+			wrong++;
+		}
+		free(out);
+		otlp_batch_free(b);
+	}
+	return wrong;
+}
+
+/* One operation on one request; returns nonzero on error (a failure, or
+ * an answer of the wrong size). */
 static int run_once(enum op op)
 {
 	int rc = 0;
@@ -158,6 +177,8 @@ static int run_once(enum op op)
 		char *out;
 		size_t len;
 		rc = otlp_encode_json(g_batch, &out, &len);
+		if (rc == 0 && len != g_js_len)
+			rc = -1;
 		if (rc == 0)
 			free(out);
 	} else {
@@ -165,6 +186,8 @@ static int run_once(enum op op)
 		size_t len;
 		rc = op == ENCODE ? otlp_encode_proto(g_batch, &out, &len)
 				  : otlp__encode_proto_nanopb(g_batch, &out, &len);
+		if (rc == 0 && len != g_pb_len)
+			rc = -1;
 		if (rc == 0)
 			free(out);
 	}
@@ -177,41 +200,18 @@ static double measure(enum op op)
 	double rates[RUNS];
 	for (int r = 0; r < RUNS; r++) {
 		long n = 0;
-		double t0 = now_ns(), t;
+		double t0 = now_s(), t;
 		do {
 			for (int k = 0; k < 16; k++, n++)
 				if (run_once(op) != 0) {
 					fprintf(stderr, "codec bench: operation %d failed\n", op);
 					exit(1);
 				}
-			t = now_ns();
-		} while (t - t0 < MIN_RUN_NS);
-		rates[r] = (double)n / ((t - t0) / 1e9);
+			t = now_s();
+		} while (t - t0 < MIN_RUN_S);
+		rates[r] = (double)n / (t - t0);
 	}
-	qsort(rates, RUNS, sizeof rates[0], cmp_double);
-	return rates[RUNS / 2];
-}
-
-static void print_machine(void)
-{
-	char model[256] = "unknown";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	if (f != NULL) {
-		char line[512];
-		while (fgets(line, sizeof line, f))
-			if (strncmp(line, "model name", 10) == 0) {
-				char *p = strchr(line, ':');
-				if (p) {
-					snprintf(model, sizeof model, "%s", p + 2);
-					model[strcspn(model, "\n")] = '\0';
-				}
-				break;
-			}
-		fclose(f);
-	}
-	printf("# machine: %s, nproc %ld\n", model, sysconf(_SC_NPROCESSORS_ONLN));
-	printf("# request: %d spans, 8 attributes + 1 event each, median of %d runs\n",
-	       SPANS_PER_REQUEST, RUNS);
+	return median(rates, RUNS);
 }
 
 static const char *only;
@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 {
 	only = argc > 1 ? argv[1] : NULL;
 	print_machine();
+	printf("# request: %d spans, 8 attributes + 1 event each, median of %d runs\n",
+	       SPANS_PER_REQUEST, RUNS);
 	struct otlp_batch *b = typical_request();
 	uint8_t *pb;
 	size_t pb_len;
@@ -239,6 +241,8 @@ int main(int argc, char **argv)
 	g_pb_len = pb_len;
 	g_js = js;
 	g_js_len = js_len;
+	if (check_round_trips() != 0)
+		return 1;
 	printf("span_proto_bytes %.1f bytes\n", (double)pb_len / SPANS_PER_REQUEST);
 	printf("span_json_bytes %.1f bytes\n", (double)js_len / SPANS_PER_REQUEST);
 

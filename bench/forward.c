@@ -14,6 +14,11 @@
  * 1,000,000), stops; A restarts on the same data dir with --forward, and
  * the bench times how long until the lag is 0 (catch_up_s).
  *
+ * Each run checks that B accepted every span A acknowledged to the load
+ * (steady state and backlog; B's count at exit): a lost span makes the
+ * bench say so and exit 1. Duplicates (allowed: docs/forwarding.md) are
+ * printed on stderr.
+ *
  * Prints `name value unit` lines (medians over the runs) and the machine.
  *
  *   bench/forward [--streams N] [--spans M] [--seconds T] [--backlog S] [--runs R]
@@ -160,6 +165,7 @@ int main(int argc, char **argv)
 	double fwd_sps[32], ing_sps[32], fwd_cpu[32], b_cpu[32], lagmax[32], catch_s[32],
 		catch_cpu[32];
 	uint64_t refused = 0;
+	int wrong = 0;
 	for (unsigned run = 0; run < runs; run++) {
 		struct ternd_proc a, b;
 		char dir[64];
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		double ca1 = proc_cpu_s(a.pid), cb1 = proc_cpu_s(b.pid);
+		uint64_t sent_to_b = res.spans_acked;
 		ing_sps[run] = (double)res.spans_acked / res.elapsed_s;
 		fwd_sps[run] = (double)res.spans_acked / (t1 - t0);
 		fwd_cpu[run] = (double)res.spans_acked / (ca1 - ca0);
@@ -229,11 +236,21 @@ int main(int argc, char **argv)
 		}
 		catch_s[run] = t3 - t2; /* includes A's start and store recovery */
 		catch_cpu[run] = (double)res.spans_acked / (c3 - c2);
+		sent_to_b += res.spans_acked;
 		ternd_proc_stop(&a);
 		ternd_proc_remove_dir(dir);
 		st = ternd_proc_stop(&b);
 		if (st != 0)
 			fprintf(stderr, "forward: ternd B exited with %d\n", st);
+		long long got = ternd_accepted_spans(b.final_output);
+		if (got < (long long)sent_to_b) {
+			fprintf(stderr, "wrong: run %u: B accepted %lld of the %llu spans A acked\n",
+				run + 1, got, (unsigned long long)sent_to_b);
+			wrong++;
+		} else if (got > (long long)sent_to_b) {
+			fprintf(stderr, "run %u: B accepted %lld spans, %lld of them twice\n", run + 1,
+				got, got - (long long)sent_to_b);
+		}
 		fprintf(stderr,
 			"run %u: ingest %.0f spans/s, forwarded %.0f spans/s (%.0f per A cpu-s), max "
 			"lag %.0f spans; catch-up of %llu spans in %.2f s\n",
@@ -255,5 +272,5 @@ int main(int argc, char **argv)
 	printf("catch_up_s %.2f s\n", median(catch_s, (int)runs));
 	printf("catch_up_spans_per_ternd_cpu_s %.0f spans/cpu-s\n", median(catch_cpu, (int)runs));
 	printf("grpc_refused %llu calls\n", (unsigned long long)refused);
-	return 0;
+	return wrong ? 1 : 0;
 }

@@ -6,6 +6,8 @@
  * (tern's load library), then over OTLP/HTTP protobuf with N blocking
  * keep-alive clients, and reads ternd's own CPU time from /proc/PID/stat.
  * Prints `name value unit` lines (medians over the runs) and the machine.
+ * Each run checks that ternd accepted every span it acknowledged (its
+ * count at exit); when it did not, the bench says so and exits 1.
  *
  *   bench/ingest [--streams N] [--spans M] [--seconds T] [--runs R]
  */
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 	}
 	double g_sps[64], g_cpu[64], h_sps[64], h_cpu[64];
 	uint64_t refused = 0, failed = 0, http_bad = 0;
+	int wrong = 0;
 	for (unsigned run = 0; run < runs; run++) {
 		static const char *const args[] = { "--sink", "null", "--log-level", "error", NULL };
 		struct ternd_proc_opts o = { .args = args };
@@ -138,12 +141,13 @@ int main(int argc, char **argv)
 			w[i] = (struct http_worker){ p.http_addr, req, req_len, t0 + seconds, 0, 0 };
 			pthread_create(&th[i], NULL, http_worker, &w[i]);
 		}
-		uint64_t ok = 0;
+		uint64_t ok = 0, bad = 0;
 		for (unsigned i = 0; i < nw; i++) {
 			pthread_join(th[i], NULL);
 			ok += w[i].ok;
-			http_bad += w[i].bad;
+			bad += w[i].bad;
 		}
+		http_bad += bad;
 		double el = now_s() - t0;
 		c1 = proc_cpu_s(p.pid);
 		h_sps[run] = (double)(ok * spans) / el;
@@ -151,6 +155,15 @@ int main(int argc, char **argv)
 		int st = ternd_proc_stop(&p);
 		if (st != 0)
 			fprintf(stderr, "ingest: ternd exited with %d\n", st);
+		/* A call that failed on the client may still have been accepted;
+		 * without one, the counts are equal. */
+		long long acked = (long long)(res.spans_acked + ok * spans);
+		long long accepted = ternd_accepted_spans(p.final_output);
+		if (accepted < acked || (res.failed == 0 && bad == 0 && accepted != acked)) {
+			fprintf(stderr, "wrong: run %u: ternd accepted %lld spans, clients were acked %lld\n",
+				run + 1, accepted, acked);
+			wrong++;
+		}
 		fprintf(stderr, "run %u: grpc %.0f spans/s, %.0f spans/cpu-s; http %.0f spans/s, %.0f spans/cpu-s\n",
 			run + 1, g_sps[run], g_cpu[run], h_sps[run], h_cpu[run]);
 	}
@@ -168,5 +181,5 @@ int main(int argc, char **argv)
 	printf("grpc_refused %llu calls\n", (unsigned long long)refused);
 	printf("grpc_failed %llu calls\n", (unsigned long long)failed);
 	printf("http_not_ok %llu requests\n", (unsigned long long)http_bad);
-	return 0;
+	return wrong ? 1 : 0;
 }

@@ -16,10 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "bench.h"
 #include "tern_sketch.h"
 
 #define N 1000000
@@ -29,12 +27,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static double uniform(void)
 {
-	/* splitmix64 -> (0, 1) */
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+	return uniform01(&rng);
 }
 
 static double normal(void)
@@ -55,43 +48,6 @@ static double bimodal(void)
 static double pareto(void)
 {
 	return 1e5 / pow(uniform(), 1 / 1.2);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_f(const void *a, const void *b)
-{
-	return cmp_d(a, b);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_machine(void)
-{
-	char model[256] = "unknown";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	if (f) {
-		char line[512];
-		while (fgets(line, sizeof(line), f)) {
-			char *c = strchr(line, ':');
-			if (strncmp(line, "model name", 10) == 0 && c) {
-				snprintf(model, sizeof(model), "%s", c + 2);
-				model[strcspn(model, "\n")] = '\0';
-				break;
-			}
-		}
-		fclose(f);
-	}
-	printf("# machine: %s, nproc %ld\n", model, sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 int main(void)
@@ -122,13 +78,12 @@ int main(void)
 				tern_sketch_add(s, v[i]);
 			rates[r] = N / (now_s() - t0);
 		}
-		qsort(rates, RUNS, sizeof(rates[0]), cmp_f);
 		uint8_t *buf;
 		size_t len;
 		if (tern_sketch_serialize(s, &buf, &len) != 0)
 			return 1;
 		free(buf);
-		qsort(v, N, sizeof(*v), cmp_d);
+		qsort(v, N, sizeof(*v), cmp_double);
 		for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
 			double exact = v[(size_t)floor(qs[k] * (N - 1))];
 			double got = tern_sketch_quantile(s, qs[k]);
@@ -138,7 +93,7 @@ int main(void)
 			printf("%s_%s_rel_err_pct %.4f %%\n", dists[d].name, qn[k], err);
 		}
 		printf("%s_sketch_bytes %zu bytes\n", dists[d].name, len);
-		printf("%s_inserts_per_s %.0f 1/s\n", dists[d].name, rates[RUNS / 2]);
+		printf("%s_inserts_per_s %.0f 1/s\n", dists[d].name, median(rates, RUNS));
 		tern_sketch_free(s);
 	}
 	printf("worst_rel_err_pct %.4f %%\n", worst);
