@@ -21,6 +21,7 @@ void col_fwd_config_default(struct col_fwd_config *c)
 	c->protocol = COL_FWD_GRPC;
 	snprintf(c->path, sizeof(c->path), "/v1/traces");
 	c->timeout_ms = 10000;
+	c->connect_timeout_ms = 5000;
 	c->batch_spans = 4096;
 	c->max_request_bytes = 4000000;
 	c->concurrency = 4;
@@ -178,10 +179,22 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 			return fail(err, errlen, "tls '%s' is not true/false", v);
 		return 0;
 	}
-	if (!strcmp(key, "ca_file")) {
-		if (v[0] == '\0' || strlen(v) >= sizeof(c->ca_file))
-			return fail(err, errlen, "ca_file '%s' is empty or too long", v);
-		snprintf(c->ca_file, sizeof(c->ca_file), "%s", v);
+	struct {
+		const char *key;
+		char *field;
+	} files[] = {
+		{ "ca_file", c->ca_file },
+		{ "cert_file", c->cert_file },
+		{ "key_file", c->key_file },
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (strcmp(key, files[i].key) != 0)
+			continue;
+		if (v[0] == '\0' || strlen(v) >= sizeof(c->ca_file)) {
+			snprintf(err, errlen, "%s '%s' is empty or too long (max 255 bytes)", key, v);
+			return -EINVAL;
+		}
+		snprintf(files[i].field, sizeof(c->ca_file), "%s", v);
 		return 0;
 	}
 	if (!strcmp(key, "service") || !strcmp(key, "services")) {
@@ -206,6 +219,7 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 		uint32_t min, max;
 	} nums[] = {
 		{ "timeout_ms", &c->timeout_ms, 1, 3600000 },
+		{ "connect_timeout_ms", &c->connect_timeout_ms, 1, 3600000 },
 		{ "batch_spans", &c->batch_spans, 1, 65535 },
 		{ "max_request_bytes", &c->max_request_bytes, 1024, 1u << 30 },
 		{ "concurrency", &c->concurrency, 1, 64 },
@@ -247,10 +261,13 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 	} else if (!strncasecmp(p, "http://", 7)) {
 		c->protocol = COL_FWD_HTTP;
 		p += 7;
+	} else if (!strncasecmp(p, "https://", 8)) {
+		c->protocol = COL_FWD_HTTP;
+		c->tls = true;
+		p += 8;
 	} else if (strstr(p, "://") != NULL) {
 		return fail(err, errlen,
-			    "forward URL '%s': use grpc://, grpcs:// (TLS) or http:// "
-			    "(no https:// yet)",
+			    "forward URL '%s': use grpc://, grpcs:// (TLS), http:// or https:// (TLS)",
 			    url);
 	}
 	char *query = strchr(p, '?');
@@ -259,7 +276,7 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 	char *slash = strchr(p, '/');
 	if (slash) {
 		if (c->protocol != COL_FWD_HTTP && slash[1] != '\0')
-			return fail(err, errlen, "forward URL '%s': a path needs http://", url);
+			return fail(err, errlen, "forward URL '%s': a path needs http(s)://", url);
 		if (slash[1] != '\0') {
 			int rc = col_fwd_config_set(c, "path", slash, err, errlen);
 			if (rc != 0)
@@ -291,8 +308,14 @@ int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errle
 {
 	if (c->n_endpoints == 0)
 		return fail(err, errlen, "forwarder '%s' has no endpoint", c->name);
-	if (c->tls && c->protocol != COL_FWD_GRPC)
-		return fail(err, errlen, "forwarder '%s': TLS is supported for gRPC only", c->name);
+	if ((c->cert_file[0] != '\0') != (c->key_file[0] != '\0'))
+		return fail(err, errlen, "forwarder '%s': cert_file and key_file go together",
+			    c->name);
+	if (!c->tls && (c->ca_file[0] || c->cert_file[0]))
+		return fail(err, errlen,
+			    "forwarder '%s': ca_file / cert_file need TLS (tls: true, grpcs:// "
+			    "or https://)",
+			    c->name);
 	return 0;
 }
 

@@ -45,9 +45,12 @@ struct col_fwd_config {
 	struct col_fwd_header headers[COL_FWD_MAX_HEADERS];
 	uint32_t n_headers;
 	bool gzip;
-	bool tls;              /* gRPC over TLS (grpcs://); server certificate verified */
-	char ca_file[256];     /* TLS: PEM roots; "" = gRPC's defaults */
-	uint32_t timeout_ms;   /* per call; default 10000 */
+	bool tls;              /* TLS (grpcs://, https://); server certificate verified */
+	char ca_file[256];     /* TLS: PEM roots; "" = the system's (gRPC's, libcurl's) */
+	char cert_file[256];   /* TLS: PEM client certificate; needs key_file */
+	char key_file[256];    /* TLS: PEM private key of cert_file */
+	uint32_t timeout_ms;   /* per call, whole call; default 10000 */
+	uint32_t connect_timeout_ms; /* HTTP: TCP + TLS handshake; default 5000 (<= timeout_ms) */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
 	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
 	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: worker threads) */
@@ -64,9 +67,10 @@ void col_fwd_config_default(struct col_fwd_config *c);
  * Parses a forwarder URL into c (after defaults): "grpc://HOST:PORT",
  * "grpcs://HOST:PORT" (gRPC over TLS),
  * "http://HOST:PORT[/path]" (OTLP/HTTP protobuf, default path /v1/traces),
+ * "https://HOST:PORT[/path]" (the same over TLS),
  * or a bare "HOST:PORT" (gRPC). Several gateways: comma-separated
  * "grpc://a:4317,b:4317". Query parameters set the other fields:
- * "?gzip=1&timeout_ms=5000&batch_spans=2048&max_request_bytes=1000000&
+ * "?gzip=1&timeout_ms=5000&connect_timeout_ms=1000&batch_spans=2048&max_request_bytes=1000000&
  * concurrency=2&sample=0.5&
  * service=a&service=b&name=jaeger&header=key:value". c may be NULL to only
  * validate. Returns 0 or -EINVAL with a message in err.
@@ -76,7 +80,8 @@ int col_fwd_config_parse_url(struct col_fwd_config *c, const char *url, char *er
 
 /**
  * Sets one field of c by its YAML key ("endpoint", "endpoints" entries,
- * "protocol", "headers" entries as "name: value", "gzip", "tls", "ca_file", "timeout_ms",
+ * "protocol", "headers" entries as "name: value", "gzip", "tls", "ca_file", "cert_file",
+ * "key_file", "timeout_ms", "connect_timeout_ms",
  * "batch_spans", "max_request_bytes", "concurrency", "max_backoff_ms", "service", "sample",
  * "name", "path", "url"). Returns 0, -ENOENT (unknown key) or -EINVAL
  * (message in err). For lists, each call appends one item.

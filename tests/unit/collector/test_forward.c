@@ -67,6 +67,25 @@ TEST(url_forms)
 	ASSERT_STR_EQ(c.path, "/v1/traces");
 
 	col_fwd_config_default(&c);
+	ASSERT_EQ(c.connect_timeout_ms, 5000);
+	ASSERT_OK(col_fwd_config_parse_url(&c,
+					   "https://otlp.example:443/v1/traces?ca_file=/ca.pem&"
+					   "cert_file=/c.pem&key_file=/k.pem&connect_timeout_ms=700",
+					   err, sizeof(err)));
+	ASSERT_EQ(c.protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.tls);
+	ASSERT_STR_EQ(c.endpoints[0], "otlp.example:443");
+	ASSERT_STR_EQ(c.ca_file, "/ca.pem");
+	ASSERT_STR_EQ(c.cert_file, "/c.pem");
+	ASSERT_STR_EQ(c.key_file, "/k.pem");
+	ASSERT_EQ(c.connect_timeout_ms, 700);
+
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, "http://h:4318?tls=true", err, sizeof(err)));
+	ASSERT_EQ(c.protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.tls);
+
+	col_fwd_config_default(&c);
 	ASSERT_OK(col_fwd_config_parse_url(&c, "http://h:80/otlp/v1/traces?gzip=true", err,
 					   sizeof(err)));
 	ASSERT_STR_EQ(c.path, "/otlp/v1/traces");
@@ -103,7 +122,11 @@ TEST(url_errors)
 		"jaeger:",
 		"jaeger:0",
 		"jaeger:99999",
-		"https://jaeger:4318",
+		"ftp://jaeger:4318",
+		"https://jaeger:4318?cert_file=/c.pem", /* without key_file */
+		"https://jaeger:4318?key_file=/k.pem",  /* without cert_file */
+		"http://jaeger:4318?ca_file=/ca.pem",   /* CA without TLS */
+		"https://jaeger:4318?connect_timeout_ms=0",
 		"grpc://jaeger:4317/v1/traces",
 		"grpc://jaeger:4317?gzip=maybe",
 		"grpc://jaeger:4317?bogus=1",
@@ -113,7 +136,6 @@ TEST(url_errors)
 		"grpc://jaeger:4317?name=has/slash",
 		"grpc://jaeger:4317?header=novalue",
 		"grpc://jaeger:4317?gzip",
-		"http://jaeger:4318?tls=true", /* TLS is gRPC only */
 		"grpc://jaeger:4317?tls=maybe",
 		"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9",
 	};
