@@ -10,9 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <yaml.h>
-
 #include "forward/forward.h"
+#include "yaml_tree.h"
 
 void col_fwd_config_default(struct col_fwd_config *c)
 {
@@ -321,177 +320,94 @@ int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errle
 
 /* ---- YAML: forwarders: [ {url|endpoint(s), ...}, ... ] ---- */
 
-struct yctx {
-	yaml_parser_t *p;
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static int ynext(struct yctx *y, yaml_event_t *ev)
+/* key: scalar, key: [scalars], or headers: {name: value}. */
+static int yaml_value(struct col_ydoc *d, struct col_fwd_config *c, const char *key,
+		      yaml_node_t *v, char *err, size_t errlen)
 {
-	if (!yaml_parser_parse(y->p, ev)) {
-		snprintf(y->err, y->errlen, "%s:%zu: %s", y->path, y->p->problem_mark.line + 1,
-			 y->p->problem ? y->p->problem : "YAML syntax error");
-		return -EINVAL;
+	char msg[300];
+	const char *s = col_ynode_scalar(v);
+	if (s != NULL) {
+		if (col_fwd_config_set(c, key, s, msg, sizeof(msg)) != 0)
+			return col_ydoc_fail(d, v, err, errlen, "forwarders: %s", msg);
+		return 0;
 	}
+	if (v->type == YAML_SEQUENCE_NODE) {
+		for (size_t i = 0; i < col_ynode_len(v); i++) {
+			yaml_node_t *item = col_ydoc_item(d, v, i);
+			if ((s = col_ynode_scalar(item)) == NULL)
+				return col_ydoc_fail(d, item, err, errlen,
+						     "forwarders: expected a list of scalars");
+			if (col_fwd_config_set(c, key, s, msg, sizeof(msg)) != 0)
+				return col_ydoc_fail(d, item, err, errlen, "forwarders: %s", msg);
+		}
+		return 0;
+	}
+	if (v->type == YAML_MAPPING_NODE && !strcmp(key, "headers")) {
+		for (size_t i = 0; i < col_ynode_len(v); i++) {
+			yaml_node_t *hk, *hv;
+			col_ydoc_pair(d, v, i, &hk, &hv);
+			const char *name = col_ynode_scalar(hk), *value = col_ynode_scalar(hv);
+			if (name == NULL)
+				return col_ydoc_fail(d, hk, err, errlen,
+						     "forwarders: headers: expected name: value");
+			if (value == NULL)
+				return col_ydoc_fail(d, hv, err, errlen,
+						     "forwarders: headers: expected a scalar value");
+			if (add_header(c, name, strlen(name), value, msg, sizeof(msg)) != 0)
+				return col_ydoc_fail(d, hv, err, errlen, "forwarders: %s", msg);
+		}
+		return 0;
+	}
+	return col_ydoc_fail(d, v, err, errlen, "forwarders: expected a scalar or a list");
+}
+
+/* One "- key: value ..." mapping into c (defaults first). */
+static int yaml_forwarder(struct col_ydoc *d, yaml_node_t *m, struct col_fwd_config *c,
+			  uint32_t index, char *err, size_t errlen)
+{
+	col_fwd_config_default(c);
+	snprintf(c->name, sizeof(c->name), "fwd%u", (unsigned)index);
+	for (size_t i = 0; i < col_ynode_len(m); i++) {
+		yaml_node_t *k, *v;
+		col_ydoc_pair(d, m, i, &k, &v);
+		const char *key = col_ynode_scalar(k);
+		if (key == NULL)
+			return col_ydoc_fail(d, k, err, errlen, "forwarders: expected a key");
+		int rc = yaml_value(d, c, key, v, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	char msg[300];
+	if (col_fwd_config_check(c, msg, sizeof(msg)) != 0)
+		return col_ydoc_fail(d, m, err, errlen, "forwarders: %s", msg);
 	return 0;
 }
 
-static int yfail(struct yctx *y, const yaml_event_t *ev, const char *what)
-{
-	snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path, ev->start_mark.line + 1,
-		 what);
-	return -EINVAL;
-}
-
-/* One value for key: a scalar, a sequence of scalars, or (headers) a mapping. */
-static int yvalue(struct yctx *y, struct col_fwd_config *c, const char *key)
-{
-	yaml_event_t ev;
-	char msg[300];
-	int rc = ynext(y, &ev);
-	if (rc != 0)
-		return rc;
-	size_t line = ev.start_mark.line + 1;
-	if (ev.type == YAML_SCALAR_EVENT) {
-		rc = col_fwd_config_set(c, key, (const char *)ev.data.scalar.value, msg,
-					sizeof(msg));
-		if (rc != 0)
-			snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path, line, msg);
-		yaml_event_delete(&ev);
-		return rc ? -EINVAL : 0;
-	}
-	if (ev.type == YAML_SEQUENCE_START_EVENT) {
-		yaml_event_delete(&ev);
-		for (;;) {
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_SEQUENCE_END_EVENT) {
-				yaml_event_delete(&ev);
-				return 0;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "expected a list of scalars");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			rc = col_fwd_config_set(c, key, (const char *)ev.data.scalar.value, msg,
-						sizeof(msg));
-			if (rc != 0)
-				snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path,
-					 ev.start_mark.line + 1, msg);
-			yaml_event_delete(&ev);
-			if (rc != 0)
-				return -EINVAL;
-		}
-	}
-	if (ev.type == YAML_MAPPING_START_EVENT && !strcmp(key, "headers")) {
-		yaml_event_delete(&ev);
-		for (;;) {
-			char name[128];
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&ev);
-				return 0;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "headers: expected name: value");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			snprintf(name, sizeof(name), "%s", (const char *)ev.data.scalar.value);
-			yaml_event_delete(&ev);
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "headers: expected a scalar value");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			rc = add_header(c, name, strlen(name), (const char *)ev.data.scalar.value,
-					msg, sizeof(msg));
-			if (rc != 0)
-				snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path,
-					 ev.start_mark.line + 1, msg);
-			yaml_event_delete(&ev);
-			if (rc != 0)
-				return rc;
-		}
-	}
-	rc = yfail(y, &ev, "expected a scalar or a list");
-	yaml_event_delete(&ev);
-	return rc;
-}
-
-int col_fwd_config_yaml(void *parser, const char *path, struct col_fwd_config *cfg,
+int col_fwd_config_yaml(struct col_ydoc *d, struct yaml_node_s *list, struct col_fwd_config *cfg,
 			uint32_t *n, char *err, size_t errlen)
 {
-	struct yctx y = { parser, path, err, errlen };
-	yaml_event_t ev;
-	int rc = ynext(&y, &ev);
-	if (rc != 0)
-		return rc;
-	if (ev.type != YAML_SEQUENCE_START_EVENT) {
-		rc = yfail(&y, &ev, "expected a list of forwarders (- url: ...)");
-		yaml_event_delete(&ev);
-		return rc;
-	}
-	yaml_event_delete(&ev);
-	for (;;) {
-		if ((rc = ynext(&y, &ev)) != 0)
-			return rc;
-		if (ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		if (ev.type != YAML_MAPPING_START_EVENT) {
-			rc = yfail(&y, &ev, "each forwarder is a mapping (key: value)");
-			yaml_event_delete(&ev);
-			return rc;
-		}
-		if (*n == COL_FWD_MAX) {
-			rc = yfail(&y, &ev, "more than 8 forwarders");
-			yaml_event_delete(&ev);
-			return rc;
-		}
-		size_t line = ev.start_mark.line + 1;
-		yaml_event_delete(&ev);
+	if (list->type != YAML_SEQUENCE_NODE)
+		return col_ydoc_fail(d, list, err, errlen,
+				     "forwarders: expected a list of forwarders (- url: ...)");
+	for (size_t i = 0; i < col_ynode_len(list); i++) {
+		yaml_node_t *m = col_ydoc_item(d, list, i);
+		if (m->type != YAML_MAPPING_NODE)
+			return col_ydoc_fail(d, m, err, errlen,
+					     "forwarders: each forwarder is a mapping (key: value)");
+		if (*n == COL_FWD_MAX)
+			return col_ydoc_fail(d, m, err, errlen, "forwarders: more than %d forwarders",
+					     COL_FWD_MAX);
 		struct col_fwd_config *c = &cfg[*n];
-		col_fwd_config_default(c);
-		snprintf(c->name, sizeof(c->name), "fwd%u", (unsigned)*n);
-		for (;;) {
-			char key[64];
-			if ((rc = ynext(&y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&ev);
-				break;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(&y, &ev, "expected a key");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			snprintf(key, sizeof(key), "%s", (const char *)ev.data.scalar.value);
-			yaml_event_delete(&ev);
-			if ((rc = yvalue(&y, c, key)) != 0)
-				return rc;
-		}
-		char msg[300];
-		if (col_fwd_config_check(c, msg, sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s:%zu: forwarders: %s", path, line, msg);
-			return -EINVAL;
-		}
-		for (uint32_t i = 0; i < *n; i++)
-			if (!strcmp(cfg[i].name, c->name)) {
-				snprintf(err, errlen, "%s:%zu: forwarders: two forwarders named '%s'",
-					 path, line, c->name);
-				return -EINVAL;
-			}
+		int rc = yaml_forwarder(d, m, c, *n, err, errlen);
+		if (rc != 0)
+			return rc;
+		for (uint32_t j = 0; j < *n; j++)
+			if (!strcmp(cfg[j].name, c->name))
+				return col_ydoc_fail(d, m, err, errlen,
+						     "forwarders: two forwarders named '%s'", c->name);
 		(*n)++;
 	}
+	return 0;
 }
 
 /* ---- routing, sampling, retries ---- */

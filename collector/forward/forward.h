@@ -92,16 +92,19 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *va
 /** Checks a finished config (endpoint present, name valid). 0 or -EINVAL + err. */
 int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errlen);
 
+struct col_ydoc;
+struct yaml_node_s;
+
 /**
- * Parses the value of the YAML key "forwarders" from an open libyaml parser
- * (a yaml_parser_t *, positioned right after the key): a sequence of
- * mappings, one per forwarder, whose keys are col_fwd_config_set()'s
- * ("endpoints" and "headers" may be sequences / a mapping; "url" may set
- * everything at once). Appends to cfg[*n] (at most COL_FWD_MAX). Returns 0
- * or -EINVAL/-ENOMEM with "FILE:LINE: what" in err. Not thread-safe.
+ * Reads the value of the YAML key "forwarders" (node value of document d,
+ * yaml_tree.h): a sequence of mappings, one per forwarder, whose keys are
+ * col_fwd_config_set()'s ("endpoints" and "services" may be sequences,
+ * "headers" a mapping; "url" may set everything at once). Appends to
+ * cfg[*n] (at most COL_FWD_MAX). Returns 0 or -EINVAL with "FILE:LINE:
+ * forwarders: what" in err.
  */
-int col_fwd_config_yaml(void *yaml_parser, const char *path, struct col_fwd_config *cfg,
-			uint32_t *n, char *err, size_t errlen);
+int col_fwd_config_yaml(struct col_ydoc *d, struct yaml_node_s *value,
+			struct col_fwd_config *cfg, uint32_t *n, char *err, size_t errlen);
 
 /*
  * The routing and sampling functions: the same on every ternd, documented

@@ -170,6 +170,16 @@ TEST(flag_and_yaml)
 			       "      - gw-b:4317\n"
 			       "    concurrency: 8\n"
 			       "    per_endpoint_cursors: yes\n"
+			       "  - url: https://otlp.example:443/otlp/v1/traces\n"
+			       "    ca_file: /etc/tern/ca.pem\n"
+			       "    cert_file: /etc/tern/client.pem\n"
+			       "    key_file: /etc/tern/client.key\n"
+			       "    connect_timeout_ms: 1500\n"
+			       "    timeout_ms: 20000\n"
+			       "  - endpoint: gw:4317\n"
+			       "    tls: on\n"
+			       "    cert_file: /etc/tern/client.pem\n"
+			       "    key_file: /etc/tern/client.key\n"
 			       "sink: store\n");
 	ASSERT_TRUE((path) != NULL);
 	char *argv[] = { "ternd", "--config", path, "--forward", "grpc://other:4317", NULL };
@@ -179,7 +189,7 @@ TEST(flag_and_yaml)
 	ASSERT_OK(rc);
 	ASSERT_STR_EQ(c.sink, "store"); /* keys after the list still parse */
 	ASSERT_EQ(c.log_level, COL_LOG_WARN);
-	ASSERT_EQ(c.n_forwarders, 3);
+	ASSERT_EQ(c.n_forwarders, 5);
 	ASSERT_STR_EQ(c.forwarders[0].name, "jaeger");
 	ASSERT_TRUE(c.forwarders[0].gzip);
 	ASSERT_EQ(c.forwarders[0].n_headers, 2);
@@ -195,6 +205,17 @@ TEST(flag_and_yaml)
 	ASSERT_EQ(c.forwarders[2].concurrency, 8);
 	ASSERT_TRUE(c.forwarders[2].per_endpoint_cursors);
 	ASSERT_FALSE(c.forwarders[0].per_endpoint_cursors);
+	ASSERT_EQ(c.forwarders[3].protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.forwarders[3].tls);
+	ASSERT_STR_EQ(c.forwarders[3].path, "/otlp/v1/traces");
+	ASSERT_STR_EQ(c.forwarders[3].ca_file, "/etc/tern/ca.pem");
+	ASSERT_STR_EQ(c.forwarders[3].cert_file, "/etc/tern/client.pem");
+	ASSERT_STR_EQ(c.forwarders[3].key_file, "/etc/tern/client.key");
+	ASSERT_EQ(c.forwarders[3].connect_timeout_ms, 1500);
+	ASSERT_EQ(c.forwarders[3].timeout_ms, 20000);
+	ASSERT_TRUE(c.forwarders[4].tls);
+	ASSERT_EQ(c.forwarders[4].protocol, COL_FWD_GRPC);
+	ASSERT_STR_EQ(c.forwarders[4].cert_file, "/etc/tern/client.pem");
 	ASSERT_STR_EQ(c.forward, "grpc://other:4317");
 	unlink(path);
 
@@ -225,6 +246,22 @@ TEST(yaml_errors)
 		{ "forwarders:\n  - endpoint: a:1\n    name: x\n  - endpoint: b:1\n    name: x\n",
 		  "two forwarders named 'x'" },
 		{ "forwarders:\n  - endpoint: a:1\n    timeout_ms: {a: 1}\n", "expected a scalar or a list" },
+		{ "forwarders:\n  - endpoint: a:1\n    tls: true\n    cert_file: /c.pem\n",
+		  ":2: forwarders: forwarder 'fwd0': cert_file and key_file go together" },
+		{ "forwarders:\n  - url: http://a:1\n    ca_file: /ca.pem\n",
+		  "ca_file / cert_file need TLS" },
+		{ "forwarders:\n  - url: https://a:1\n    key_file: \"\"\n", ":3: forwarders: key_file" },
+		{ "forwarders:\n  - endpoint: a:1\n    headers:\n      x-a: [1]\n",
+		  ":4: forwarders: headers: expected a scalar value" },
+		{ "forwarders:\n  - endpoint: a:1\n    endpoints: [b:1, [c:1]]\n",
+		  ":3: forwarders: expected a list of scalars" },
+		{ "forwarders:\n  - endpoint: a:1\n  - endpoint: a:2\n  - endpoint: a:3\n"
+		  "  - endpoint: a:4\n  - endpoint: a:5\n  - endpoint: a:6\n  - endpoint: a:7\n"
+		  "  - endpoint: a:8\n  - endpoint: a:9\n",
+		  ":10: forwarders: more than 8 forwarders" },
+		/* an alias is the same node again: the same forwarder twice */
+		{ "forwarders:\n  - &f {endpoint: a:1, name: x}\n  - *f\n",
+		  ":2: forwarders: two forwarders named 'x'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct col_config c;
