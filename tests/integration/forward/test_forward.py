@@ -725,7 +725,7 @@ def blackhole():
     a = Ternd("A", data, cfg, shutdown_ms=1000)
     g = Gen(6)
     sent = g.send(a.grpc, 50, 50)
-    wait_until(lambda: bh.requests >= 2, 20, "the black hole receives requests")
+    wait_until(lambda: bh.requests >= 1, 20, "the black hole receives a request")
     check(a.fwd("spans_sent_total", "bh") == 0, "nothing acknowledged by a black hole")
     # 1 s of --shutdown-timeout-ms, plus the drain and the store's close
     timed_stop(a, 3.0, "black hole")
