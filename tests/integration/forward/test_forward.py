@@ -422,6 +422,8 @@ forwarders:
     wait_until(lambda: len(p1.spans()) >= n, t, "gRPC sink to get %d spans" % n)
     wait_until(lambda: len(p2.spans()) >= n, t, "HTTP sink to get %d spans" % n)
     wait_until(lambda: a.fwd("spans_sent_total", "gateway") >= n, t, "gateway acks")
+    # the sink records before it answers: the count follows the answer
+    wait_until(lambda: a.fwd("spans_sent_total", "sink-http") >= n, t, "sink-http acks")
     wait_until(lambda: a.fwd("lag_spans", "sink-grpc") == 0, t, "lag 0")
     m = a.metrics()
     check(m.get('ternd_forward_spans_sent_total{forwarder="sink-http"}') == n,
