@@ -1230,12 +1230,15 @@ static int http_setup(struct fwd *f, char *err, size_t errlen)
 		.cert_file = f->cfg.cert_file,
 		.key_file = f->cfg.key_file,
 	};
-	for (int i = 0; i < 2; i++) {
-		const char *file = i == 0 ? cfg->ca_file : cfg->cert_file;
-		if (file[0] && access(file, R_OK) != 0) {
+	/* libcurl reads them per connection: a wrong path fails the start, not
+	 * every request */
+	const char *file[3] = { cfg->ca_file, cfg->cert_file, cfg->key_file };
+	const char *what[3] = { "ca_file", "cert_file", "key_file" };
+	for (int i = 0; i < 3; i++) {
+		if (file[i][0] && access(file[i], R_OK) != 0) {
 			int e = errno;
 			snprintf(err, errlen, "forward %s: cannot read %s %s: %s", cfg->name,
-				 i == 0 ? "ca_file" : "cert_file", file, strerror(e));
+				 what[i], file[i], strerror(e));
 			return -e;
 		}
 	}

@@ -53,7 +53,7 @@ struct col_fwd_config {
 	uint32_t connect_timeout_ms; /* HTTP: TCP + TLS handshake; default 5000 (<= timeout_ms) */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
 	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
-	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: worker threads) */
+	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: also connections per endpoint) */
 	uint32_t max_backoff_ms; /* default 30000; the first retry waits 100 ms */
 	char services[COL_FWD_MAX_SERVICES][128]; /* forward only these service.name (none: all) */
 	uint32_t n_services;
@@ -147,8 +147,9 @@ struct col_fwd_set;
  * Starts one thread per config (per endpoint with per_endpoint_cursors,
  * named "NAME.K") over store s: each loads its saved cursor ("fwd-NAME" in
  * store meta; none: starts at the oldest retained record; unreadable:
- * -EBADMSG) and forwards from there; HTTP forwarders also start their
- * worker threads. n <= COL_FWD_MAX. Returns 0 and *out (NULL when n == 0),
+ * -EBADMSG) and forwards from there (gRPC through a completion queue,
+ * OTLP/HTTP through a libcurl multi handle, both on that thread; a
+ * ca_file or cert_file that cannot be read fails here). n <= COL_FWD_MAX. Returns 0 and *out (NULL when n == 0),
  * or a negative errno with a message in err (nothing left running). s must
  * outlive col_fwd_stop(). Calls grpc_init() (col_fwd_stop() shuts it down).
  * Call from one thread (the loop).
@@ -159,8 +160,10 @@ int col_fwd_start(struct store *s, const struct col_fwd_config *cfg, unsigned n,
 /**
  * Stops and frees every forwarder: no new reads; waits up to wait_ms for
  * the calls in flight to be answered (their acks still move and save the
- * cursor, so a clean stop resends nothing), cancels what is left, joins the
- * threads. Blocks the caller for at most about wait_ms. Accepts NULL.
+ * cursor, so a clean stop resends nothing), cancels what is left (gRPC
+ * calls and HTTP transfers alike, even toward a destination that never
+ * answers), joins the threads. Blocks the caller for at most about wait_ms
+ * plus 50 ms. Accepts NULL.
  */
 void col_fwd_stop(struct col_fwd_set *set, unsigned wait_ms);
 

@@ -620,6 +620,59 @@ TEST(forwarder_destination_down)
  * on. With concurrency 1 and batch_spans 100 the forwarder holds exactly
  * one 100-span record in flight; everything else sealed is deleted.
  */
+/* TLS files are checked when the forwarder starts, for both transports:
+ * a wrong path is one clear error, not a failure on every request. */
+TEST(forwarder_tls_files_checked_at_start)
+{
+	struct store *s = open_store(0);
+	ASSERT_TRUE((s) != NULL);
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+		{ "https://127.0.0.1:1?name=h&ca_file=/nonexistent/ca.pem", "ca_file /nonexistent/ca.pem" },
+		{ "https://127.0.0.1:1?name=h&cert_file=/nonexistent/c.pem&key_file=/nonexistent/k.pem",
+		  "cert_file /nonexistent/c.pem" },
+		{ "grpcs://127.0.0.1:1?name=g&ca_file=/nonexistent/ca.pem", "ca_file /nonexistent/ca.pem" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct col_fwd_config c;
+		char err[256] = "";
+		col_fwd_config_default(&c);
+		ASSERT_OK(col_fwd_config_parse_url(&c, cases[i].url, err, sizeof(err)));
+		struct col_fwd_set *set = NULL;
+		int rc = col_fwd_start(s, &c, 1, &set, err, sizeof(err));
+		if (rc != -ENOENT || strstr(err, cases[i].want) == NULL)
+			fprintf(stderr, "case %zu: rc %d, err '%s'\n", i, rc, err);
+		ASSERT_EQ(rc, -ENOENT);
+		ASSERT_TRUE(set == NULL);
+		ASSERT_TRUE(strstr(err, cases[i].want) != NULL);
+	}
+	/* A readable CA and an https:// endpoint that refuses: starts, fails, retries. */
+	struct col_fwd_config c;
+	char err[256], url[256];
+	char *ca = write_tmp("not a certificate, but readable\n");
+	ASSERT_TRUE(ca != NULL);
+	snprintf(url, sizeof(url), "https://127.0.0.1:1?name=hs&max_backoff_ms=200&ca_file=%s", ca);
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, url, err, sizeof(err)));
+	ASSERT_OK(append(s, 10, 1));
+	struct col_fwd_set *set;
+	ASSERT_OK(col_fwd_start(s, &c, 1, &set, err, sizeof(err)));
+	struct col_fwd_stats st = { 0 };
+	for (int i = 0; i < 200 && st.spans_retried == 0; i++) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+		ASSERT_OK(col_fwd_get_stats(set, 0, &st));
+	}
+	ASSERT_GT(st.spans_failed, 0);
+	ASSERT_GT(st.spans_retried, 0);
+	ASSERT_EQ_U(st.spans_sent, 0);
+	col_fwd_stop(set, 100);
+	unlink(ca);
+	store_close(s);
+	remove_dir();
+}
+
 TEST(forwarder_retention_loss)
 {
 	snprintf(dir, sizeof(dir), "/tmp/ternd-fwd-store-XXXXXX");
@@ -777,5 +830,5 @@ TEST(forwarder_retention_warning)
 TEST_MAIN(TEST_ENTRY(metrics_extra_hook), TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
 	  TEST_ENTRY(yaml_errors), TEST_ENTRY(route_and_sample), TEST_ENTRY(backoff),
 	  TEST_ENTRY(retryable), TEST_ENTRY(retry_info), TEST_ENTRY(store_backlog_and_lost),
-	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss),
+	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss), TEST_ENTRY(forwarder_tls_files_checked_at_start),
 	  TEST_ENTRY(forwarder_retention_warning))
