@@ -7,10 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #include "config.h"
 #include "pipeline/pipeline.h"
+#include "yaml_tree.h"
 
 enum opt_kind { K_STR, K_ADDR, K_SIZE, K_U32, K_LEVEL };
 
@@ -56,7 +55,8 @@ static const struct opt opts[] = {
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
-	  "forward every stored span to grpc://HOST:PORT or http://HOST:PORT[/v1/traces] "
+	  "forward every stored span to grpc://HOST:PORT, grpcs:// (TLS), "
+	  "http://HOST:PORT[/v1/traces] or https:// (TLS) "
 	  "(needs --sink store; more: YAML forwarders, docs/forwarding.md)" },
 	{ "analytics-max-operations", "TERND_ANALYTICS_MAX_OPERATIONS", K_U32,
 	  F(analytics_max_operations), 1, 1 << 20, "N",
@@ -240,92 +240,35 @@ int col_config_set(struct col_config *c, const char *name, const char *value,
 int col_config_load_file(struct col_config *c, const char *path, char *err,
 			 size_t errlen)
 {
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	char key[128] = "";
-	bool have_key = false;
-	int depth = 0, ret = 0;
+	struct col_ydoc d;
 	char msg[256];
-
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
+	int rc = col_ydoc_load(&d, path, err, errlen);
+	if (rc != 0)
+		return rc;
+	yaml_node_t *root = col_ydoc_root(&d);
+	if (root != NULL && root->type != YAML_MAPPING_NODE)
+		rc = col_ydoc_fail(&d, root, err, errlen, "expected a mapping of option: value");
+	for (size_t i = 0; rc == 0 && root != NULL && i < col_ynode_len(root); i++) {
+		yaml_node_t *k, *v;
+		col_ydoc_pair(&d, root, i, &k, &v);
+		const char *key = col_ynode_scalar(k), *value = col_ynode_scalar(v);
+		const struct opt *o = key ? find_opt(key) : NULL;
+		if (key == NULL)
+			rc = col_ydoc_fail(&d, k, err, errlen, "expected a mapping of option: value");
+		else if (strcmp(key, "forwarders") == 0)
+			/* a list of mappings: forward/config.c reads it */
+			rc = col_fwd_config_yaml(&d, v, c->forwarders, &c->n_forwarders, err,
+						 errlen);
+		else if (o == NULL)
+			rc = col_ydoc_fail(&d, k, err, errlen, "unknown option '%s'", key);
+		else if (value == NULL)
+			rc = col_ydoc_fail(&d, v, err, errlen, "option '%s' must be a scalar value",
+					   key);
+		else if (set_opt(c, o, value, msg, sizeof(msg)) != 0)
+			rc = col_ydoc_fail(&d, v, err, errlen, "%s: %s", key, msg);
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_file(&parser, f);
-	for (;;) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			snprintf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "YAML syntax error");
-			ret = -EINVAL;
-			goto out_parser;
-		}
-		size_t line = ev.start_mark.line + 1;
-		yaml_event_type_t t = ev.type;
-		switch (t) {
-		case YAML_STREAM_START_EVENT:
-		case YAML_DOCUMENT_START_EVENT:
-		case YAML_DOCUMENT_END_EVENT:
-		case YAML_STREAM_END_EVENT:
-			break;
-		case YAML_MAPPING_START_EVENT:
-			if (depth != 0) {
-				snprintf(err, errlen, "%s:%zu: option '%s' must be a scalar value",
-					 path, line, key);
-				ret = -EINVAL;
-			}
-			depth++;
-			break;
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_SCALAR_EVENT: {
-			const char *s = (const char *)ev.data.scalar.value;
-			if (depth != 1) {
-				snprintf(err, errlen, "%s:%zu: expected a mapping of option: value",
-					 path, line);
-				ret = -EINVAL;
-			} else if (!have_key && strcmp(s, "forwarders") == 0) {
-				/* a list of mappings: forward_config.c reads it */
-				ret = col_fwd_config_yaml(&parser, path, c->forwarders,
-							  &c->n_forwarders, err, errlen);
-			} else if (!have_key) {
-				snprintf(key, sizeof(key), "%s", s);
-				if (find_opt(key) == NULL) {
-					snprintf(err, errlen, "%s:%zu: unknown option '%s'", path,
-						 line, key);
-					ret = -EINVAL;
-				}
-				have_key = true;
-			} else {
-				have_key = false;
-				if (set_opt(c, find_opt(key), s, msg, sizeof(msg)) != 0) {
-					snprintf(err, errlen, "%s:%zu: %s: %s", path, line, key, msg);
-					ret = -EINVAL;
-				}
-			}
-			break;
-		}
-		default: /* sequences, aliases */
-			snprintf(err, errlen, "%s:%zu: expected a mapping of option: scalar value",
-				 path, line);
-			ret = -EINVAL;
-			break;
-		}
-		yaml_event_delete(&ev);
-		if (ret != 0 || t == YAML_STREAM_END_EVENT)
-			break;
-	}
-out_parser:
-	yaml_parser_delete(&parser);
-	fclose(f);
-	return ret;
+	col_ydoc_done(&d);
+	return rc;
 }
 
 static const char *env_get(char *const *envp, const char *name)

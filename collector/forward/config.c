@@ -10,9 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <yaml.h>
-
 #include "forward/forward.h"
+#include "yaml_tree.h"
 
 void col_fwd_config_default(struct col_fwd_config *c)
 {
@@ -21,6 +20,7 @@ void col_fwd_config_default(struct col_fwd_config *c)
 	c->protocol = COL_FWD_GRPC;
 	snprintf(c->path, sizeof(c->path), "/v1/traces");
 	c->timeout_ms = 10000;
+	c->connect_timeout_ms = 5000;
 	c->batch_spans = 4096;
 	c->max_request_bytes = 4000000;
 	c->concurrency = 4;
@@ -178,10 +178,22 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 			return fail(err, errlen, "tls '%s' is not true/false", v);
 		return 0;
 	}
-	if (!strcmp(key, "ca_file")) {
-		if (v[0] == '\0' || strlen(v) >= sizeof(c->ca_file))
-			return fail(err, errlen, "ca_file '%s' is empty or too long", v);
-		snprintf(c->ca_file, sizeof(c->ca_file), "%s", v);
+	struct {
+		const char *key;
+		char *field;
+	} files[] = {
+		{ "ca_file", c->ca_file },
+		{ "cert_file", c->cert_file },
+		{ "key_file", c->key_file },
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (strcmp(key, files[i].key) != 0)
+			continue;
+		if (v[0] == '\0' || strlen(v) >= sizeof(c->ca_file)) {
+			snprintf(err, errlen, "%s '%s' is empty or too long (max 255 bytes)", key, v);
+			return -EINVAL;
+		}
+		snprintf(files[i].field, sizeof(c->ca_file), "%s", v);
 		return 0;
 	}
 	if (!strcmp(key, "service") || !strcmp(key, "services")) {
@@ -206,6 +218,7 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *v,
 		uint32_t min, max;
 	} nums[] = {
 		{ "timeout_ms", &c->timeout_ms, 1, 3600000 },
+		{ "connect_timeout_ms", &c->connect_timeout_ms, 1, 3600000 },
 		{ "batch_spans", &c->batch_spans, 1, 65535 },
 		{ "max_request_bytes", &c->max_request_bytes, 1024, 1u << 30 },
 		{ "concurrency", &c->concurrency, 1, 64 },
@@ -247,10 +260,13 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 	} else if (!strncasecmp(p, "http://", 7)) {
 		c->protocol = COL_FWD_HTTP;
 		p += 7;
+	} else if (!strncasecmp(p, "https://", 8)) {
+		c->protocol = COL_FWD_HTTP;
+		c->tls = true;
+		p += 8;
 	} else if (strstr(p, "://") != NULL) {
 		return fail(err, errlen,
-			    "forward URL '%s': use grpc://, grpcs:// (TLS) or http:// "
-			    "(no https:// yet)",
+			    "forward URL '%s': use grpc://, grpcs:// (TLS), http:// or https:// (TLS)",
 			    url);
 	}
 	char *query = strchr(p, '?');
@@ -259,7 +275,7 @@ int col_fwd_config_parse_url(struct col_fwd_config *out, const char *url, char *
 	char *slash = strchr(p, '/');
 	if (slash) {
 		if (c->protocol != COL_FWD_HTTP && slash[1] != '\0')
-			return fail(err, errlen, "forward URL '%s': a path needs http://", url);
+			return fail(err, errlen, "forward URL '%s': a path needs http(s)://", url);
 		if (slash[1] != '\0') {
 			int rc = col_fwd_config_set(c, "path", slash, err, errlen);
 			if (rc != 0)
@@ -291,184 +307,107 @@ int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errle
 {
 	if (c->n_endpoints == 0)
 		return fail(err, errlen, "forwarder '%s' has no endpoint", c->name);
-	if (c->tls && c->protocol != COL_FWD_GRPC)
-		return fail(err, errlen, "forwarder '%s': TLS is supported for gRPC only", c->name);
+	if ((c->cert_file[0] != '\0') != (c->key_file[0] != '\0'))
+		return fail(err, errlen, "forwarder '%s': cert_file and key_file go together",
+			    c->name);
+	if (!c->tls && (c->ca_file[0] || c->cert_file[0]))
+		return fail(err, errlen,
+			    "forwarder '%s': ca_file / cert_file need TLS (tls: true, grpcs:// "
+			    "or https://)",
+			    c->name);
 	return 0;
 }
 
 /* ---- YAML: forwarders: [ {url|endpoint(s), ...}, ... ] ---- */
 
-struct yctx {
-	yaml_parser_t *p;
-	const char *path;
-	char *err;
-	size_t errlen;
-};
-
-static int ynext(struct yctx *y, yaml_event_t *ev)
+/* key: scalar, key: [scalars], or headers: {name: value}. */
+static int yaml_value(struct col_ydoc *d, struct col_fwd_config *c, const char *key,
+		      yaml_node_t *v, char *err, size_t errlen)
 {
-	if (!yaml_parser_parse(y->p, ev)) {
-		snprintf(y->err, y->errlen, "%s:%zu: %s", y->path, y->p->problem_mark.line + 1,
-			 y->p->problem ? y->p->problem : "YAML syntax error");
-		return -EINVAL;
+	char msg[300];
+	const char *s = col_ynode_scalar(v);
+	if (s != NULL) {
+		if (col_fwd_config_set(c, key, s, msg, sizeof(msg)) != 0)
+			return col_ydoc_fail(d, v, err, errlen, "forwarders: %s", msg);
+		return 0;
 	}
+	if (v->type == YAML_SEQUENCE_NODE) {
+		for (size_t i = 0; i < col_ynode_len(v); i++) {
+			yaml_node_t *item = col_ydoc_item(d, v, i);
+			if ((s = col_ynode_scalar(item)) == NULL)
+				return col_ydoc_fail(d, item, err, errlen,
+						     "forwarders: expected a list of scalars");
+			if (col_fwd_config_set(c, key, s, msg, sizeof(msg)) != 0)
+				return col_ydoc_fail(d, item, err, errlen, "forwarders: %s", msg);
+		}
+		return 0;
+	}
+	if (v->type == YAML_MAPPING_NODE && !strcmp(key, "headers")) {
+		for (size_t i = 0; i < col_ynode_len(v); i++) {
+			yaml_node_t *hk, *hv;
+			col_ydoc_pair(d, v, i, &hk, &hv);
+			const char *name = col_ynode_scalar(hk), *value = col_ynode_scalar(hv);
+			if (name == NULL)
+				return col_ydoc_fail(d, hk, err, errlen,
+						     "forwarders: headers: expected name: value");
+			if (value == NULL)
+				return col_ydoc_fail(d, hv, err, errlen,
+						     "forwarders: headers: expected a scalar value");
+			if (add_header(c, name, strlen(name), value, msg, sizeof(msg)) != 0)
+				return col_ydoc_fail(d, hv, err, errlen, "forwarders: %s", msg);
+		}
+		return 0;
+	}
+	return col_ydoc_fail(d, v, err, errlen, "forwarders: expected a scalar or a list");
+}
+
+/* One "- key: value ..." mapping into c (defaults first). */
+static int yaml_forwarder(struct col_ydoc *d, yaml_node_t *m, struct col_fwd_config *c,
+			  uint32_t index, char *err, size_t errlen)
+{
+	col_fwd_config_default(c);
+	snprintf(c->name, sizeof(c->name), "fwd%u", (unsigned)index);
+	for (size_t i = 0; i < col_ynode_len(m); i++) {
+		yaml_node_t *k, *v;
+		col_ydoc_pair(d, m, i, &k, &v);
+		const char *key = col_ynode_scalar(k);
+		if (key == NULL)
+			return col_ydoc_fail(d, k, err, errlen, "forwarders: expected a key");
+		int rc = yaml_value(d, c, key, v, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	char msg[300];
+	if (col_fwd_config_check(c, msg, sizeof(msg)) != 0)
+		return col_ydoc_fail(d, m, err, errlen, "forwarders: %s", msg);
 	return 0;
 }
 
-static int yfail(struct yctx *y, const yaml_event_t *ev, const char *what)
-{
-	snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path, ev->start_mark.line + 1,
-		 what);
-	return -EINVAL;
-}
-
-/* One value for key: a scalar, a sequence of scalars, or (headers) a mapping. */
-static int yvalue(struct yctx *y, struct col_fwd_config *c, const char *key)
-{
-	yaml_event_t ev;
-	char msg[300];
-	int rc = ynext(y, &ev);
-	if (rc != 0)
-		return rc;
-	size_t line = ev.start_mark.line + 1;
-	if (ev.type == YAML_SCALAR_EVENT) {
-		rc = col_fwd_config_set(c, key, (const char *)ev.data.scalar.value, msg,
-					sizeof(msg));
-		if (rc != 0)
-			snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path, line, msg);
-		yaml_event_delete(&ev);
-		return rc ? -EINVAL : 0;
-	}
-	if (ev.type == YAML_SEQUENCE_START_EVENT) {
-		yaml_event_delete(&ev);
-		for (;;) {
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_SEQUENCE_END_EVENT) {
-				yaml_event_delete(&ev);
-				return 0;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "expected a list of scalars");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			rc = col_fwd_config_set(c, key, (const char *)ev.data.scalar.value, msg,
-						sizeof(msg));
-			if (rc != 0)
-				snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path,
-					 ev.start_mark.line + 1, msg);
-			yaml_event_delete(&ev);
-			if (rc != 0)
-				return -EINVAL;
-		}
-	}
-	if (ev.type == YAML_MAPPING_START_EVENT && !strcmp(key, "headers")) {
-		yaml_event_delete(&ev);
-		for (;;) {
-			char name[128];
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&ev);
-				return 0;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "headers: expected name: value");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			snprintf(name, sizeof(name), "%s", (const char *)ev.data.scalar.value);
-			yaml_event_delete(&ev);
-			if ((rc = ynext(y, &ev)) != 0)
-				return rc;
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(y, &ev, "headers: expected a scalar value");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			rc = add_header(c, name, strlen(name), (const char *)ev.data.scalar.value,
-					msg, sizeof(msg));
-			if (rc != 0)
-				snprintf(y->err, y->errlen, "%s:%zu: forwarders: %s", y->path,
-					 ev.start_mark.line + 1, msg);
-			yaml_event_delete(&ev);
-			if (rc != 0)
-				return rc;
-		}
-	}
-	rc = yfail(y, &ev, "expected a scalar or a list");
-	yaml_event_delete(&ev);
-	return rc;
-}
-
-int col_fwd_config_yaml(void *parser, const char *path, struct col_fwd_config *cfg,
+int col_fwd_config_yaml(struct col_ydoc *d, struct yaml_node_s *list, struct col_fwd_config *cfg,
 			uint32_t *n, char *err, size_t errlen)
 {
-	struct yctx y = { parser, path, err, errlen };
-	yaml_event_t ev;
-	int rc = ynext(&y, &ev);
-	if (rc != 0)
-		return rc;
-	if (ev.type != YAML_SEQUENCE_START_EVENT) {
-		rc = yfail(&y, &ev, "expected a list of forwarders (- url: ...)");
-		yaml_event_delete(&ev);
-		return rc;
-	}
-	yaml_event_delete(&ev);
-	for (;;) {
-		if ((rc = ynext(&y, &ev)) != 0)
-			return rc;
-		if (ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		if (ev.type != YAML_MAPPING_START_EVENT) {
-			rc = yfail(&y, &ev, "each forwarder is a mapping (key: value)");
-			yaml_event_delete(&ev);
-			return rc;
-		}
-		if (*n == COL_FWD_MAX) {
-			rc = yfail(&y, &ev, "more than 8 forwarders");
-			yaml_event_delete(&ev);
-			return rc;
-		}
-		size_t line = ev.start_mark.line + 1;
-		yaml_event_delete(&ev);
+	if (list->type != YAML_SEQUENCE_NODE)
+		return col_ydoc_fail(d, list, err, errlen,
+				     "forwarders: expected a list of forwarders (- url: ...)");
+	for (size_t i = 0; i < col_ynode_len(list); i++) {
+		yaml_node_t *m = col_ydoc_item(d, list, i);
+		if (m->type != YAML_MAPPING_NODE)
+			return col_ydoc_fail(d, m, err, errlen,
+					     "forwarders: each forwarder is a mapping (key: value)");
+		if (*n == COL_FWD_MAX)
+			return col_ydoc_fail(d, m, err, errlen, "forwarders: more than %d forwarders",
+					     COL_FWD_MAX);
 		struct col_fwd_config *c = &cfg[*n];
-		col_fwd_config_default(c);
-		snprintf(c->name, sizeof(c->name), "fwd%u", (unsigned)*n);
-		for (;;) {
-			char key[64];
-			if ((rc = ynext(&y, &ev)) != 0)
-				return rc;
-			if (ev.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&ev);
-				break;
-			}
-			if (ev.type != YAML_SCALAR_EVENT) {
-				rc = yfail(&y, &ev, "expected a key");
-				yaml_event_delete(&ev);
-				return rc;
-			}
-			snprintf(key, sizeof(key), "%s", (const char *)ev.data.scalar.value);
-			yaml_event_delete(&ev);
-			if ((rc = yvalue(&y, c, key)) != 0)
-				return rc;
-		}
-		char msg[300];
-		if (col_fwd_config_check(c, msg, sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s:%zu: forwarders: %s", path, line, msg);
-			return -EINVAL;
-		}
-		for (uint32_t i = 0; i < *n; i++)
-			if (!strcmp(cfg[i].name, c->name)) {
-				snprintf(err, errlen, "%s:%zu: forwarders: two forwarders named '%s'",
-					 path, line, c->name);
-				return -EINVAL;
-			}
+		int rc = yaml_forwarder(d, m, c, *n, err, errlen);
+		if (rc != 0)
+			return rc;
+		for (uint32_t j = 0; j < *n; j++)
+			if (!strcmp(cfg[j].name, c->name))
+				return col_ydoc_fail(d, m, err, errlen,
+						     "forwarders: two forwarders named '%s'", c->name);
 		(*n)++;
 	}
+	return 0;
 }
 
 /* ---- routing, sampling, retries ---- */

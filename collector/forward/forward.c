@@ -1,9 +1,11 @@
 /*
  * forward.c: the forwarder threads (see forward.h, docs/forwarding.md).
  *
- * One thread per forwarder owns a store reader, a gRPC completion queue
- * and a channel per destination (for OTLP/HTTP: `concurrency` worker
- * threads with blocking keep-alive clients). It reads durable records into
+ * One thread per forwarder owns a store reader and its transport: a gRPC
+ * completion queue and a channel per destination, or for OTLP/HTTP a
+ * libcurl multi handle (httpc.h) that runs every request of the forwarder
+ * on the same thread, so nothing ever blocks on a destination and a stop
+ * can cancel whatever is in flight. It reads durable records into
  * "units" (consecutive records, up to batch_spans spans), splits each
  * unit's spans by destination (routing by trace id) into requests of at
  * most batch_spans spans and max_request_bytes bytes, and sends them.
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -62,11 +65,9 @@ struct fwd_call {
 	unsigned attempts;       /* failed attempts so far */
 	uint64_t retry_at;       /* monotonic ms */
 	enum call_state state;
-	/* HTTP: the worker's outcome, read by the forwarder thread */
-	struct fwd_call *hnext;
-	int h_rc, h_status;
-	int64_t h_hint, h_rejected;
-	char h_msg[160];
+	/* HTTP, while in flight */
+	struct col_hxfer *hx;
+	uint8_t *gz;             /* the gzip'ed body libcurl is sending */
 	/* gRPC, while in flight */
 	grpc_call *call;
 	grpc_metadata_array imd, tmd;
@@ -97,21 +98,13 @@ struct lag_sample {
 	uint64_t t_ns;
 };
 
-/* HTTP is a blocking client: `concurrency` worker threads, each with its
- * own keep-alive connection per destination. */
-struct http_worker {
-	struct fwd *f;
-	pthread_t thread;
-	bool started;
-	struct col_hclient cl[COL_FWD_MAX_ENDPOINTS];
-};
-
 struct fwd {
 	struct col_fwd_set *set;
 	struct col_fwd_config cfg;
 	unsigned route_i, route_n; /* per_endpoint_cursors: this one sends route i of n */
 	char key[64];             /* store meta key and cursor name */
 	struct store *store;
+	bool cursor_set;          /* registered with store_cursor_set() */
 	pthread_t thread;
 	bool started;
 	struct store_reader *reader;
@@ -124,13 +117,10 @@ struct fwd {
 	grpc_metadata *md;
 	size_t n_md;
 	unsigned inflight;
-	char *http_headers;
-	pthread_mutex_t hlock;
-	pthread_cond_t hwork, hdone; /* hdone uses CLOCK_MONOTONIC */
-	bool hsync_init, hstop;
-	struct fwd_call *hq_head, *hq_tail, *hdone_list;
-	struct http_worker *hw;
-	unsigned n_hw;
+	struct col_hmulti *hm;    /* OTLP/HTTP transfers */
+	struct col_hopts hopts;
+	char *http_headers, *http_headers_gz;
+	char http_url[COL_FWD_MAX_ENDPOINTS][400];
 	uint64_t rnd;
 	struct builder bld[COL_FWD_MAX_ENDPOINTS];
 	struct lag_sample lag[LAG_SAMPLES];
@@ -234,6 +224,7 @@ static void cursor_save(struct fwd *f)
 static void call_free(struct fwd_call *c)
 {
 	free(c->payload);
+	free(c->gz);
 	free(c);
 }
 
@@ -696,7 +687,7 @@ static void grpc_finish(struct fwd *f, struct fwd_call *c)
 	call_failed(f, c, retry, hint, what);
 }
 
-/* ---- HTTP/protobuf (blocking, one request at a time) ---- */
+/* ---- OTLP/HTTP (libcurl multi, on the forwarder thread) ---- */
 
 static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
@@ -745,118 +736,72 @@ static int64_t retry_after_ms(const char *headers)
 	return -1;
 }
 
-/* Worker thread: one request, outcome into c->h_*. */
-static void http_do(struct fwd *f, struct col_hclient *cl, struct fwd_call *c)
+/* Sends c to its destination; libcurl moves it on in http_poll(). */
+static void http_start(struct fwd *f, struct fwd_call *c)
 {
 	const uint8_t *body = c->payload;
 	size_t len = c->len;
-	uint8_t *gz = NULL;
-	if (f->cfg.gzip && gzip_buf(c->payload, c->len, &gz, &len) == 0)
-		body = gz;
+	if (f->cfg.gzip && gzip_buf(c->payload, c->len, &c->gz, &len) == 0)
+		body = c->gz;
 	else
 		len = c->len;
-	char hdrs[4608];
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: application/x-protobuf\r\n%s%s",
-		 gz ? "Content-Encoding: gzip\r\n" : "", f->http_headers ? f->http_headers : "");
-	char *rh = NULL, *rb = NULL;
-	size_t rbl = 0;
-	c->h_status = 0;
-	c->h_hint = -1;
-	c->h_rejected = 0;
-	c->h_msg[0] = '\0';
-	c->h_rc = col_hclient_request(cl, "POST", f->cfg.path, hdrs, body, len,
-				      (int)f->cfg.timeout_ms, &c->h_status, &rh, &rb, &rbl);
-	free(gz);
-	if (c->h_rc != 0) {
-		col_hclient_close(cl);
+	int rc = col_hmulti_post(f->hm, f->http_url[c->dest],
+				 c->gz ? f->http_headers_gz : f->http_headers, body, len, &f->hopts,
+				 c, &c->hx);
+	if (rc != 0) {
+		free(c->gz);
+		c->gz = NULL;
+		call_failed(f, c, true, -1, "cannot start an HTTP request");
 		return;
 	}
-	if (c->h_status >= 200 && c->h_status < 300) {
-		struct otlp_response r;
-		if (rbl > 0 && otlp_decode_response_proto(&r, (const uint8_t *)rb, rbl) == 0) {
-			c->h_rejected = r.rejected_spans;
-			snprintf(c->h_msg, sizeof(c->h_msg), "%.159s", r.error_message);
-		}
-	} else {
-		c->h_hint = retry_after_ms(rh);
-	}
-	free(rh);
-	free(rb);
-}
-
-static void *http_worker_main(void *arg)
-{
-	struct http_worker *w = arg;
-	struct fwd *f = w->f;
-	pthread_mutex_lock(&f->hlock);
-	for (;;) {
-		while (!f->hstop && f->hq_head == NULL)
-			pthread_cond_wait(&f->hwork, &f->hlock);
-		if (f->hq_head == NULL)
-			break; /* stopping, nothing queued */
-		struct fwd_call *c = f->hq_head;
-		f->hq_head = c->hnext;
-		if (f->hq_head == NULL)
-			f->hq_tail = NULL;
-		pthread_mutex_unlock(&f->hlock);
-		http_do(f, &w->cl[c->dest], c);
-		pthread_mutex_lock(&f->hlock);
-		c->hnext = f->hdone_list;
-		f->hdone_list = c;
-		pthread_cond_signal(&f->hdone);
-	}
-	pthread_mutex_unlock(&f->hlock);
-	return NULL;
-}
-
-/* Forwarder thread: hands c to the workers. */
-static void http_start(struct fwd *f, struct fwd_call *c)
-{
 	c->state = CALL_INFLIGHT;
 	f->inflight++;
-	c->hnext = NULL;
-	pthread_mutex_lock(&f->hlock);
-	if (f->hq_tail)
-		f->hq_tail->hnext = c;
-	else
-		f->hq_head = c;
-	f->hq_tail = c;
-	pthread_cond_signal(&f->hwork);
-	pthread_mutex_unlock(&f->hlock);
 }
 
-/* Forwarder thread: what a worker found out about c. */
-static void http_finish(struct fwd *f, struct fwd_call *c)
+/* Lets go of c's transfer (cancelling it if it still runs). */
+static void http_end(struct fwd *f, struct fwd_call *c)
 {
-	char what[200];
+	col_hxfer_free(f->hm, c->hx);
+	c->hx = NULL;
+	free(c->gz);
+	c->gz = NULL;
 	f->inflight--;
-	if (c->h_rc != 0) {
-		snprintf(what, sizeof(what), "HTTP request: %s", strerror(-c->h_rc));
+}
+
+/* What the destination said about c. */
+static void http_finish(struct fwd *f, struct fwd_call *c, const struct col_hresult *r)
+{
+	char what[300];
+	if (r->rc != 0) {
+		snprintf(what, sizeof(what), "HTTP request: %s", r->error);
 		call_failed(f, c, true, -1, what);
-	} else if (c->h_status >= 200 && c->h_status < 300) {
-		call_ok(f, c, c->h_rejected, c->h_msg);
+	} else if (r->status >= 200 && r->status < 300) {
+		struct otlp_response resp = { 0 };
+		if (r->body_len > 0 &&
+		    otlp_decode_response_proto(&resp, (const uint8_t *)r->body, r->body_len) != 0)
+			memset(&resp, 0, sizeof(resp));
+		call_ok(f, c, resp.rejected_spans, resp.error_message);
 	} else {
-		snprintf(what, sizeof(what), "HTTP %d", c->h_status);
-		call_failed(f, c, col_fwd_http_retryable(c->h_status), c->h_hint, what);
+		snprintf(what, sizeof(what), "HTTP %d", r->status);
+		call_failed(f, c, col_fwd_http_retryable(r->status), retry_after_ms(r->headers),
+			    what);
 	}
 }
 
-/* Waits until a worker finished a call or until_ms (monotonic); handles them. */
-static void http_wait(struct fwd *f, uint64_t until_ms)
+/* Moves the transfers on, waiting at most wait_ms, and handles the ones
+ * that finished. */
+static void http_poll(struct fwd *f, uint64_t wait_ms)
 {
-	struct timespec ts = { (time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L };
-	pthread_mutex_lock(&f->hlock);
-	while (f->hdone_list == NULL) {
-		if (pthread_cond_timedwait(&f->hdone, &f->hlock, &ts) != 0)
-			break;
+	if (col_hmulti_run(f->hm, (int)wait_ms) < 0) {
+		struct timespec ts = { 0, (long)wait_ms * 1000000L };
+		nanosleep(&ts, NULL); /* libcurl is out of resources: do not spin */
 	}
-	struct fwd_call *list = f->hdone_list;
-	f->hdone_list = NULL;
-	pthread_mutex_unlock(&f->hlock);
-	while (list) {
-		struct fwd_call *c = list;
-		list = c->hnext;
-		http_finish(f, c);
+	void *tag;
+	const struct col_hresult *r;
+	while (col_hmulti_next(f->hm, &tag, &r) != NULL) {
+		struct fwd_call *c = tag;
+		http_finish(f, c, r);
+		http_end(f, c);
 	}
 }
 
@@ -954,12 +899,22 @@ static void update_stats(struct fwd *f)
 	}
 }
 
+/* At the stop deadline: gRPC calls complete as CANCELLED through the
+ * queue; HTTP transfers are dropped here and then. Either way the call
+ * stays unacknowledged, so its spans are sent again after the restart. */
 static void cancel_inflight(struct fwd *f)
 {
 	for (struct fwd_unit *u = f->head; u; u = u->next)
-		for (struct fwd_call *c = u->calls; c; c = c->next)
-			if (c->state == CALL_INFLIGHT && c->call)
+		for (struct fwd_call *c = u->calls; c; c = c->next) {
+			if (c->state != CALL_INFLIGHT)
+				continue;
+			if (c->call) {
 				grpc_call_cancel(c->call, NULL);
+			} else if (c->hx) {
+				http_end(f, c);
+				call_failed(f, c, true, -1, "cancelled: ternd is stopping");
+			}
+		}
 }
 
 static void *fwd_main(void *arg)
@@ -1000,7 +955,8 @@ static void *fwd_main(void *arg)
 		start_ready(f, now, &wake);
 		advance(f);
 		if (f->inflight > 0 && f->cfg.protocol == COL_FWD_HTTP) {
-			http_wait(f, wake > now ? wake : now);
+			uint64_t until = wake > now ? wake : now;
+			http_poll(f, until - now < 50 ? until - now : 50);
 			advance(f);
 		} else if (f->inflight > 0) {
 			uint64_t until = wake > now ? wake : now;
@@ -1044,24 +1000,11 @@ static void fwd_free(struct fwd *f)
 	while (f->head) {
 		struct fwd_unit *u = f->head;
 		f->head = u->next;
+		for (struct fwd_call *c = u->calls; c; c = c->next)
+			col_hxfer_free(f->hm, c->hx);
 		unit_free(u);
 	}
-	if (f->hsync_init) {
-		pthread_mutex_lock(&f->hlock);
-		f->hstop = true;
-		pthread_cond_broadcast(&f->hwork);
-		pthread_mutex_unlock(&f->hlock);
-		for (unsigned i = 0; i < f->n_hw; i++) {
-			if (f->hw[i].started)
-				pthread_join(f->hw[i].thread, NULL);
-			for (unsigned d = 0; d < f->cfg.n_endpoints; d++)
-				col_hclient_close(&f->hw[i].cl[d]);
-		}
-		pthread_cond_destroy(&f->hwork);
-		pthread_cond_destroy(&f->hdone);
-		pthread_mutex_destroy(&f->hlock);
-	}
-	free(f->hw);
+	col_hmulti_free(f->hm);
 	for (unsigned d = 0; d < COL_FWD_MAX_ENDPOINTS; d++) {
 		builder_reset(&f->bld[d]);
 		if (f->ch[d])
@@ -1080,8 +1023,9 @@ static void fwd_free(struct fwd *f)
 	}
 	free(f->md);
 	free(f->http_headers);
+	free(f->http_headers_gz);
 	store_reader_free(f->reader);
-	if (f->store)
+	if (f->cursor_set)
 		store_cursor_remove(f->store, f->key);
 	free(f);
 }
@@ -1109,18 +1053,15 @@ static int read_pem(const char *path, char **out)
 	return 0;
 }
 
-static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col_fwd_set *set,
-		   struct fwd **out, char *err, size_t errlen)
+/* A forwarder with cfg's values, the defaults filled in; no resources yet. */
+static struct fwd *fwd_alloc(struct store *s, const struct col_fwd_config *cfg,
+			     struct col_fwd_set *set)
 {
-	int rc = col_fwd_config_check(cfg, err, errlen);
-	if (rc != 0)
-		return rc;
 	struct fwd *f = calloc(1, sizeof(*f));
 	if (f == NULL)
-		goto out_nomem;
+		return NULL;
 	f->set = set;
 	f->cfg = *cfg;
-	f->store = s;
 	f->rnd = real_ns() ^ (uintptr_t)f;
 	if (f->cfg.batch_spans == 0)
 		f->cfg.batch_spans = 4096;
@@ -1128,21 +1069,31 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		f->cfg.concurrency = 1;
 	if (f->cfg.timeout_ms == 0)
 		f->cfg.timeout_ms = 10000;
+	if (f->cfg.connect_timeout_ms == 0 || f->cfg.connect_timeout_ms > f->cfg.timeout_ms)
+		f->cfg.connect_timeout_ms = f->cfg.timeout_ms;
 	if (f->cfg.max_backoff_ms < 100)
 		f->cfg.max_backoff_ms = 100;
 	if (f->cfg.max_request_bytes < 1024)
 		f->cfg.max_request_bytes = 4000000;
 	snprintf(f->key, sizeof(f->key), "fwd-%s", cfg->name);
+	f->store = s;
+	return f;
+}
 
-	rc = cursor_load(f, &f->acked);
+/* Loads the saved cursor (or starts at the oldest record), registers it
+ * with the store (so that retention accounts for it) and opens a reader. */
+static int fwd_open_cursor(struct fwd *f, char *err, size_t errlen)
+{
+	struct store *s = f->store;
+	const char *name = f->cfg.name;
+	int rc = cursor_load(f, &f->acked);
 	if (rc == -ENOENT) {
 		f->acked = store_oldest_pos(s);
 		col_log(COL_LOG_INFO, "forward %s: no saved cursor; starting at the oldest record",
-			cfg->name);
+			name);
 	} else if (rc != 0) {
 		snprintf(err, errlen, "forward %s: cannot read its saved cursor (meta/%s): %s",
-			 cfg->name, f->key, strerror(-rc));
-		free(f);
+			 name, f->key, strerror(-rc));
 		return rc;
 	}
 	struct store_pos oldest = store_oldest_pos(s);
@@ -1150,133 +1101,179 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		col_log(COL_LOG_WARN,
 			"forward %s: retention dropped part of the log after the saved cursor "
 			"before this start (count unknown); going on from the oldest record",
-			cfg->name);
+			name);
 		f->acked = oldest;
 	}
 	f->read_pos = f->acked;
 	rc = store_cursor_set(s, f->key, f->acked);
-	if (rc == 0)
-		rc = store_reader_new(s, f->acked, &f->reader);
 	if (rc != 0)
-		goto out_free;
+		goto out_err;
+	f->cursor_set = true; /* from here on fwd_free() removes it */
+	rc = store_reader_new(s, f->acked, &f->reader);
+	if (rc != 0)
+		goto out_err;
+	return 0;
 
-	if (cfg->protocol == COL_FWD_GRPC) {
-		grpc_arg args[5];
-		size_t na = 0;
-		args[na].type = GRPC_ARG_INTEGER;
-		args[na].key = (char *)GRPC_ARG_ENABLE_RETRIES;
-		args[na++].value.integer = 0; /* we retry, with the OTLP rules */
-		args[na].type = GRPC_ARG_INTEGER;
-		args[na].key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
-		args[na++].value.integer = cfg->gzip ? GRPC_COMPRESS_GZIP : GRPC_COMPRESS_NONE;
+out_err:
+	snprintf(err, errlen, "forward %s: cannot start: %s", name, strerror(-rc));
+	return rc;
+}
+
+/* TLS (server verified; optional client certificate) or plaintext. */
+static int grpc_creds(const struct col_fwd_config *cfg, grpc_channel_credentials **out,
+		      char *err, size_t errlen)
+{
+	if (!cfg->tls) {
+		*out = grpc_insecure_credentials_create();
+		return *out ? 0 : -ENOMEM;
+	}
+	char *pem[3] = { NULL, NULL, NULL }; /* roots, certificate, key */
+	const char *file[3] = { cfg->ca_file, cfg->cert_file, cfg->key_file };
+	const char *what[3] = { "ca_file", "cert_file", "key_file" };
+	int rc = 0;
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		if (file[i][0] && (rc = read_pem(file[i], &pem[i])) != 0)
+			snprintf(err, errlen, "forward %s: cannot read %s %s: %s", cfg->name,
+				 what[i], file[i], strerror(-rc));
+	}
+	if (rc == 0) {
+		grpc_ssl_pem_key_cert_pair pair = { pem[2], pem[1] };
+		*out = grpc_ssl_credentials_create(pem[0], pem[1] ? &pair : NULL, NULL, NULL);
+		if (*out == NULL)
+			rc = -ENOMEM;
+	}
+	for (int i = 0; i < 3; i++)
+		free(pem[i]);
+	return rc;
+}
+
+/* One channel per destination, the completion queue, the metadata. */
+static int grpc_setup(struct fwd *f, char *err, size_t errlen)
+{
+	const struct col_fwd_config *cfg = &f->cfg;
+	grpc_arg args[] = {
+		/* we retry, with the OTLP rules */
+		{ GRPC_ARG_INTEGER, (char *)GRPC_ARG_ENABLE_RETRIES, { .integer = 0 } },
+		{ GRPC_ARG_INTEGER, (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+		  { .integer = cfg->gzip ? GRPC_COMPRESS_GZIP : GRPC_COMPRESS_NONE } },
 		/* come back quickly when the destination does */
-		args[na].type = GRPC_ARG_INTEGER;
-		args[na].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
-		args[na++].value.integer = 100;
-		args[na].type = GRPC_ARG_INTEGER;
-		args[na].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
-		args[na++].value.integer = (int)(f->cfg.max_backoff_ms < 2000 ? f->cfg.max_backoff_ms
-									 : 2000);
-		args[na].type = GRPC_ARG_INTEGER;
-		args[na].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-		args[na++].value.integer = 1;
-		grpc_channel_args chargs = { na, args };
-		grpc_channel_credentials *creds;
-		if (cfg->tls) {
-			char *pem = NULL;
-			if (cfg->ca_file[0] && (rc = read_pem(cfg->ca_file, &pem)) != 0) {
-				snprintf(err, errlen, "forward %s: cannot read ca_file %s: %s",
-					 cfg->name, cfg->ca_file, strerror(-rc));
-				goto out_free_quiet;
-			}
-			creds = grpc_ssl_credentials_create(pem, NULL, NULL, NULL);
-			free(pem);
-		} else {
-			creds = grpc_insecure_credentials_create();
-		}
-		if (creds == NULL) {
+		{ GRPC_ARG_INTEGER, (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, { .integer = 100 } },
+		{ GRPC_ARG_INTEGER, (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+		  { .integer = (int)(cfg->max_backoff_ms < 2000 ? cfg->max_backoff_ms : 2000) } },
+		{ GRPC_ARG_INTEGER, (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, { .integer = 1 } },
+	};
+	grpc_channel_args chargs = { sizeof(args) / sizeof(args[0]), args };
+	grpc_channel_credentials *creds;
+	int rc = grpc_creds(cfg, &creds, err, errlen);
+	if (rc != 0)
+		return rc;
+	for (unsigned d = 0; d < cfg->n_endpoints; d++) {
+		f->ch[d] = grpc_channel_create(cfg->endpoints[d], creds, &chargs);
+		if (f->ch[d] == NULL)
 			rc = -ENOMEM;
-			goto out_free;
-		}
-		for (unsigned d = 0; d < cfg->n_endpoints; d++) {
-			f->ch[d] = grpc_channel_create(cfg->endpoints[d], creds, &chargs);
-			if (f->ch[d] == NULL)
-				rc = -ENOMEM;
-		}
-		grpc_channel_credentials_release(creds);
-		f->cq = grpc_completion_queue_create_for_next(NULL);
-		if (f->cq == NULL)
+	}
+	grpc_channel_credentials_release(creds);
+	f->cq = grpc_completion_queue_create_for_next(NULL);
+	if (f->cq == NULL)
+		rc = -ENOMEM;
+	if (cfg->n_headers) {
+		f->md = calloc(cfg->n_headers, sizeof(*f->md));
+		if (f->md == NULL)
 			rc = -ENOMEM;
-		if (cfg->n_headers) {
-			f->md = calloc(cfg->n_headers, sizeof(*f->md));
-			if (f->md == NULL)
-				rc = -ENOMEM;
-			for (uint32_t i = 0; f->md && i < cfg->n_headers; i++) {
-				f->md[i].key = grpc_slice_from_copied_string(cfg->headers[i].name);
-				f->md[i].value = grpc_slice_from_copied_string(cfg->headers[i].value);
-				f->n_md++;
-			}
-		}
-		if (rc != 0)
-			goto out_free;
-	} else {
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_mutex_init(&f->hlock, NULL);
-		pthread_cond_init(&f->hwork, NULL);
-		pthread_cond_init(&f->hdone, &ca);
-		pthread_condattr_destroy(&ca);
-		f->hsync_init = true;
-		f->hw = calloc(f->cfg.concurrency, sizeof(*f->hw));
-		if (f->hw == NULL) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
-		for (unsigned i = 0; i < f->cfg.concurrency; i++) {
-			f->hw[i].f = f;
-			for (unsigned d = 0; d < cfg->n_endpoints; d++)
-				if (col_hclient_init(&f->hw[i].cl[d], cfg->endpoints[d]) != 0) {
-					snprintf(err, errlen, "forward %s: bad endpoint %s",
-						 cfg->name, cfg->endpoints[d]);
-					rc = -EINVAL;
-					goto out_free_quiet;
-				}
-			f->n_hw++;
-		}
-		size_t need = 1;
-		for (uint32_t i = 0; i < cfg->n_headers; i++)
-			need += strlen(cfg->headers[i].name) + strlen(cfg->headers[i].value) + 4;
-		f->http_headers = calloc(1, need);
-		if (f->http_headers == NULL) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
-		for (uint32_t i = 0; i < cfg->n_headers; i++) {
-			strcat(f->http_headers, cfg->headers[i].name);
-			strcat(f->http_headers, ": ");
-			strcat(f->http_headers, cfg->headers[i].value);
-			strcat(f->http_headers, "\r\n");
+		for (uint32_t i = 0; f->md && i < cfg->n_headers; i++) {
+			f->md[i].key = grpc_slice_from_copied_string(cfg->headers[i].name);
+			f->md[i].value = grpc_slice_from_copied_string(cfg->headers[i].value);
+			f->n_md++;
 		}
 	}
-	for (unsigned i = 0; i < f->n_hw; i++) {
-		int e = pthread_create(&f->hw[i].thread, NULL, http_worker_main, &f->hw[i]);
-		if (e != 0) {
-			rc = -e;
-			goto out_free;
+	if (rc != 0)
+		snprintf(err, errlen, "forward %s: cannot start: %s", cfg->name, strerror(-rc));
+	return rc;
+}
+
+/* "Content-Type: ...\r\n" [+ gzip] + the configured headers, one string. */
+static char *http_header_block(const struct col_fwd_config *cfg, bool gz)
+{
+	static const char ct[] = "Content-Type: application/x-protobuf\r\n";
+	static const char ce[] = "Content-Encoding: gzip\r\n";
+	size_t need = sizeof(ct) + sizeof(ce);
+	for (uint32_t i = 0; i < cfg->n_headers; i++)
+		need += strlen(cfg->headers[i].name) + strlen(cfg->headers[i].value) + 4;
+	char *h = malloc(need);
+	if (h == NULL)
+		return NULL;
+	size_t off = (size_t)snprintf(h, need, "%s%s", ct, gz ? ce : "");
+	for (uint32_t i = 0; i < cfg->n_headers; i++)
+		off += (size_t)snprintf(h + off, need - off, "%s: %s\r\n", cfg->headers[i].name,
+					cfg->headers[i].value);
+	return h;
+}
+
+/* The multi handle, the URLs, the header blocks and the transfer options. */
+static int http_setup(struct fwd *f, char *err, size_t errlen)
+{
+	const struct col_fwd_config *cfg = &f->cfg;
+	for (unsigned d = 0; d < cfg->n_endpoints; d++) {
+		char url[sizeof(f->http_url[0])];
+		snprintf(url, sizeof(url), "%s://%s%s", cfg->tls ? "https" : "http",
+			 cfg->endpoints[d], cfg->path);
+		memcpy(f->http_url[d], url, sizeof(url));
+	}
+	f->hopts = (struct col_hopts){
+		.connect_timeout_ms = cfg->connect_timeout_ms,
+		.timeout_ms = cfg->timeout_ms,
+		/* a stalled or trickling connection goes long before a long timeout_ms */
+		.low_speed_bytes = 64,
+		.low_speed_s = 30,
+		.max_body = 4u << 20, /* an ExportTraceServiceResponse is small */
+		.ca_file = f->cfg.ca_file,
+		.cert_file = f->cfg.cert_file,
+		.key_file = f->cfg.key_file,
+	};
+	/* libcurl reads them per connection: a wrong path fails the start, not
+	 * every request */
+	const char *file[3] = { cfg->ca_file, cfg->cert_file, cfg->key_file };
+	const char *what[3] = { "ca_file", "cert_file", "key_file" };
+	for (int i = 0; i < 3; i++) {
+		if (file[i][0] && access(file[i], R_OK) != 0) {
+			int e = errno;
+			snprintf(err, errlen, "forward %s: cannot read %s %s: %s", cfg->name,
+				 what[i], file[i], strerror(e));
+			return -e;
 		}
-		f->hw[i].started = true;
+	}
+	f->http_headers = http_header_block(cfg, false);
+	f->http_headers_gz = http_header_block(cfg, true);
+	f->hm = col_hmulti_new(cfg->concurrency);
+	if (f->http_headers == NULL || f->http_headers_gz == NULL || f->hm == NULL) {
+		snprintf(err, errlen, "forward %s: cannot start: out of memory", cfg->name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One forwarder, ready for its thread: cursor, reader, transport. */
+static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col_fwd_set *set,
+		   struct fwd **out, char *err, size_t errlen)
+{
+	int rc = col_fwd_config_check(cfg, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct fwd *f = fwd_alloc(s, cfg, set);
+	if (f == NULL) {
+		snprintf(err, errlen, "forward %s: cannot start: out of memory", cfg->name);
+		return -ENOMEM;
+	}
+	rc = fwd_open_cursor(f, err, errlen);
+	if (rc == 0)
+		rc = cfg->protocol == COL_FWD_GRPC ? grpc_setup(f, err, errlen)
+						   : http_setup(f, err, errlen);
+	if (rc != 0) {
+		fwd_free(f);
+		return rc;
 	}
 	*out = f;
 	return 0;
-
-out_nomem:
-	rc = -ENOMEM;
-out_free:
-	snprintf(err, errlen, "forward %s: cannot start: %s", cfg->name, strerror(-rc));
-out_free_quiet:
-	fwd_free(f);
-	return rc;
 }
 
 int col_fwd_start(struct store *s, const struct col_fwd_config *cfg, unsigned n,

@@ -45,12 +45,15 @@ struct col_fwd_config {
 	struct col_fwd_header headers[COL_FWD_MAX_HEADERS];
 	uint32_t n_headers;
 	bool gzip;
-	bool tls;              /* gRPC over TLS (grpcs://); server certificate verified */
-	char ca_file[256];     /* TLS: PEM roots; "" = gRPC's defaults */
-	uint32_t timeout_ms;   /* per call; default 10000 */
+	bool tls;              /* TLS (grpcs://, https://); server certificate verified */
+	char ca_file[256];     /* TLS: PEM roots; "" = the system's (gRPC's, libcurl's) */
+	char cert_file[256];   /* TLS: PEM client certificate; needs key_file */
+	char key_file[256];    /* TLS: PEM private key of cert_file */
+	uint32_t timeout_ms;   /* per call, whole call; default 10000 */
+	uint32_t connect_timeout_ms; /* HTTP: TCP + TLS handshake; default 5000 (<= timeout_ms) */
 	uint32_t batch_spans;  /* at most this many spans per request; default 4096 */
 	uint32_t max_request_bytes; /* larger requests are split; default 4000000 */
-	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: worker threads) */
+	uint32_t concurrency;  /* read units in flight; default 4 (HTTP: also connections per endpoint) */
 	uint32_t max_backoff_ms; /* default 30000; the first retry waits 100 ms */
 	char services[COL_FWD_MAX_SERVICES][128]; /* forward only these service.name (none: all) */
 	uint32_t n_services;
@@ -64,9 +67,10 @@ void col_fwd_config_default(struct col_fwd_config *c);
  * Parses a forwarder URL into c (after defaults): "grpc://HOST:PORT",
  * "grpcs://HOST:PORT" (gRPC over TLS),
  * "http://HOST:PORT[/path]" (OTLP/HTTP protobuf, default path /v1/traces),
+ * "https://HOST:PORT[/path]" (the same over TLS),
  * or a bare "HOST:PORT" (gRPC). Several gateways: comma-separated
  * "grpc://a:4317,b:4317". Query parameters set the other fields:
- * "?gzip=1&timeout_ms=5000&batch_spans=2048&max_request_bytes=1000000&
+ * "?gzip=1&timeout_ms=5000&connect_timeout_ms=1000&batch_spans=2048&max_request_bytes=1000000&
  * concurrency=2&sample=0.5&
  * service=a&service=b&name=jaeger&header=key:value". c may be NULL to only
  * validate. Returns 0 or -EINVAL with a message in err.
@@ -76,7 +80,8 @@ int col_fwd_config_parse_url(struct col_fwd_config *c, const char *url, char *er
 
 /**
  * Sets one field of c by its YAML key ("endpoint", "endpoints" entries,
- * "protocol", "headers" entries as "name: value", "gzip", "tls", "ca_file", "timeout_ms",
+ * "protocol", "headers" entries as "name: value", "gzip", "tls", "ca_file", "cert_file",
+ * "key_file", "timeout_ms", "connect_timeout_ms",
  * "batch_spans", "max_request_bytes", "concurrency", "max_backoff_ms", "service", "sample",
  * "name", "path", "url"). Returns 0, -ENOENT (unknown key) or -EINVAL
  * (message in err). For lists, each call appends one item.
@@ -87,16 +92,19 @@ int col_fwd_config_set(struct col_fwd_config *c, const char *key, const char *va
 /** Checks a finished config (endpoint present, name valid). 0 or -EINVAL + err. */
 int col_fwd_config_check(const struct col_fwd_config *c, char *err, size_t errlen);
 
+struct col_ydoc;
+struct yaml_node_s;
+
 /**
- * Parses the value of the YAML key "forwarders" from an open libyaml parser
- * (a yaml_parser_t *, positioned right after the key): a sequence of
- * mappings, one per forwarder, whose keys are col_fwd_config_set()'s
- * ("endpoints" and "headers" may be sequences / a mapping; "url" may set
- * everything at once). Appends to cfg[*n] (at most COL_FWD_MAX). Returns 0
- * or -EINVAL/-ENOMEM with "FILE:LINE: what" in err. Not thread-safe.
+ * Reads the value of the YAML key "forwarders" (node value of document d,
+ * yaml_tree.h): a sequence of mappings, one per forwarder, whose keys are
+ * col_fwd_config_set()'s ("endpoints" and "services" may be sequences,
+ * "headers" a mapping; "url" may set everything at once). Appends to
+ * cfg[*n] (at most COL_FWD_MAX). Returns 0 or -EINVAL with "FILE:LINE:
+ * forwarders: what" in err.
  */
-int col_fwd_config_yaml(void *yaml_parser, const char *path, struct col_fwd_config *cfg,
-			uint32_t *n, char *err, size_t errlen);
+int col_fwd_config_yaml(struct col_ydoc *d, struct yaml_node_s *value,
+			struct col_fwd_config *cfg, uint32_t *n, char *err, size_t errlen);
 
 /*
  * The routing and sampling functions: the same on every ternd, documented
@@ -139,8 +147,9 @@ struct col_fwd_set;
  * Starts one thread per config (per endpoint with per_endpoint_cursors,
  * named "NAME.K") over store s: each loads its saved cursor ("fwd-NAME" in
  * store meta; none: starts at the oldest retained record; unreadable:
- * -EBADMSG) and forwards from there; HTTP forwarders also start their
- * worker threads. n <= COL_FWD_MAX. Returns 0 and *out (NULL when n == 0),
+ * -EBADMSG) and forwards from there (gRPC through a completion queue,
+ * OTLP/HTTP through a libcurl multi handle, both on that thread; a
+ * ca_file or cert_file that cannot be read fails here). n <= COL_FWD_MAX. Returns 0 and *out (NULL when n == 0),
  * or a negative errno with a message in err (nothing left running). s must
  * outlive col_fwd_stop(). Calls grpc_init() (col_fwd_stop() shuts it down).
  * Call from one thread (the loop).
@@ -151,8 +160,10 @@ int col_fwd_start(struct store *s, const struct col_fwd_config *cfg, unsigned n,
 /**
  * Stops and frees every forwarder: no new reads; waits up to wait_ms for
  * the calls in flight to be answered (their acks still move and save the
- * cursor, so a clean stop resends nothing), cancels what is left, joins the
- * threads. Blocks the caller for at most about wait_ms. Accepts NULL.
+ * cursor, so a clean stop resends nothing), cancels what is left (gRPC
+ * calls and HTTP transfers alike, even toward a destination that never
+ * answers), joins the threads. Blocks the caller for at most about wait_ms
+ * plus 50 ms. Accepts NULL.
  */
 void col_fwd_stop(struct col_fwd_set *set, unsigned wait_ms);
 

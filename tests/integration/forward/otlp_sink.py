@@ -9,8 +9,9 @@ to OUTDIR/spans.txt and flushes it before answering, so an answer the
 forwarder saw as OK means the spans are recorded.
 
 usage: otlp_sink.py PROTO_PY_DIR OUTDIR GRPC_PORT HTTP_PORT [TLS_DIR]
-  (port 0: any free port; with TLS_DIR, gRPC is served over TLS with
-  TLS_DIR/key.pem and TLS_DIR/cert.pem). Prints "listening grpc PORT" and
+  (port 0: any free port; with TLS_DIR, gRPC and HTTP are served over TLS
+  with TLS_DIR/key.pem and TLS_DIR/cert.pem, and if TLS_DIR/client-ca.pem
+  exists, HTTP clients must present a certificate it signed). Prints "listening grpc PORT" and
   "listening http PORT"; exits when stdin closes or on SIGTERM.
 
 How it answers is read from OUTDIR/mode before every request:
@@ -21,6 +22,7 @@ How it answers is read from OUTDIR/mode before every request:
   partial:K            accept, but report K rejected spans in partial_success
                        (the spans are still recorded: K is only reported)
   slow:MS              accept after sleeping MS milliseconds
+  continue             HTTP: send an interim "100 Continue" first, then accept
 Each answer's kind is counted in OUTDIR/answers.txt (one word per line), the
 size of each recorded request (protobuf bytes) in OUTDIR/sizes.txt.
 The value of the "authorization" header/metadata, if any, goes to OUTDIR/auth.txt.
@@ -177,6 +179,10 @@ class Http(http.server.BaseHTTPRequestHandler):
             self.answer(415)
             return
         m = mode()
+        if m == "continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+            time.sleep(0.05)  # its own packet: the client must read past it
         if self.headers.get("authorization"):
             save_auth(self.headers.get("authorization"))
         if m == "unavailable":
@@ -226,6 +232,15 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 hs = Server(("127.0.0.1", http_port), Http)
+if tls_dir:
+    import ssl
+    sc = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sc.load_cert_chain(os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem"))
+    client_ca = os.path.join(tls_dir, "client-ca.pem")
+    if os.path.exists(client_ca):
+        sc.verify_mode = ssl.CERT_REQUIRED
+        sc.load_verify_locations(client_ca)
+    hs.socket = sc.wrap_socket(hs.socket, server_side=True)
 threading.Thread(target=hs.serve_forever, daemon=True).start()
 print("listening grpc %d" % port, flush=True)
 print("listening http %d" % hs.server_address[1], flush=True)

@@ -21,6 +21,17 @@ scenario checks span ids, not only counts:
   routing   two gateways: each trace lands whole on the gateway
             col_fwd_route() names; service filter + 50% sampling keeps each
             trace whole or absent, exactly as col_fwd_sampled() says.
+  blackhole an OTLP/HTTP destination that accepts TCP and never answers:
+            SIGTERM ends ternd within --shutdown-timeout-ms, and after a
+            restart toward a real sink every span arrives exactly once.
+  trickle   a destination that answers one byte a second: timeout_ms
+            bounds the whole request (it fails and is retried), and the
+            shutdown is as quick as with the black hole.
+  continue  an interim "100 Continue" before the final 200: delivered,
+            nothing dropped.
+  https     OTLP/HTTP over TLS with ca_file + a client certificate
+            (cert_file, key_file); without the client certificate, or
+            without the CA, nothing is delivered.
 
 usage: test_forward.py OTLP_SINK_PY STORE_DUMP PROTO_ROOT WORK_DIR [SCENARIO...]
 env: TERND (the binary), TERN_UNDER_VALGRIND=1 (run A under valgrind, basic only).
@@ -30,6 +41,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -80,11 +92,12 @@ def wait_until(fn, timeout, what):
 # ---- processes ----
 
 class Ternd:
-    def __init__(self, name, data, args=(), grpc_addr="127.0.0.1:0", valgrind=False):
+    def __init__(self, name, data, args=(), grpc_addr="127.0.0.1:0", valgrind=False,
+                 shutdown_ms=3000):
         self.name, self.data = name, data
         cmd = [TERND, "--sink", "store", "--data", data, "--otlp-grpc", grpc_addr,
                "--otlp-http", "127.0.0.1:0", "--query", "127.0.0.1:0",
-               "--shutdown-timeout-ms", "3000"] + list(args)
+               "--shutdown-timeout-ms", str(shutdown_ms)] + list(args)
         if valgrind:
             cmd = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
                    "--show-leak-kinds=definite,indirect",
@@ -175,6 +188,107 @@ class Sink:
         self.p.stdin.close()
         self.p.wait(30)
         self.p.stdout.close()
+
+
+class BadPeer:
+    """An OTLP/HTTP destination on a real socket that misbehaves.
+    blackhole: accepts, reads each request, never answers.
+    trickle:   reads each request, then sends a valid answer one byte a
+               second (status line first), so no single read ever waits
+               long, but the answer never completes in time."""
+
+    ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+              b"Content-Length: 0\r\n\r\n")
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(0.2)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.requests = 0
+        self.closed = 0
+        self.stopping = threading.Event()
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # closed by stop()
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def read_request(self, c, buf):
+        """One whole request (headers + Content-Length body) off c, or None."""
+        while b"\r\n\r\n" not in buf:
+            d = self.recv(c)
+            if not d:
+                return None
+            buf += d
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+        while len(rest) < n:
+            d = self.recv(c)
+            if not d:
+                return None
+            rest += d
+        return rest[n:]
+
+    def recv(self, c):
+        while not self.stopping.is_set():
+            try:
+                return c.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return b""
+        return b""
+
+    def serve(self, c):
+        c.settimeout(0.2)
+        buf = b""
+        try:
+            while True:
+                buf = self.read_request(c, buf)
+                if buf is None:
+                    break
+                self.requests += 1
+                if self.kind == "trickle":
+                    for i in range(len(self.ANSWER)):
+                        if self.stopping.wait(1.0):
+                            break
+                        c.sendall(self.ANSWER[i:i + 1])
+        except OSError:
+            pass
+        self.closed += 1
+        c.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.ls.close()
+
+
+def timed_stop(a, limit, what):
+    """SIGTERMs ternd a; checks that it exits 0 within limit seconds."""
+    t0 = time.time()
+    try:
+        rc = a.stop(limit + 30)
+    except subprocess.TimeoutExpired:
+        a.kill()
+        return check(False, "%s: ternd still running %.0f s after SIGTERM" % (what, limit + 30))
+    took = time.time() - t0
+    print("%s: ternd stopped %.2f s after SIGTERM" % (what, took), flush=True)
+    check(rc == 0, "%s: ternd exits 0 (got %d)" % (what, rc))
+    return check(took < limit, "%s: ternd took %.2f s to stop (limit %.1f s)" % (what, took, limit))
 
 
 def dump_store(data):
@@ -308,6 +422,8 @@ forwarders:
     wait_until(lambda: len(p1.spans()) >= n, t, "gRPC sink to get %d spans" % n)
     wait_until(lambda: len(p2.spans()) >= n, t, "HTTP sink to get %d spans" % n)
     wait_until(lambda: a.fwd("spans_sent_total", "gateway") >= n, t, "gateway acks")
+    # the sink records before it answers: the count follows the answer
+    wait_until(lambda: a.fwd("spans_sent_total", "sink-http") >= n, t, "sink-http acks")
     wait_until(lambda: a.fwd("lag_spans", "sink-grpc") == 0, t, "lag 0")
     m = a.metrics()
     check(m.get('ternd_forward_spans_sent_total{forwarder="sink-http"}') == n,
@@ -567,7 +683,7 @@ def needs_store():
                        capture_output=True, text=True, timeout=30)
     check(p.returncode == 1, "ternd --sink null --forward exits 1 (got %d)" % p.returncode)
     check("needs --sink store" in p.stderr, "the message says why: %r" % p.stderr[-300:])
-    p = subprocess.run([TERND, "--forward", "https://jaeger:4317"], capture_output=True,
+    p = subprocess.run([TERND, "--forward", "ftp://jaeger:4317"], capture_output=True,
                        text=True, timeout=30)
     check(p.returncode == 2 and "--forward" in p.stderr, "a bad --forward URL is a usage error")
 
@@ -604,12 +720,110 @@ def tls():
     p.stop()
 
 
-scenarios = {"needs_store": needs_store, "tls": tls, "basic": basic, "outage": outage, "sigkill": sigkill, "routing": routing}
+def blackhole():
+    bh = BadPeer("blackhole")
+    cfg = ["--forward", "http://%s?name=bh&timeout_ms=600000&concurrency=2" % bh.addr]
+    data = os.path.join(work, "blackhole-a")
+    a = Ternd("A", data, cfg, shutdown_ms=1000)
+    g = Gen(6)
+    sent = g.send(a.grpc, 50, 50)
+    wait_until(lambda: bh.requests >= 1, 20, "the black hole receives a request")
+    check(a.fwd("spans_sent_total", "bh") == 0, "nothing acknowledged by a black hole")
+    # 1 s of --shutdown-timeout-ms, plus the drain and the store's close
+    timed_stop(a, 3.0, "black hole")
+    wait_until(lambda: bh.closed >= bh.requests, 5, "ternd closed its connections")
+    bh.stop()
+    # The cancelled requests were never acknowledged: a restart toward a
+    # real destination (same forwarder name, same cursor) sends them all.
+    p = Sink("blackhole-sink")
+    a = Ternd("A", data, ["--forward", "http://%s?name=bh" % p.http])
+    wait_until(lambda: a.fwd("spans_sent_total", "bh") >= len(sent), 20,
+               "delivery after the restart")
+    check(a.stop() == 0, "A exits 0")
+    exactly_once(p.spans(), sent, "after the black hole")
+    p.stop()
+
+
+def trickle():
+    tr = BadPeer("trickle")
+    cfg = ["--forward", "http://%s?name=tr&timeout_ms=1500&max_backoff_ms=200" % tr.addr]
+    a = Ternd("A", os.path.join(work, "trickle-a"), cfg, shutdown_ms=1000)
+    g = Gen(7)
+    g.send(a.grpc, 20, 80)
+    wait_until(lambda: tr.requests >= 1, 20, "the trickling peer receives a request")
+    t0 = time.time()
+    wait_until(lambda: a.fwd("spans_failed_total", "tr") > 0, 15,
+               "the trickled request fails")
+    took = time.time() - t0
+    # the answer needs ~60 s at 1 byte/s; timeout_ms is 1.5 s for the whole call
+    check(took < 4.0, "timeout_ms bounds a trickled answer (failed after %.1f s)" % took)
+    wait_until(lambda: tr.requests >= 2, 10, "the failed request is retried")
+    check(a.fwd("spans_sent_total", "tr") == 0, "nothing acknowledged by a trickle")
+    timed_stop(a, 3.0, "trickle")
+    tr.stop()
+
+
+def continue_100():
+    p = Sink("continue")
+    p.set_mode("continue")
+    a = Ternd("A", os.path.join(work, "continue-a"),
+              ["--forward", "http://%s?name=cont&gzip=1" % p.http])
+    g = Gen(8)
+    sent = g.send(a.grpc, 50, 40)
+    wait_until(lambda: a.fwd("spans_sent_total", "cont") >= len(sent), 20,
+               "delivery past 100 Continue")
+    check(a.fwd("spans_dropped_total", "cont") == 0, "100 Continue is not an answer: no drop")
+    check(a.fwd("spans_failed_total", "cont") == 0, "100 Continue: no failure")
+    check(a.stop() == 0, "A exits 0")
+    exactly_once(p.spans(), sent, "100 Continue sink")
+    p.stop()
+
+
+def https():
+    """OTLP/HTTP over TLS, the server checked against ca_file, ternd
+    presenting a client certificate the server requires."""
+    d = os.path.join(work, "https")
+    os.makedirs(d)
+    for name, subj, san in (("", "/CN=localhost", "IP:127.0.0.1,DNS:localhost"),
+                            ("client-", "/CN=ternd-client", "DNS:ternd-client")):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-keyout", os.path.join(d, name + "key.pem"),
+                        "-out", os.path.join(d, name + "cert.pem"),
+                        "-subj", subj, "-addext", "subjectAltName=" + san],
+                       check=True, capture_output=True)
+    shutil.copy(os.path.join(d, "client-cert.pem"), os.path.join(d, "client-ca.pem"))
+    p = Sink("https-sink", tls_dir=d)
+    cfg = os.path.join(work, "https.yaml")
+    with open(cfg, "w") as f:
+        f.write("forwarders:\n"
+                "  - name: mtls\n    url: https://%s\n    ca_file: %s\n"
+                "    cert_file: %s\n    key_file: %s\n    gzip: true\n"
+                "  - name: nocert\n    url: https://%s\n    ca_file: %s\n    max_backoff_ms: 200\n"
+                "  - name: untrusted\n    url: https://%s\n    max_backoff_ms: 200\n"
+                % (p.http, os.path.join(d, "cert.pem"), os.path.join(d, "client-cert.pem"),
+                   os.path.join(d, "client-key.pem"), p.http, os.path.join(d, "cert.pem"),
+                   p.http))
+    a = Ternd("A", os.path.join(work, "https-a"), ["--config", cfg], valgrind=UNDER_VALGRIND)
+    g = Gen(9)
+    sent = g.send(a.grpc, 100, 100)
+    t = 120 if UNDER_VALGRIND else 20
+    wait_until(lambda: a.fwd("spans_sent_total", "mtls") >= len(sent), t, "HTTPS delivery")
+    for name in ("nocert", "untrusted"):
+        wait_until(lambda: a.fwd("spans_failed_total", name) > 0, t, "%s fails" % name)
+        check(a.fwd("spans_sent_total", name) == 0, "%s: no delivery" % name)
+    check(a.stop(t) == 0, "A exits 0 (valgrind: no leaks)")
+    exactly_once(p.spans(), sent, "HTTPS sink")
+    p.stop()
+
+
+scenarios = {"needs_store": needs_store, "tls": tls, "basic": basic, "outage": outage,
+             "sigkill": sigkill, "routing": routing, "blackhole": blackhole,
+             "trickle": trickle, "continue": continue_100, "https": https}
 try:
     for name, fn in scenarios.items():
         if only and name not in only:
             continue
-        if UNDER_VALGRIND and name not in ("basic", "needs_store", "tls"):
+        if UNDER_VALGRIND and name not in ("basic", "needs_store", "tls", "https"):
             # ternd under memcheck is ~30x slower: the kill/outage timing
             # tests would only measure valgrind. basic covers the
             # forwarder's threads, calls and shutdown for leaks.

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -166,6 +167,79 @@ TEST(bad_file)
 	r = load(&c, argv, envp, err, sizeof(err));
 	unlink(path);
 	ASSERT_EQ(r, -EINVAL);
+
+	/* Errors name the line of the node they are about. */
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "sink: store\nmemory-limit: [1, 2]\n", ":2: option 'memory-limit' must be a scalar value" },
+		{ "sink: store\nquery: {a: 1}\n", ":2: option 'query' must be a scalar value" },
+		{ "sink: store\n\nmemory-limit: lots\n", ":3: memory-limit: 'lots' is not a size" },
+		{ "sink: store\n  bad: indent\n", ":2: " },               /* syntax */
+		{ "a: b: c\n", ":1: " },
+		{ "- sink\n- store\n", ":1: expected a mapping of option: value" },
+		{ "sink: store\n---\nsink: null\n", ":3: only one YAML document" },
+		{ "[a]: b\n", ":1: expected a mapping of option: value" },
+		{ "sink: *nowhere\n", ":1: " },                           /* unknown alias */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		path = write_tmp(cases[i].text);
+		argv[2] = path;
+		r = load(&c, argv, envp, err, sizeof(err));
+		unlink(path);
+		if (r != -EINVAL || strncmp(err, path, strlen(path)) != 0 ||
+		    strstr(err, cases[i].want) == NULL)
+			fprintf(stderr, "case %zu: rc %d, err '%s', want '%s'\n", i, r, err,
+				cases[i].want);
+		ASSERT_EQ(r, -EINVAL);
+		ASSERT_TRUE(strncmp(err, path, strlen(path)) == 0);
+		ASSERT_TRUE(strstr(err, cases[i].want) != NULL);
+	}
+
+	/* Aliases are one node, not copies: legal, and cheap. */
+	path = write_tmp("otlp-grpc: &a 127.0.0.1:7\nquery: *a\n");
+	argv[2] = path;
+	r = load(&c, argv, envp, err, sizeof(err));
+	unlink(path);
+	ASSERT_OK(r);
+	ASSERT_STR_EQ(c.query, "127.0.0.1:7");
+
+	/* An empty file is an empty config. */
+	path = write_tmp("");
+	argv[2] = path;
+	r = load(&c, argv, envp, err, sizeof(err));
+	unlink(path);
+	ASSERT_OK(r);
+
+	/* A config file is user input: its size is bounded. */
+	size_t big = (256u << 10) + 1;
+	char *text = malloc(big + 1);
+	ASSERT_TRUE(text != NULL);
+	memset(text, '#', big);
+	text[big] = '\0';
+	path = write_tmp(text);
+	free(text);
+	argv[2] = path;
+	r = load(&c, argv, envp, err, sizeof(err));
+	unlink(path);
+	ASSERT_EQ(r, -EFBIG);
+	ASSERT_TRUE(strstr(err, "larger than 262144 bytes") != NULL);
+
+	/* ... and so is its tree: 30000 nodes in a small file. */
+	size_t n_items = 30000;
+	text = malloc(16 + n_items * 2);
+	ASSERT_TRUE(text != NULL);
+	size_t off = (size_t)sprintf(text, "sink: [");
+	for (size_t i = 0; i < n_items; i++)
+		off += (size_t)sprintf(text + off, "1,");
+	sprintf(text + off - 1, "]\n");
+	path = write_tmp(text);
+	free(text);
+	argv[2] = path;
+	r = load(&c, argv, envp, err, sizeof(err));
+	unlink(path);
+	ASSERT_EQ(r, -EFBIG);
+	ASSERT_TRUE(strstr(err, "more than 20000 YAML nodes") != NULL);
 
 	argv[2] = "/nonexistent/ternd.yaml";
 	ASSERT_EQ(load(&c, argv, envp, err, sizeof(err)), -ENOENT);

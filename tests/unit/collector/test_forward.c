@@ -67,6 +67,25 @@ TEST(url_forms)
 	ASSERT_STR_EQ(c.path, "/v1/traces");
 
 	col_fwd_config_default(&c);
+	ASSERT_EQ(c.connect_timeout_ms, 5000);
+	ASSERT_OK(col_fwd_config_parse_url(&c,
+					   "https://otlp.example:443/v1/traces?ca_file=/ca.pem&"
+					   "cert_file=/c.pem&key_file=/k.pem&connect_timeout_ms=700",
+					   err, sizeof(err)));
+	ASSERT_EQ(c.protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.tls);
+	ASSERT_STR_EQ(c.endpoints[0], "otlp.example:443");
+	ASSERT_STR_EQ(c.ca_file, "/ca.pem");
+	ASSERT_STR_EQ(c.cert_file, "/c.pem");
+	ASSERT_STR_EQ(c.key_file, "/k.pem");
+	ASSERT_EQ(c.connect_timeout_ms, 700);
+
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, "http://h:4318?tls=true", err, sizeof(err)));
+	ASSERT_EQ(c.protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.tls);
+
+	col_fwd_config_default(&c);
 	ASSERT_OK(col_fwd_config_parse_url(&c, "http://h:80/otlp/v1/traces?gzip=true", err,
 					   sizeof(err)));
 	ASSERT_STR_EQ(c.path, "/otlp/v1/traces");
@@ -103,7 +122,11 @@ TEST(url_errors)
 		"jaeger:",
 		"jaeger:0",
 		"jaeger:99999",
-		"https://jaeger:4318",
+		"ftp://jaeger:4318",
+		"https://jaeger:4318?cert_file=/c.pem", /* without key_file */
+		"https://jaeger:4318?key_file=/k.pem",  /* without cert_file */
+		"http://jaeger:4318?ca_file=/ca.pem",   /* CA without TLS */
+		"https://jaeger:4318?connect_timeout_ms=0",
 		"grpc://jaeger:4317/v1/traces",
 		"grpc://jaeger:4317?gzip=maybe",
 		"grpc://jaeger:4317?bogus=1",
@@ -113,7 +136,6 @@ TEST(url_errors)
 		"grpc://jaeger:4317?name=has/slash",
 		"grpc://jaeger:4317?header=novalue",
 		"grpc://jaeger:4317?gzip",
-		"http://jaeger:4318?tls=true", /* TLS is gRPC only */
 		"grpc://jaeger:4317?tls=maybe",
 		"a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9",
 	};
@@ -148,6 +170,16 @@ TEST(flag_and_yaml)
 			       "      - gw-b:4317\n"
 			       "    concurrency: 8\n"
 			       "    per_endpoint_cursors: yes\n"
+			       "  - url: https://otlp.example:443/otlp/v1/traces\n"
+			       "    ca_file: /etc/tern/ca.pem\n"
+			       "    cert_file: /etc/tern/client.pem\n"
+			       "    key_file: /etc/tern/client.key\n"
+			       "    connect_timeout_ms: 1500\n"
+			       "    timeout_ms: 20000\n"
+			       "  - endpoint: gw:4317\n"
+			       "    tls: on\n"
+			       "    cert_file: /etc/tern/client.pem\n"
+			       "    key_file: /etc/tern/client.key\n"
 			       "sink: store\n");
 	ASSERT_TRUE((path) != NULL);
 	char *argv[] = { "ternd", "--config", path, "--forward", "grpc://other:4317", NULL };
@@ -157,7 +189,7 @@ TEST(flag_and_yaml)
 	ASSERT_OK(rc);
 	ASSERT_STR_EQ(c.sink, "store"); /* keys after the list still parse */
 	ASSERT_EQ(c.log_level, COL_LOG_WARN);
-	ASSERT_EQ(c.n_forwarders, 3);
+	ASSERT_EQ(c.n_forwarders, 5);
 	ASSERT_STR_EQ(c.forwarders[0].name, "jaeger");
 	ASSERT_TRUE(c.forwarders[0].gzip);
 	ASSERT_EQ(c.forwarders[0].n_headers, 2);
@@ -173,6 +205,17 @@ TEST(flag_and_yaml)
 	ASSERT_EQ(c.forwarders[2].concurrency, 8);
 	ASSERT_TRUE(c.forwarders[2].per_endpoint_cursors);
 	ASSERT_FALSE(c.forwarders[0].per_endpoint_cursors);
+	ASSERT_EQ(c.forwarders[3].protocol, COL_FWD_HTTP);
+	ASSERT_TRUE(c.forwarders[3].tls);
+	ASSERT_STR_EQ(c.forwarders[3].path, "/otlp/v1/traces");
+	ASSERT_STR_EQ(c.forwarders[3].ca_file, "/etc/tern/ca.pem");
+	ASSERT_STR_EQ(c.forwarders[3].cert_file, "/etc/tern/client.pem");
+	ASSERT_STR_EQ(c.forwarders[3].key_file, "/etc/tern/client.key");
+	ASSERT_EQ(c.forwarders[3].connect_timeout_ms, 1500);
+	ASSERT_EQ(c.forwarders[3].timeout_ms, 20000);
+	ASSERT_TRUE(c.forwarders[4].tls);
+	ASSERT_EQ(c.forwarders[4].protocol, COL_FWD_GRPC);
+	ASSERT_STR_EQ(c.forwarders[4].cert_file, "/etc/tern/client.pem");
 	ASSERT_STR_EQ(c.forward, "grpc://other:4317");
 	unlink(path);
 
@@ -203,6 +246,22 @@ TEST(yaml_errors)
 		{ "forwarders:\n  - endpoint: a:1\n    name: x\n  - endpoint: b:1\n    name: x\n",
 		  "two forwarders named 'x'" },
 		{ "forwarders:\n  - endpoint: a:1\n    timeout_ms: {a: 1}\n", "expected a scalar or a list" },
+		{ "forwarders:\n  - endpoint: a:1\n    tls: true\n    cert_file: /c.pem\n",
+		  ":2: forwarders: forwarder 'fwd0': cert_file and key_file go together" },
+		{ "forwarders:\n  - url: http://a:1\n    ca_file: /ca.pem\n",
+		  "ca_file / cert_file need TLS" },
+		{ "forwarders:\n  - url: https://a:1\n    key_file: \"\"\n", ":3: forwarders: key_file" },
+		{ "forwarders:\n  - endpoint: a:1\n    headers:\n      x-a: [1]\n",
+		  ":4: forwarders: headers: expected a scalar value" },
+		{ "forwarders:\n  - endpoint: a:1\n    endpoints: [b:1, [c:1]]\n",
+		  ":3: forwarders: expected a list of scalars" },
+		{ "forwarders:\n  - endpoint: a:1\n  - endpoint: a:2\n  - endpoint: a:3\n"
+		  "  - endpoint: a:4\n  - endpoint: a:5\n  - endpoint: a:6\n  - endpoint: a:7\n"
+		  "  - endpoint: a:8\n  - endpoint: a:9\n",
+		  ":10: forwarders: more than 8 forwarders" },
+		/* an alias is the same node again: the same forwarder twice */
+		{ "forwarders:\n  - &f {endpoint: a:1, name: x}\n  - *f\n",
+		  ":2: forwarders: two forwarders named 'x'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct col_config c;
@@ -561,6 +620,59 @@ TEST(forwarder_destination_down)
  * on. With concurrency 1 and batch_spans 100 the forwarder holds exactly
  * one 100-span record in flight; everything else sealed is deleted.
  */
+/* TLS files are checked when the forwarder starts, for both transports:
+ * a wrong path is one clear error, not a failure on every request. */
+TEST(forwarder_tls_files_checked_at_start)
+{
+	struct store *s = open_store(0);
+	ASSERT_TRUE((s) != NULL);
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+		{ "https://127.0.0.1:1?name=h&ca_file=/nonexistent/ca.pem", "ca_file /nonexistent/ca.pem" },
+		{ "https://127.0.0.1:1?name=h&cert_file=/nonexistent/c.pem&key_file=/nonexistent/k.pem",
+		  "cert_file /nonexistent/c.pem" },
+		{ "grpcs://127.0.0.1:1?name=g&ca_file=/nonexistent/ca.pem", "ca_file /nonexistent/ca.pem" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct col_fwd_config c;
+		char err[256] = "";
+		col_fwd_config_default(&c);
+		ASSERT_OK(col_fwd_config_parse_url(&c, cases[i].url, err, sizeof(err)));
+		struct col_fwd_set *set = NULL;
+		int rc = col_fwd_start(s, &c, 1, &set, err, sizeof(err));
+		if (rc != -ENOENT || strstr(err, cases[i].want) == NULL)
+			fprintf(stderr, "case %zu: rc %d, err '%s'\n", i, rc, err);
+		ASSERT_EQ(rc, -ENOENT);
+		ASSERT_TRUE(set == NULL);
+		ASSERT_TRUE(strstr(err, cases[i].want) != NULL);
+	}
+	/* A readable CA and an https:// endpoint that refuses: starts, fails, retries. */
+	struct col_fwd_config c;
+	char err[256], url[256];
+	char *ca = write_tmp("not a certificate, but readable\n");
+	ASSERT_TRUE(ca != NULL);
+	snprintf(url, sizeof(url), "https://127.0.0.1:1?name=hs&max_backoff_ms=200&ca_file=%s", ca);
+	col_fwd_config_default(&c);
+	ASSERT_OK(col_fwd_config_parse_url(&c, url, err, sizeof(err)));
+	ASSERT_OK(append(s, 10, 1));
+	struct col_fwd_set *set;
+	ASSERT_OK(col_fwd_start(s, &c, 1, &set, err, sizeof(err)));
+	struct col_fwd_stats st = { 0 };
+	for (int i = 0; i < 200 && st.spans_retried == 0; i++) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+		ASSERT_OK(col_fwd_get_stats(set, 0, &st));
+	}
+	ASSERT_GT(st.spans_failed, 0);
+	ASSERT_GT(st.spans_retried, 0);
+	ASSERT_EQ_U(st.spans_sent, 0);
+	col_fwd_stop(set, 100);
+	unlink(ca);
+	store_close(s);
+	remove_dir();
+}
+
 TEST(forwarder_retention_loss)
 {
 	snprintf(dir, sizeof(dir), "/tmp/ternd-fwd-store-XXXXXX");
@@ -718,5 +830,5 @@ TEST(forwarder_retention_warning)
 TEST_MAIN(TEST_ENTRY(metrics_extra_hook), TEST_ENTRY(url_forms), TEST_ENTRY(url_errors), TEST_ENTRY(flag_and_yaml),
 	  TEST_ENTRY(yaml_errors), TEST_ENTRY(route_and_sample), TEST_ENTRY(backoff),
 	  TEST_ENTRY(retryable), TEST_ENTRY(retry_info), TEST_ENTRY(store_backlog_and_lost),
-	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss),
+	  TEST_ENTRY(forwarder_destination_down), TEST_ENTRY(forwarder_retention_loss), TEST_ENTRY(forwarder_tls_files_checked_at_start),
 	  TEST_ENTRY(forwarder_retention_warning))
