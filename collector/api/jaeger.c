@@ -1,5 +1,5 @@
 /*
- * api_jaeger.c: Jaeger's query API (the paths, parameters and JSON that
+ * api/jaeger.c: Jaeger's query API (the paths, parameters and JSON that
  * Jaeger UI and Grafana's Jaeger data source use) over the store and the
  * analytics: services, operations, trace search, one trace, dependencies.
  * Times are microseconds since the epoch, durations microseconds.
@@ -14,6 +14,8 @@
 #include "api/api.h"
 #include "server.h"
 #include "pipeline/sink_store.h"
+#include "util/hex.h"
+#include "util/text.h"
 
 #define US 1000ull
 #define DEFAULT_TRACE_LOOKBACK_NS (2ull * 24 * 3600 * 1000000000ull)
@@ -144,7 +146,7 @@ static json_object *any_text(const struct otlp_any *v)
 		char *hex = malloc(v->u.str.len * 2 + 1);
 		if (hex == NULL)
 			return NULL;
-		otlp_hex(hex, v->u.str.ptr, v->u.str.len);
+		util_hex_encode(hex, v->u.str.ptr, v->u.str.len);
 		o = json_object_new_string(hex);
 		free(hex);
 		return o;
@@ -239,8 +241,8 @@ static json_object *trace_json(const struct otlp_batch *b)
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
 				char sid[17], hex[33];
-				otlp_hex(tid, sp->trace_id, 16);
-				otlp_hex(sid, sp->span_id, 8);
+				util_hex_encode(tid, sp->trace_id, 16);
+				util_hex_encode(sid, sp->span_id, 8);
 				json_object *s = json_object_new_object();
 				json_object_object_add(s, "traceID", json_object_new_string(tid));
 				json_object_object_add(s, "spanID", json_object_new_string(sid));
@@ -250,7 +252,7 @@ static json_object *trace_json(const struct otlp_batch *b)
 				json_object *refs = json_object_new_array();
 				if (sp->has_parent) {
 					json_object *r = json_object_new_object();
-					otlp_hex(hex, sp->parent_span_id, 8);
+					util_hex_encode(hex, sp->parent_span_id, 8);
 					json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
 					json_object_object_add(r, "traceID", json_object_new_string(tid));
 					json_object_object_add(r, "spanID", json_object_new_string(hex));
@@ -258,10 +260,10 @@ static json_object *trace_json(const struct otlp_batch *b)
 				}
 				for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
 					json_object *r = json_object_new_object();
-					otlp_hex(hex, l->trace_id, 16);
+					util_hex_encode(hex, l->trace_id, 16);
 					json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
 					json_object_object_add(r, "traceID", json_object_new_string(hex));
-					otlp_hex(hex, l->span_id, 8);
+					util_hex_encode(hex, l->span_id, 8);
 					json_object_object_add(r, "spanID", json_object_new_string(hex));
 					json_object_array_add(refs, r);
 				}
@@ -329,7 +331,7 @@ static int parse_trace_id(const char *s, size_t len, uint8_t id[16])
 	memset(buf, '0', 32);
 	memcpy(buf + 32 - len, s, len);
 	buf[32] = '\0';
-	return otlp_unhex(id, 16, buf, 32);
+	return util_hex_decode(id, 16, buf, 32);
 }
 
 static void get_trace(struct col_server *srv, h2o_req_t *req, const char *id, size_t idlen)
@@ -403,8 +405,9 @@ static int parse_tags(const struct col_api_params *p, struct store_query *q, jso
 			json_object_object_foreach(o, k, v)
 			{
 				if (!json_object_is_type(v, json_type_string)) {
-					json_object_put(o);
+					/* k lives in o: write the message first */
 					snprintf(err, errlen, "malformed 'tags' parameter: value of '%s' is not a string", k);
+					json_object_put(o);
 					return -EINVAL;
 				}
 				if (status_tag(q, k, json_object_get_string(v)))
@@ -455,7 +458,7 @@ int col_api_traces(struct col_server *srv, h2o_req_t *req)
 	if ((v = col_api_param(&p, "lookback")) && strcmp(v, "custom") != 0 &&
 	    col_api_param(&p, "start") == NULL) {
 		uint64_t lb;
-		if (col_api_parse_duration(v, &lb) != 0) {
+		if (util_parse_duration(v, &lb) != 0) {
 			col_api_send_error(req, 400, "unable to parse param 'lookback': '%s'", v);
 			goto out;
 		}
@@ -471,14 +474,14 @@ int col_api_traces(struct col_server *srv, h2o_req_t *req)
 		limit = limit == 0 ? 20 : MAX_SEARCH_LIMIT;
 	uint64_t d;
 	if ((v = col_api_param(&p, "minDuration"))) {
-		if (col_api_parse_duration(v, &d) != 0) {
+		if (util_parse_duration(v, &d) != 0) {
 			col_api_send_error(req, 400, "unable to parse param 'minDuration': '%s' (e.g. 1.2ms)", v);
 			goto out;
 		}
 		q.min_duration_ns = d;
 	}
 	if ((v = col_api_param(&p, "maxDuration"))) {
-		if (col_api_parse_duration(v, &d) != 0) {
+		if (util_parse_duration(v, &d) != 0) {
 			col_api_send_error(req, 400, "unable to parse param 'maxDuration': '%s' (e.g. 1.2ms)", v);
 			goto out;
 		}
@@ -633,21 +636,7 @@ int col_api_prefixed(struct col_server *srv, h2o_req_t *req)
 			col_api_send_error(req, 500, "out of memory");
 			return 0;
 		}
-		/* percent-decoding */
-		size_t w = 0;
-		const char *s = path + sizeof(svc) - 1;
-		for (size_t i = 0; i < nlen; i++) {
-			int hi, lo;
-			if (s[i] == '%' && i + 2 < nlen &&
-			    sscanf((char[]){ s[i + 1], 0 }, "%1x", &hi) == 1 &&
-			    sscanf((char[]){ s[i + 2], 0 }, "%1x", &lo) == 1) {
-				name[w++] = (char)(hi << 4 | lo);
-				i += 2;
-			} else {
-				name[w++] = s[i];
-			}
-		}
-		name[w] = '\0';
+		util_pct_decode(name, path + sizeof(svc) - 1, nlen, false);
 		send_operations(srv, req, name, -1, true);
 		free(name);
 		return 0;

@@ -1,5 +1,5 @@
 /*
- * api_tern.c: endpoints answered from the analytics sketches: Jaeger's
+ * api/tern.c: endpoints answered from the analytics sketches: Jaeger's
  * monitor (SPM) metrics /api/metrics/{latencies,calls,errors} and tern's
  * own /api/tern/summary and /api/tern/slow (docs/api.md).
  */
@@ -14,6 +14,7 @@
 #include "analytics/analytics.h"
 #include "api/api.h"
 #include "server.h"
+#include "util/text.h"
 
 #define MS 1000000ull
 #define US 1000ull
@@ -79,7 +80,7 @@ static int parse_window(const struct col_api_params *p, uint64_t dflt_ns, uint64
 		}
 		end = (uint64_t)t * US;
 	}
-	if ((v = col_api_param(p, "lookback")) && col_api_parse_duration(v, &lb) != 0) {
+	if ((v = col_api_param(p, "lookback")) && util_parse_duration(v, &lb) != 0) {
 		snprintf(err, errlen, "unable to parse param 'lookback': '%s' (e.g. 15m, 1h)", v);
 		return -EINVAL;
 	}
@@ -215,7 +216,7 @@ int col_api_tern_slow(struct col_server *srv, h2o_req_t *req)
 		col_api_send_error(req, 400, "%s", err);
 		goto out;
 	}
-	if ((v = col_api_param(&p, "baseline")) && col_api_parse_duration(v, &bl) != 0) {
+	if ((v = col_api_param(&p, "baseline")) && util_parse_duration(v, &bl) != 0) {
 		col_api_send_error(req, 400, "unable to parse param 'baseline': '%s' (e.g. 1h)", v);
 		goto out;
 	}
