@@ -431,144 +431,173 @@ too_many:
 	return -EINVAL;
 }
 
+/* start and end (µs; default the last 2 days), or lookback before end. */
+static int traces_window(const struct col_api_params *p, int64_t *start_us, int64_t *end_us,
+			 char *err, size_t errlen)
+{
+	const char *v;
+	uint64_t now_us = col_now_ns() / US;
+	*end_us = (int64_t)now_us;
+	*start_us = (int64_t)(now_us - DEFAULT_TRACE_LOOKBACK_NS / US);
+	if ((v = col_api_param(p, "start")) && col_api_parse_i64(v, start_us) != 0) {
+		snprintf(err, errlen, "unable to parse param 'start': '%s' is not microseconds", v);
+		return -EINVAL;
+	}
+	if ((v = col_api_param(p, "end")) && col_api_parse_i64(v, end_us) != 0) {
+		snprintf(err, errlen, "unable to parse param 'end': '%s' is not microseconds", v);
+		return -EINVAL;
+	}
+	if ((v = col_api_param(p, "lookback")) && strcmp(v, "custom") != 0 &&
+	    col_api_param(p, "start") == NULL) {
+		uint64_t lb;
+		if (util_parse_duration(v, &lb) != 0) {
+			snprintf(err, errlen, "unable to parse param 'lookback': '%s'", v);
+			return -EINVAL;
+		}
+		*start_us = *end_us - (int64_t)(lb / US);
+	}
+	return 0;
+}
+
+/* limit: default 20, at most MAX_SEARCH_LIMIT. */
+static int traces_limit(const struct col_api_params *p, uint32_t *limit, char *err,
+			size_t errlen)
+{
+	const char *v = col_api_param(p, "limit");
+	int64_t l = 20;
+	if (v && (col_api_parse_i64(v, &l) != 0 || l < 0)) {
+		snprintf(err, errlen, "unable to parse param 'limit': '%s'", v);
+		return -EINVAL;
+	}
+	*limit = l == 0 ? 20 : l > MAX_SEARCH_LIMIT ? MAX_SEARCH_LIMIT : (uint32_t)l;
+	return 0;
+}
+
+/* minDuration and maxDuration into q. */
+static int traces_durations(const struct col_api_params *p, struct store_query *q, char *err,
+			    size_t errlen)
+{
+	static const char *const names[2] = { "minDuration", "maxDuration" };
+	uint64_t *dst[2] = { &q->min_duration_ns, &q->max_duration_ns };
+	for (int i = 0; i < 2; i++) {
+		const char *v = col_api_param(p, names[i]);
+		if (v && util_parse_duration(v, dst[i]) != 0) {
+			snprintf(err, errlen, "unable to parse param '%s': '%s' (e.g. 1.2ms)", names[i], v);
+			return -EINVAL;
+		}
+	}
+	if (q->max_duration_ns && q->max_duration_ns < q->min_duration_ns) {
+		snprintf(err, errlen, "'maxDuration' should be greater than 'minDuration'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Adds the trace id's JSON to arr, if the store has it; counts it in *got. */
+static void add_trace(struct store *st, const uint8_t id[16], json_object *arr, size_t *got)
+{
+	struct otlp_batch *b;
+	if (store_get_trace(st, id, &b) != 0)
+		return; /* gone since the search, or (traceID=) unknown: Jaeger leaves it out */
+	json_object_array_add(arr, trace_json(b));
+	otlp_batch_free(b);
+	(*got)++;
+}
+
+/* traceID=... (repeatable): those traces, whatever else is asked. */
+static void send_traces_by_id(struct col_server *srv, h2o_req_t *req,
+			      const struct col_api_params *p, size_t nids)
+{
+	struct store *st = srv_store(srv);
+	if (st == NULL) {
+		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
+		return;
+	}
+	uint8_t (*ids)[16] = calloc(nids, 16);
+	if (ids == NULL) {
+		col_api_send_error(req, 500, "out of memory");
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->k[i], "traceID") != 0)
+			continue;
+		if (parse_trace_id(p->v[i], strlen(p->v[i]), ids[k++]) != 0) {
+			col_api_send_error(req, 400, "cannot parse traceID param: '%s'", p->v[i]);
+			free(ids);
+			return;
+		}
+	}
+	json_object *arr = json_object_new_array();
+	size_t got = 0;
+	for (size_t i = 0; i < nids; i++)
+		add_trace(st, ids[i], arr, &got);
+	free(ids);
+	col_api_send_data(req, arr, (int64_t)got);
+}
+
+/* The traces that q matches, newest first. */
+static void send_search(struct col_server *srv, h2o_req_t *req, struct store_query *q,
+			int64_t start_us, int64_t end_us)
+{
+	if (q->service == NULL) {
+		col_api_send_error(req, 400, "parameter 'service' is required");
+		return;
+	}
+	if (start_us < 0 || end_us < start_us || end_us > INT64_MAX / 1000) {
+		col_api_send_error(req, 400, "parameter 'start' must be <= 'end'");
+		return;
+	}
+	q->start_min_ns = (uint64_t)start_us * US;
+	q->start_max_ns = (uint64_t)end_us * US;
+	struct store *st = srv_store(srv);
+	if (st == NULL) {
+		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
+		return;
+	}
+	struct store_hit *hits;
+	size_t n;
+	int rc = store_search(st, q, &hits, &n);
+	if (rc != 0) {
+		col_api_send_error(req, rc == -EINVAL ? 400 : 500, "search failed: %s", strerror(-rc));
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++)
+		add_trace(st, hits[i].trace_id, arr, &got);
+	free(hits);
+	col_api_send_data(req, arr, (int64_t)got);
+}
+
 int col_api_traces(struct col_server *srv, h2o_req_t *req)
 {
 	struct col_api_params p;
-	json_object *keep = NULL;
+	json_object *keep = NULL; /* owns the strings of tags={...} in q */
 	char err[300];
+	struct store_query q;
+	int64_t start_us, end_us;
+	memset(&q, 0, sizeof(q));
 	if (col_api_params_parse(req, &p) != 0) {
 		col_api_send_error(req, 400, "too many or malformed query parameters");
 		goto out;
 	}
-	struct store_query q;
-	memset(&q, 0, sizeof(q));
 	q.service = col_api_param(&p, "service");
 	q.operation = col_api_param(&p, "operation");
-	const char *v;
-	uint64_t now_us = col_now_ns() / US;
-	int64_t end_us = (int64_t)now_us, start_us = (int64_t)(now_us - DEFAULT_TRACE_LOOKBACK_NS / US);
-	if ((v = col_api_param(&p, "start")) && col_api_parse_i64(v, &start_us) != 0) {
-		col_api_send_error(req, 400, "unable to parse param 'start': '%s' is not microseconds", v);
-		goto out;
-	}
-	if ((v = col_api_param(&p, "end")) && col_api_parse_i64(v, &end_us) != 0) {
-		col_api_send_error(req, 400, "unable to parse param 'end': '%s' is not microseconds", v);
-		goto out;
-	}
-	if ((v = col_api_param(&p, "lookback")) && strcmp(v, "custom") != 0 &&
-	    col_api_param(&p, "start") == NULL) {
-		uint64_t lb;
-		if (util_parse_duration(v, &lb) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'lookback': '%s'", v);
-			goto out;
-		}
-		start_us = end_us - (int64_t)(lb / US);
-	}
-	int64_t limit = 20;
-	if ((v = col_api_param(&p, "limit")) &&
-	    (col_api_parse_i64(v, &limit) != 0 || limit < 0)) {
-		col_api_send_error(req, 400, "unable to parse param 'limit': '%s'", v);
-		goto out;
-	}
-	if (limit == 0 || limit > MAX_SEARCH_LIMIT)
-		limit = limit == 0 ? 20 : MAX_SEARCH_LIMIT;
-	uint64_t d;
-	if ((v = col_api_param(&p, "minDuration"))) {
-		if (util_parse_duration(v, &d) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'minDuration': '%s' (e.g. 1.2ms)", v);
-			goto out;
-		}
-		q.min_duration_ns = d;
-	}
-	if ((v = col_api_param(&p, "maxDuration"))) {
-		if (util_parse_duration(v, &d) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'maxDuration': '%s' (e.g. 1.2ms)", v);
-			goto out;
-		}
-		q.max_duration_ns = d;
-	}
-	if (q.max_duration_ns && q.max_duration_ns < q.min_duration_ns) {
-		col_api_send_error(req, 400, "'maxDuration' should be greater than 'minDuration'");
-		goto out;
-	}
-	if (parse_tags(&p, &q, &keep, err, sizeof(err)) != 0) {
+	if (traces_window(&p, &start_us, &end_us, err, sizeof(err)) != 0 ||
+	    traces_limit(&p, &q.limit, err, sizeof(err)) != 0 ||
+	    traces_durations(&p, &q, err, sizeof(err)) != 0 ||
+	    parse_tags(&p, &q, &keep, err, sizeof(err)) != 0) {
 		col_api_send_error(req, 400, "%s", err);
 		goto out;
 	}
-	/* traceID=... (repeatable): those traces, whatever else is asked. */
 	size_t nids = 0;
 	for (size_t i = 0; i < p.n; i++)
 		nids += strcmp(p.k[i], "traceID") == 0;
-	if (nids > 0) {
-		struct store *st = srv_store(srv);
-		if (st == NULL) {
-			col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
-			goto out;
-		}
-		uint8_t (*ids)[16] = calloc(nids, 16);
-		if (ids == NULL) {
-			col_api_send_error(req, 500, "out of memory");
-			goto out;
-		}
-		size_t k = 0;
-		for (size_t i = 0; i < p.n; i++) {
-			if (strcmp(p.k[i], "traceID") != 0)
-				continue;
-			if (parse_trace_id(p.v[i], strlen(p.v[i]), ids[k++]) != 0) {
-				col_api_send_error(req, 400, "cannot parse traceID param: '%s'", p.v[i]);
-				free(ids);
-				goto out;
-			}
-		}
-		json_object *arr = json_object_new_array();
-		size_t got = 0;
-		for (size_t i = 0; i < nids; i++) {
-			struct otlp_batch *b;
-			if (store_get_trace(st, ids[i], &b) != 0)
-				continue; /* Jaeger leaves unknown ids out here */
-			json_object_array_add(arr, trace_json(b));
-			otlp_batch_free(b);
-			got++;
-		}
-		free(ids);
-		col_api_send_data(req, arr, (int64_t)got);
-		goto out;
-	}
-	if (q.service == NULL) {
-		col_api_send_error(req, 400, "parameter 'service' is required");
-		goto out;
-	}
-	if (start_us < 0 || end_us < start_us || end_us > INT64_MAX / 1000) {
-		col_api_send_error(req, 400, "parameter 'start' must be <= 'end'");
-		goto out;
-	}
-	q.start_min_ns = (uint64_t)start_us * US;
-	q.start_max_ns = (uint64_t)end_us * US;
-	q.limit = (uint32_t)limit;
-	struct store *st = srv_store(srv);
-	if (st == NULL) {
-		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
-		goto out;
-	}
-	struct store_hit *hits;
-	size_t n;
-	int rc = store_search(st, &q, &hits, &n);
-	if (rc != 0) {
-		col_api_send_error(req, rc == -EINVAL ? 400 : 500, "search failed: %s", strerror(-rc));
-		goto out;
-	}
-	json_object *arr = json_object_new_array();
-	size_t got = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct otlp_batch *b;
-		if (store_get_trace(st, hits[i].trace_id, &b) != 0)
-			continue;
-		json_object_array_add(arr, trace_json(b));
-		otlp_batch_free(b);
-		got++;
-	}
-	free(hits);
-	col_api_send_data(req, arr, (int64_t)got);
+	if (nids > 0)
+		send_traces_by_id(srv, req, &p, nids);
+	else
+		send_search(srv, req, &q, start_us, end_us);
 out:
 	json_object_put(keep);
 	col_api_params_done(&p);
