@@ -196,128 +196,162 @@ static json_object *attrs_tags(const struct otlp_attrs *a, json_object *arr)
 	return arr;
 }
 
+/* CHILD_OF the parent, FOLLOWS_FROM each link. */
+static json_object *span_refs(const struct otlp_span *sp, const char *tid)
+{
+	char hex[33];
+	json_object *refs = json_object_new_array();
+	if (sp->has_parent) {
+		json_object *r = json_object_new_object();
+		util_hex_encode(hex, sp->parent_span_id, 8);
+		json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
+		json_object_object_add(r, "traceID", json_object_new_string(tid));
+		json_object_object_add(r, "spanID", json_object_new_string(hex));
+		json_object_array_add(refs, r);
+	}
+	for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
+		json_object *r = json_object_new_object();
+		util_hex_encode(hex, l->trace_id, 16);
+		json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
+		json_object_object_add(r, "traceID", json_object_new_string(hex));
+		util_hex_encode(hex, l->span_id, 8);
+		json_object_object_add(r, "spanID", json_object_new_string(hex));
+		json_object_array_add(refs, r);
+	}
+	return refs;
+}
+
+/* The attributes, then what ternd adds: span.kind, otel.status_code,
+ * error=true, otel.status_description, otel.scope.name. */
+static json_object *span_tags(const struct otlp_span *sp, const struct otlp_scope_spans *ss)
+{
+	json_object *tags = attrs_tags(&sp->attrs, json_object_new_array());
+	if (sp->kind >= OTLP_SPAN_KIND_INTERNAL && sp->kind <= OTLP_SPAN_KIND_CONSUMER) {
+		const char *kn = col_an_kind_name(sp->kind);
+		json_object_array_add(tags, str_tag("span.kind", kn, strlen(kn)));
+	}
+	if (sp->status.code == OTLP_STATUS_ERROR) {
+		struct otlp_any t = { .type = OTLP_VALUE_BOOL, .u.b = true };
+		json_object_array_add(tags, tag("error", &t));
+		json_object_array_add(tags, str_tag("otel.status_code", "ERROR", 5));
+	} else if (sp->status.code == OTLP_STATUS_OK) {
+		json_object_array_add(tags, str_tag("otel.status_code", "OK", 2));
+	}
+	if (sp->status.message.len)
+		json_object_array_add(tags, str_tag("otel.status_description",
+						    (const char *)sp->status.message.ptr,
+						    sp->status.message.len));
+	if (ss->scope_name.len)
+		json_object_array_add(tags, str_tag("otel.scope.name", (const char *)ss->scope_name.ptr,
+						    ss->scope_name.len));
+	return tags;
+}
+
+/* Span events as Jaeger logs: timestamp and fields, event = the name. */
+static json_object *span_logs(const struct otlp_span *sp)
+{
+	json_object *logs = json_object_new_array();
+	for (const struct otlp_event *e = sp->events.head; e; e = e->next) {
+		json_object *lg = json_object_new_object();
+		json_object_object_add(lg, "timestamp",
+				       json_object_new_int64((int64_t)(e->time_unix_nano / US)));
+		json_object *f = json_object_new_array();
+		json_object_array_add(f, str_tag("event", (const char *)e->name.ptr, e->name.len));
+		attrs_tags(&e->attrs, f);
+		json_object_object_add(lg, "fields", f);
+		json_object_array_add(logs, lg);
+	}
+	return logs;
+}
+
+/* One span of scope ss, in process pid; tid: its trace id in hex. */
+static json_object *span_json(const struct otlp_span *sp, const struct otlp_scope_spans *ss,
+			      const char *tid, const char *pid)
+{
+	char sid[17];
+	util_hex_encode(sid, sp->span_id, 8);
+	json_object *s = json_object_new_object();
+	json_object_object_add(s, "traceID", json_object_new_string(tid));
+	json_object_object_add(s, "spanID", json_object_new_string(sid));
+	json_object_object_add(s, "operationName",
+			       json_object_new_string_len((const char *)sp->name.ptr, (int)sp->name.len));
+	json_object_object_add(s, "references", span_refs(sp, tid));
+	json_object_object_add(s, "flags", json_object_new_int64(sp->flags & 0xff));
+	uint64_t st = sp->start_time_unix_nano / US;
+	uint64_t dur = sp->end_time_unix_nano > sp->start_time_unix_nano ?
+			       (sp->end_time_unix_nano - sp->start_time_unix_nano) / US : 0;
+	json_object_object_add(s, "startTime", json_object_new_int64((int64_t)st));
+	json_object_object_add(s, "duration", json_object_new_int64((int64_t)dur));
+	json_object_object_add(s, "tags", span_tags(sp, ss));
+	json_object_object_add(s, "logs", span_logs(sp));
+	json_object_object_add(s, "processID", json_object_new_string(pid));
+	json_object_object_add(s, "warnings", NULL);
+	return s;
+}
+
+/* The processes of a trace: one per distinct resource (service + attributes). */
+struct procs {
+	json_object *obj;   /* "p1": {serviceName, tags}, ... */
+	const char **keys;  /* each process's tags as JSON text (owned by obj) */
+	size_t n;
+};
+
+/* The id ("p1", ...) of rs's process into pid, adding it if new. -ENOMEM. */
+static int process_id(struct procs *pr, const struct otlp_resource_spans *rs, char pid[24])
+{
+	json_object *ptags = attrs_tags(&rs->resource_attrs, json_object_new_array());
+	const char *pk = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
+	size_t pi;
+	for (pi = 0; pi < pr->n; pi++)
+		if (strcmp(pr->keys[pi], pk) == 0)
+			break;
+	snprintf(pid, 24, "p%zu", pi + 1);
+	if (pi < pr->n) {
+		json_object_put(ptags);
+		return 0;
+	}
+	const char **nk = realloc(pr->keys, (pr->n + 1) * sizeof(*nk));
+	if (nk == NULL) {
+		json_object_put(ptags);
+		return -ENOMEM;
+	}
+	pr->keys = nk;
+	json_object *proc = json_object_new_object();
+	const struct otlp_any *sv = otlp_attrs_find(&rs->resource_attrs, "service.name");
+	if (sv && sv->type == OTLP_VALUE_STRING)
+		json_object_object_add(proc, "serviceName",
+				       json_object_new_string_len((const char *)sv->u.str.ptr,
+								  (int)sv->u.str.len));
+	else
+		json_object_object_add(proc, "serviceName", json_object_new_string("unknown_service"));
+	json_object_object_add(proc, "tags", ptags);
+	json_object_object_add(pr->obj, pid, proc);
+	/* the key string belongs to ptags, now owned by obj */
+	pr->keys[pr->n++] = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
+	return 0;
+}
+
 /* Builds one Jaeger trace from every span of b (all of one trace). */
 static json_object *trace_json(const struct otlp_batch *b)
 {
 	json_object *spans = json_object_new_array();
-	json_object *procs = json_object_new_object();
-	json_object *trace = json_object_new_object();
+	struct procs pr = { json_object_new_object(), NULL, 0 };
 	char tid[33] = "";
-	/* One process per distinct resource (service + attributes). */
-	const char **pkeys = NULL;
-	size_t np = 0;
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
-		json_object *ptags = attrs_tags(&rs->resource_attrs, json_object_new_array());
-		const char *pk = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
-		size_t pi;
-		for (pi = 0; pi < np; pi++)
-			if (strcmp(pkeys[pi], pk) == 0)
-				break;
 		char pid[24];
-		snprintf(pid, sizeof(pid), "p%zu", pi + 1);
-		if (pi == np) {
-			const char **nk = realloc(pkeys, (np + 1) * sizeof(*nk));
-			if (nk == NULL) {
-				json_object_put(ptags);
-				break;
-			}
-			pkeys = nk;
-			json_object *proc = json_object_new_object();
-			const struct otlp_any *sv = otlp_attrs_find(&rs->resource_attrs, "service.name");
-			if (sv && sv->type == OTLP_VALUE_STRING)
-				json_object_object_add(proc, "serviceName",
-						       json_object_new_string_len((const char *)sv->u.str.ptr,
-										  (int)sv->u.str.len));
-			else
-				json_object_object_add(proc, "serviceName",
-						       json_object_new_string("unknown_service"));
-			json_object_object_add(proc, "tags", ptags);
-			json_object_object_add(procs, pid, proc);
-			/* the key string belongs to ptags, now owned by procs */
-			pkeys[np++] = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
-		} else {
-			json_object_put(ptags);
-		}
-		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
+		if (process_id(&pr, rs, pid) != 0)
+			break;
+		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
-				char sid[17], hex[33];
 				util_hex_encode(tid, sp->trace_id, 16);
-				util_hex_encode(sid, sp->span_id, 8);
-				json_object *s = json_object_new_object();
-				json_object_object_add(s, "traceID", json_object_new_string(tid));
-				json_object_object_add(s, "spanID", json_object_new_string(sid));
-				json_object_object_add(s, "operationName",
-						       json_object_new_string_len((const char *)sp->name.ptr,
-										  (int)sp->name.len));
-				json_object *refs = json_object_new_array();
-				if (sp->has_parent) {
-					json_object *r = json_object_new_object();
-					util_hex_encode(hex, sp->parent_span_id, 8);
-					json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
-					json_object_object_add(r, "traceID", json_object_new_string(tid));
-					json_object_object_add(r, "spanID", json_object_new_string(hex));
-					json_object_array_add(refs, r);
-				}
-				for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
-					json_object *r = json_object_new_object();
-					util_hex_encode(hex, l->trace_id, 16);
-					json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
-					json_object_object_add(r, "traceID", json_object_new_string(hex));
-					util_hex_encode(hex, l->span_id, 8);
-					json_object_object_add(r, "spanID", json_object_new_string(hex));
-					json_object_array_add(refs, r);
-				}
-				json_object_object_add(s, "references", refs);
-				json_object_object_add(s, "flags", json_object_new_int64(sp->flags & 0xff));
-				uint64_t st = sp->start_time_unix_nano / US;
-				uint64_t dur = sp->end_time_unix_nano > sp->start_time_unix_nano ?
-						       (sp->end_time_unix_nano - sp->start_time_unix_nano) / US : 0;
-				json_object_object_add(s, "startTime", json_object_new_int64((int64_t)st));
-				json_object_object_add(s, "duration", json_object_new_int64((int64_t)dur));
-				json_object *tags = attrs_tags(&sp->attrs, json_object_new_array());
-				if (sp->kind >= OTLP_SPAN_KIND_INTERNAL && sp->kind <= OTLP_SPAN_KIND_CONSUMER) {
-					const char *kn = col_an_kind_name(sp->kind);
-					json_object_array_add(tags, str_tag("span.kind", kn, strlen(kn)));
-				}
-				if (sp->status.code == OTLP_STATUS_ERROR) {
-					struct otlp_any t = { .type = OTLP_VALUE_BOOL, .u.b = true };
-					json_object_array_add(tags, tag("error", &t));
-					json_object_array_add(tags, str_tag("otel.status_code", "ERROR", 5));
-				} else if (sp->status.code == OTLP_STATUS_OK) {
-					json_object_array_add(tags, str_tag("otel.status_code", "OK", 2));
-				}
-				if (sp->status.message.len)
-					json_object_array_add(tags, str_tag("otel.status_description",
-									    (const char *)sp->status.message.ptr,
-									    sp->status.message.len));
-				if (ss->scope_name.len)
-					json_object_array_add(tags, str_tag("otel.scope.name",
-									    (const char *)ss->scope_name.ptr,
-									    ss->scope_name.len));
-				json_object_object_add(s, "tags", tags);
-				json_object *logs = json_object_new_array();
-				for (const struct otlp_event *e = sp->events.head; e; e = e->next) {
-					json_object *lg = json_object_new_object();
-					json_object_object_add(lg, "timestamp",
-							       json_object_new_int64((int64_t)(e->time_unix_nano / US)));
-					json_object *f = json_object_new_array();
-					json_object_array_add(f, str_tag("event", (const char *)e->name.ptr,
-									 e->name.len));
-					attrs_tags(&e->attrs, f);
-					json_object_object_add(lg, "fields", f);
-					json_object_array_add(logs, lg);
-				}
-				json_object_object_add(s, "logs", logs);
-				json_object_object_add(s, "processID", json_object_new_string(pid));
-				json_object_object_add(s, "warnings", NULL);
-				json_object_array_add(spans, s);
+				json_object_array_add(spans, span_json(sp, ss, tid, pid));
 			}
-		}
 	}
-	free(pkeys);
+	free(pr.keys);
+	json_object *trace = json_object_new_object();
 	json_object_object_add(trace, "traceID", json_object_new_string(tid));
 	json_object_object_add(trace, "spans", spans);
-	json_object_object_add(trace, "processes", procs);
+	json_object_object_add(trace, "processes", pr.obj);
 	json_object_object_add(trace, "warnings", NULL);
 	return trace;
 }
