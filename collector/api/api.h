@@ -1,5 +1,5 @@
 /*
- * analytics_api.h: the query API endpoints (Jaeger's query API, the
+ * api/api.h: the query API endpoints (Jaeger's query API, the
  * monitor/SPM metrics, tern's summary) and their shared helpers.
  * Loop thread only; each handler answers its request before returning.
  */
@@ -31,12 +31,6 @@ void col_api_params_done(struct col_api_params *p);
 /** The first value of name, or NULL; "" counts as absent. */
 const char *col_api_param(const struct col_api_params *p, const char *name);
 
-/**
- * Parses a Go-style duration ("1.5ms", "2m30s", "500us", "1h"; units ns,
- * us, µs, ms, s, m, h) into ns. 0 or -EINVAL.
- */
-int col_api_parse_duration(const char *s, uint64_t *ns);
-
 /** Parses a decimal int64. 0 or -EINVAL. */
 int col_api_parse_i64(const char *s, int64_t *out);
 
@@ -53,7 +47,7 @@ void col_api_send_error(h2o_req_t *req, int status, const char *fmt, ...)
 /** Sends any JSON object with status 200. Takes obj. */
 void col_api_send_json(h2o_req_t *req, json_object *obj);
 
-/* Handlers (routes in query.c). */
+/* Handlers (routes in api/router.c). Durations: util_parse_duration. */
 int col_api_services(struct col_server *srv, h2o_req_t *req);
 int col_api_operations(struct col_server *srv, h2o_req_t *req);
 int col_api_traces(struct col_server *srv, h2o_req_t *req);

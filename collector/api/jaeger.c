@@ -1,5 +1,5 @@
 /*
- * api_jaeger.c: Jaeger's query API (the paths, parameters and JSON that
+ * api/jaeger.c: Jaeger's query API (the paths, parameters and JSON that
  * Jaeger UI and Grafana's Jaeger data source use) over the store and the
  * analytics: services, operations, trace search, one trace, dependencies.
  * Times are microseconds since the epoch, durations microseconds.
@@ -14,6 +14,8 @@
 #include "api/api.h"
 #include "server.h"
 #include "pipeline/sink_store.h"
+#include "util/hex.h"
+#include "util/text.h"
 
 #define US 1000ull
 #define DEFAULT_TRACE_LOOKBACK_NS (2ull * 24 * 3600 * 1000000000ull)
@@ -144,7 +146,7 @@ static json_object *any_text(const struct otlp_any *v)
 		char *hex = malloc(v->u.str.len * 2 + 1);
 		if (hex == NULL)
 			return NULL;
-		otlp_hex(hex, v->u.str.ptr, v->u.str.len);
+		util_hex_encode(hex, v->u.str.ptr, v->u.str.len);
 		o = json_object_new_string(hex);
 		free(hex);
 		return o;
@@ -194,128 +196,162 @@ static json_object *attrs_tags(const struct otlp_attrs *a, json_object *arr)
 	return arr;
 }
 
+/* CHILD_OF the parent, FOLLOWS_FROM each link. */
+static json_object *span_refs(const struct otlp_span *sp, const char *tid)
+{
+	char hex[33];
+	json_object *refs = json_object_new_array();
+	if (sp->has_parent) {
+		json_object *r = json_object_new_object();
+		util_hex_encode(hex, sp->parent_span_id, 8);
+		json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
+		json_object_object_add(r, "traceID", json_object_new_string(tid));
+		json_object_object_add(r, "spanID", json_object_new_string(hex));
+		json_object_array_add(refs, r);
+	}
+	for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
+		json_object *r = json_object_new_object();
+		util_hex_encode(hex, l->trace_id, 16);
+		json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
+		json_object_object_add(r, "traceID", json_object_new_string(hex));
+		util_hex_encode(hex, l->span_id, 8);
+		json_object_object_add(r, "spanID", json_object_new_string(hex));
+		json_object_array_add(refs, r);
+	}
+	return refs;
+}
+
+/* The attributes, then what ternd adds: span.kind, otel.status_code,
+ * error=true, otel.status_description, otel.scope.name. */
+static json_object *span_tags(const struct otlp_span *sp, const struct otlp_scope_spans *ss)
+{
+	json_object *tags = attrs_tags(&sp->attrs, json_object_new_array());
+	if (sp->kind >= OTLP_SPAN_KIND_INTERNAL && sp->kind <= OTLP_SPAN_KIND_CONSUMER) {
+		const char *kn = col_an_kind_name(sp->kind);
+		json_object_array_add(tags, str_tag("span.kind", kn, strlen(kn)));
+	}
+	if (sp->status.code == OTLP_STATUS_ERROR) {
+		struct otlp_any t = { .type = OTLP_VALUE_BOOL, .u.b = true };
+		json_object_array_add(tags, tag("error", &t));
+		json_object_array_add(tags, str_tag("otel.status_code", "ERROR", 5));
+	} else if (sp->status.code == OTLP_STATUS_OK) {
+		json_object_array_add(tags, str_tag("otel.status_code", "OK", 2));
+	}
+	if (sp->status.message.len)
+		json_object_array_add(tags, str_tag("otel.status_description",
+						    (const char *)sp->status.message.ptr,
+						    sp->status.message.len));
+	if (ss->scope_name.len)
+		json_object_array_add(tags, str_tag("otel.scope.name", (const char *)ss->scope_name.ptr,
+						    ss->scope_name.len));
+	return tags;
+}
+
+/* Span events as Jaeger logs: timestamp and fields, event = the name. */
+static json_object *span_logs(const struct otlp_span *sp)
+{
+	json_object *logs = json_object_new_array();
+	for (const struct otlp_event *e = sp->events.head; e; e = e->next) {
+		json_object *lg = json_object_new_object();
+		json_object_object_add(lg, "timestamp",
+				       json_object_new_int64((int64_t)(e->time_unix_nano / US)));
+		json_object *f = json_object_new_array();
+		json_object_array_add(f, str_tag("event", (const char *)e->name.ptr, e->name.len));
+		attrs_tags(&e->attrs, f);
+		json_object_object_add(lg, "fields", f);
+		json_object_array_add(logs, lg);
+	}
+	return logs;
+}
+
+/* One span of scope ss, in process pid; tid: its trace id in hex. */
+static json_object *span_json(const struct otlp_span *sp, const struct otlp_scope_spans *ss,
+			      const char *tid, const char *pid)
+{
+	char sid[17];
+	util_hex_encode(sid, sp->span_id, 8);
+	json_object *s = json_object_new_object();
+	json_object_object_add(s, "traceID", json_object_new_string(tid));
+	json_object_object_add(s, "spanID", json_object_new_string(sid));
+	json_object_object_add(s, "operationName",
+			       json_object_new_string_len((const char *)sp->name.ptr, (int)sp->name.len));
+	json_object_object_add(s, "references", span_refs(sp, tid));
+	json_object_object_add(s, "flags", json_object_new_int64(sp->flags & 0xff));
+	uint64_t st = sp->start_time_unix_nano / US;
+	uint64_t dur = sp->end_time_unix_nano > sp->start_time_unix_nano ?
+			       (sp->end_time_unix_nano - sp->start_time_unix_nano) / US : 0;
+	json_object_object_add(s, "startTime", json_object_new_int64((int64_t)st));
+	json_object_object_add(s, "duration", json_object_new_int64((int64_t)dur));
+	json_object_object_add(s, "tags", span_tags(sp, ss));
+	json_object_object_add(s, "logs", span_logs(sp));
+	json_object_object_add(s, "processID", json_object_new_string(pid));
+	json_object_object_add(s, "warnings", NULL);
+	return s;
+}
+
+/* The processes of a trace: one per distinct resource (service + attributes). */
+struct procs {
+	json_object *obj;   /* "p1": {serviceName, tags}, ... */
+	const char **keys;  /* each process's tags as JSON text (owned by obj) */
+	size_t n;
+};
+
+/* The id ("p1", ...) of rs's process into pid, adding it if new. -ENOMEM. */
+static int process_id(struct procs *pr, const struct otlp_resource_spans *rs, char pid[24])
+{
+	json_object *ptags = attrs_tags(&rs->resource_attrs, json_object_new_array());
+	const char *pk = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
+	size_t pi;
+	for (pi = 0; pi < pr->n; pi++)
+		if (strcmp(pr->keys[pi], pk) == 0)
+			break;
+	snprintf(pid, 24, "p%zu", pi + 1);
+	if (pi < pr->n) {
+		json_object_put(ptags);
+		return 0;
+	}
+	const char **nk = realloc(pr->keys, (pr->n + 1) * sizeof(*nk));
+	if (nk == NULL) {
+		json_object_put(ptags);
+		return -ENOMEM;
+	}
+	pr->keys = nk;
+	json_object *proc = json_object_new_object();
+	const struct otlp_any *sv = otlp_attrs_find(&rs->resource_attrs, "service.name");
+	if (sv && sv->type == OTLP_VALUE_STRING)
+		json_object_object_add(proc, "serviceName",
+				       json_object_new_string_len((const char *)sv->u.str.ptr,
+								  (int)sv->u.str.len));
+	else
+		json_object_object_add(proc, "serviceName", json_object_new_string("unknown_service"));
+	json_object_object_add(proc, "tags", ptags);
+	json_object_object_add(pr->obj, pid, proc);
+	/* the key string belongs to ptags, now owned by obj */
+	pr->keys[pr->n++] = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
+	return 0;
+}
+
 /* Builds one Jaeger trace from every span of b (all of one trace). */
 static json_object *trace_json(const struct otlp_batch *b)
 {
 	json_object *spans = json_object_new_array();
-	json_object *procs = json_object_new_object();
-	json_object *trace = json_object_new_object();
+	struct procs pr = { json_object_new_object(), NULL, 0 };
 	char tid[33] = "";
-	/* One process per distinct resource (service + attributes). */
-	const char **pkeys = NULL;
-	size_t np = 0;
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
-		json_object *ptags = attrs_tags(&rs->resource_attrs, json_object_new_array());
-		const char *pk = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
-		size_t pi;
-		for (pi = 0; pi < np; pi++)
-			if (strcmp(pkeys[pi], pk) == 0)
-				break;
 		char pid[24];
-		snprintf(pid, sizeof(pid), "p%zu", pi + 1);
-		if (pi == np) {
-			const char **nk = realloc(pkeys, (np + 1) * sizeof(*nk));
-			if (nk == NULL) {
-				json_object_put(ptags);
-				break;
-			}
-			pkeys = nk;
-			json_object *proc = json_object_new_object();
-			const struct otlp_any *sv = otlp_attrs_find(&rs->resource_attrs, "service.name");
-			if (sv && sv->type == OTLP_VALUE_STRING)
-				json_object_object_add(proc, "serviceName",
-						       json_object_new_string_len((const char *)sv->u.str.ptr,
-										  (int)sv->u.str.len));
-			else
-				json_object_object_add(proc, "serviceName",
-						       json_object_new_string("unknown_service"));
-			json_object_object_add(proc, "tags", ptags);
-			json_object_object_add(procs, pid, proc);
-			/* the key string belongs to ptags, now owned by procs */
-			pkeys[np++] = json_object_to_json_string_ext(ptags, JSON_C_TO_STRING_PLAIN);
-		} else {
-			json_object_put(ptags);
-		}
-		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
+		if (process_id(&pr, rs, pid) != 0)
+			break;
+		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
-				char sid[17], hex[33];
-				otlp_hex(tid, sp->trace_id, 16);
-				otlp_hex(sid, sp->span_id, 8);
-				json_object *s = json_object_new_object();
-				json_object_object_add(s, "traceID", json_object_new_string(tid));
-				json_object_object_add(s, "spanID", json_object_new_string(sid));
-				json_object_object_add(s, "operationName",
-						       json_object_new_string_len((const char *)sp->name.ptr,
-										  (int)sp->name.len));
-				json_object *refs = json_object_new_array();
-				if (sp->has_parent) {
-					json_object *r = json_object_new_object();
-					otlp_hex(hex, sp->parent_span_id, 8);
-					json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
-					json_object_object_add(r, "traceID", json_object_new_string(tid));
-					json_object_object_add(r, "spanID", json_object_new_string(hex));
-					json_object_array_add(refs, r);
-				}
-				for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
-					json_object *r = json_object_new_object();
-					otlp_hex(hex, l->trace_id, 16);
-					json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
-					json_object_object_add(r, "traceID", json_object_new_string(hex));
-					otlp_hex(hex, l->span_id, 8);
-					json_object_object_add(r, "spanID", json_object_new_string(hex));
-					json_object_array_add(refs, r);
-				}
-				json_object_object_add(s, "references", refs);
-				json_object_object_add(s, "flags", json_object_new_int64(sp->flags & 0xff));
-				uint64_t st = sp->start_time_unix_nano / US;
-				uint64_t dur = sp->end_time_unix_nano > sp->start_time_unix_nano ?
-						       (sp->end_time_unix_nano - sp->start_time_unix_nano) / US : 0;
-				json_object_object_add(s, "startTime", json_object_new_int64((int64_t)st));
-				json_object_object_add(s, "duration", json_object_new_int64((int64_t)dur));
-				json_object *tags = attrs_tags(&sp->attrs, json_object_new_array());
-				if (sp->kind >= OTLP_SPAN_KIND_INTERNAL && sp->kind <= OTLP_SPAN_KIND_CONSUMER) {
-					const char *kn = col_an_kind_name(sp->kind);
-					json_object_array_add(tags, str_tag("span.kind", kn, strlen(kn)));
-				}
-				if (sp->status.code == OTLP_STATUS_ERROR) {
-					struct otlp_any t = { .type = OTLP_VALUE_BOOL, .u.b = true };
-					json_object_array_add(tags, tag("error", &t));
-					json_object_array_add(tags, str_tag("otel.status_code", "ERROR", 5));
-				} else if (sp->status.code == OTLP_STATUS_OK) {
-					json_object_array_add(tags, str_tag("otel.status_code", "OK", 2));
-				}
-				if (sp->status.message.len)
-					json_object_array_add(tags, str_tag("otel.status_description",
-									    (const char *)sp->status.message.ptr,
-									    sp->status.message.len));
-				if (ss->scope_name.len)
-					json_object_array_add(tags, str_tag("otel.scope.name",
-									    (const char *)ss->scope_name.ptr,
-									    ss->scope_name.len));
-				json_object_object_add(s, "tags", tags);
-				json_object *logs = json_object_new_array();
-				for (const struct otlp_event *e = sp->events.head; e; e = e->next) {
-					json_object *lg = json_object_new_object();
-					json_object_object_add(lg, "timestamp",
-							       json_object_new_int64((int64_t)(e->time_unix_nano / US)));
-					json_object *f = json_object_new_array();
-					json_object_array_add(f, str_tag("event", (const char *)e->name.ptr,
-									 e->name.len));
-					attrs_tags(&e->attrs, f);
-					json_object_object_add(lg, "fields", f);
-					json_object_array_add(logs, lg);
-				}
-				json_object_object_add(s, "logs", logs);
-				json_object_object_add(s, "processID", json_object_new_string(pid));
-				json_object_object_add(s, "warnings", NULL);
-				json_object_array_add(spans, s);
+				util_hex_encode(tid, sp->trace_id, 16);
+				json_object_array_add(spans, span_json(sp, ss, tid, pid));
 			}
-		}
 	}
-	free(pkeys);
+	free(pr.keys);
+	json_object *trace = json_object_new_object();
 	json_object_object_add(trace, "traceID", json_object_new_string(tid));
 	json_object_object_add(trace, "spans", spans);
-	json_object_object_add(trace, "processes", procs);
+	json_object_object_add(trace, "processes", pr.obj);
 	json_object_object_add(trace, "warnings", NULL);
 	return trace;
 }
@@ -329,7 +365,7 @@ static int parse_trace_id(const char *s, size_t len, uint8_t id[16])
 	memset(buf, '0', 32);
 	memcpy(buf + 32 - len, s, len);
 	buf[32] = '\0';
-	return otlp_unhex(id, 16, buf, 32);
+	return util_hex_decode(id, 16, buf, 32);
 }
 
 static void get_trace(struct col_server *srv, h2o_req_t *req, const char *id, size_t idlen)
@@ -403,8 +439,9 @@ static int parse_tags(const struct col_api_params *p, struct store_query *q, jso
 			json_object_object_foreach(o, k, v)
 			{
 				if (!json_object_is_type(v, json_type_string)) {
-					json_object_put(o);
+					/* k lives in o: write the message first */
 					snprintf(err, errlen, "malformed 'tags' parameter: value of '%s' is not a string", k);
+					json_object_put(o);
 					return -EINVAL;
 				}
 				if (status_tag(q, k, json_object_get_string(v)))
@@ -428,144 +465,173 @@ too_many:
 	return -EINVAL;
 }
 
+/* start and end (µs; default the last 2 days), or lookback before end. */
+static int traces_window(const struct col_api_params *p, int64_t *start_us, int64_t *end_us,
+			 char *err, size_t errlen)
+{
+	const char *v;
+	uint64_t now_us = col_now_ns() / US;
+	*end_us = (int64_t)now_us;
+	*start_us = (int64_t)(now_us - DEFAULT_TRACE_LOOKBACK_NS / US);
+	if ((v = col_api_param(p, "start")) && col_api_parse_i64(v, start_us) != 0) {
+		snprintf(err, errlen, "unable to parse param 'start': '%s' is not microseconds", v);
+		return -EINVAL;
+	}
+	if ((v = col_api_param(p, "end")) && col_api_parse_i64(v, end_us) != 0) {
+		snprintf(err, errlen, "unable to parse param 'end': '%s' is not microseconds", v);
+		return -EINVAL;
+	}
+	if ((v = col_api_param(p, "lookback")) && strcmp(v, "custom") != 0 &&
+	    col_api_param(p, "start") == NULL) {
+		uint64_t lb;
+		if (util_parse_duration(v, &lb) != 0) {
+			snprintf(err, errlen, "unable to parse param 'lookback': '%s'", v);
+			return -EINVAL;
+		}
+		*start_us = *end_us - (int64_t)(lb / US);
+	}
+	return 0;
+}
+
+/* limit: default 20, at most MAX_SEARCH_LIMIT. */
+static int traces_limit(const struct col_api_params *p, uint32_t *limit, char *err,
+			size_t errlen)
+{
+	const char *v = col_api_param(p, "limit");
+	int64_t l = 20;
+	if (v && (col_api_parse_i64(v, &l) != 0 || l < 0)) {
+		snprintf(err, errlen, "unable to parse param 'limit': '%s'", v);
+		return -EINVAL;
+	}
+	*limit = l == 0 ? 20 : l > MAX_SEARCH_LIMIT ? MAX_SEARCH_LIMIT : (uint32_t)l;
+	return 0;
+}
+
+/* minDuration and maxDuration into q. */
+static int traces_durations(const struct col_api_params *p, struct store_query *q, char *err,
+			    size_t errlen)
+{
+	static const char *const names[2] = { "minDuration", "maxDuration" };
+	uint64_t *dst[2] = { &q->min_duration_ns, &q->max_duration_ns };
+	for (int i = 0; i < 2; i++) {
+		const char *v = col_api_param(p, names[i]);
+		if (v && util_parse_duration(v, dst[i]) != 0) {
+			snprintf(err, errlen, "unable to parse param '%s': '%s' (e.g. 1.2ms)", names[i], v);
+			return -EINVAL;
+		}
+	}
+	if (q->max_duration_ns && q->max_duration_ns < q->min_duration_ns) {
+		snprintf(err, errlen, "'maxDuration' should be greater than 'minDuration'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Adds the trace id's JSON to arr, if the store has it; counts it in *got. */
+static void add_trace(struct store *st, const uint8_t id[16], json_object *arr, size_t *got)
+{
+	struct otlp_batch *b;
+	if (store_get_trace(st, id, &b) != 0)
+		return; /* gone since the search, or (traceID=) unknown: Jaeger leaves it out */
+	json_object_array_add(arr, trace_json(b));
+	otlp_batch_free(b);
+	(*got)++;
+}
+
+/* traceID=... (repeatable): those traces, whatever else is asked. */
+static void send_traces_by_id(struct col_server *srv, h2o_req_t *req,
+			      const struct col_api_params *p, size_t nids)
+{
+	struct store *st = srv_store(srv);
+	if (st == NULL) {
+		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
+		return;
+	}
+	uint8_t (*ids)[16] = calloc(nids, 16);
+	if (ids == NULL) {
+		col_api_send_error(req, 500, "out of memory");
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->k[i], "traceID") != 0)
+			continue;
+		if (parse_trace_id(p->v[i], strlen(p->v[i]), ids[k++]) != 0) {
+			col_api_send_error(req, 400, "cannot parse traceID param: '%s'", p->v[i]);
+			free(ids);
+			return;
+		}
+	}
+	json_object *arr = json_object_new_array();
+	size_t got = 0;
+	for (size_t i = 0; i < nids; i++)
+		add_trace(st, ids[i], arr, &got);
+	free(ids);
+	col_api_send_data(req, arr, (int64_t)got);
+}
+
+/* The traces that q matches, newest first. */
+static void send_search(struct col_server *srv, h2o_req_t *req, struct store_query *q,
+			int64_t start_us, int64_t end_us)
+{
+	if (q->service == NULL) {
+		col_api_send_error(req, 400, "parameter 'service' is required");
+		return;
+	}
+	if (start_us < 0 || end_us < start_us || end_us > INT64_MAX / 1000) {
+		col_api_send_error(req, 400, "parameter 'start' must be <= 'end'");
+		return;
+	}
+	q->start_min_ns = (uint64_t)start_us * US;
+	q->start_max_ns = (uint64_t)end_us * US;
+	struct store *st = srv_store(srv);
+	if (st == NULL) {
+		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
+		return;
+	}
+	struct store_hit *hits;
+	size_t n;
+	int rc = store_search(st, q, &hits, &n);
+	if (rc != 0) {
+		col_api_send_error(req, rc == -EINVAL ? 400 : 500, "search failed: %s", strerror(-rc));
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	size_t got = 0;
+	for (size_t i = 0; i < n; i++)
+		add_trace(st, hits[i].trace_id, arr, &got);
+	free(hits);
+	col_api_send_data(req, arr, (int64_t)got);
+}
+
 int col_api_traces(struct col_server *srv, h2o_req_t *req)
 {
 	struct col_api_params p;
-	json_object *keep = NULL;
+	json_object *keep = NULL; /* owns the strings of tags={...} in q */
 	char err[300];
+	struct store_query q;
+	int64_t start_us, end_us;
+	memset(&q, 0, sizeof(q));
 	if (col_api_params_parse(req, &p) != 0) {
 		col_api_send_error(req, 400, "too many or malformed query parameters");
 		goto out;
 	}
-	struct store_query q;
-	memset(&q, 0, sizeof(q));
 	q.service = col_api_param(&p, "service");
 	q.operation = col_api_param(&p, "operation");
-	const char *v;
-	uint64_t now_us = col_now_ns() / US;
-	int64_t end_us = (int64_t)now_us, start_us = (int64_t)(now_us - DEFAULT_TRACE_LOOKBACK_NS / US);
-	if ((v = col_api_param(&p, "start")) && col_api_parse_i64(v, &start_us) != 0) {
-		col_api_send_error(req, 400, "unable to parse param 'start': '%s' is not microseconds", v);
-		goto out;
-	}
-	if ((v = col_api_param(&p, "end")) && col_api_parse_i64(v, &end_us) != 0) {
-		col_api_send_error(req, 400, "unable to parse param 'end': '%s' is not microseconds", v);
-		goto out;
-	}
-	if ((v = col_api_param(&p, "lookback")) && strcmp(v, "custom") != 0 &&
-	    col_api_param(&p, "start") == NULL) {
-		uint64_t lb;
-		if (col_api_parse_duration(v, &lb) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'lookback': '%s'", v);
-			goto out;
-		}
-		start_us = end_us - (int64_t)(lb / US);
-	}
-	int64_t limit = 20;
-	if ((v = col_api_param(&p, "limit")) &&
-	    (col_api_parse_i64(v, &limit) != 0 || limit < 0)) {
-		col_api_send_error(req, 400, "unable to parse param 'limit': '%s'", v);
-		goto out;
-	}
-	if (limit == 0 || limit > MAX_SEARCH_LIMIT)
-		limit = limit == 0 ? 20 : MAX_SEARCH_LIMIT;
-	uint64_t d;
-	if ((v = col_api_param(&p, "minDuration"))) {
-		if (col_api_parse_duration(v, &d) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'minDuration': '%s' (e.g. 1.2ms)", v);
-			goto out;
-		}
-		q.min_duration_ns = d;
-	}
-	if ((v = col_api_param(&p, "maxDuration"))) {
-		if (col_api_parse_duration(v, &d) != 0) {
-			col_api_send_error(req, 400, "unable to parse param 'maxDuration': '%s' (e.g. 1.2ms)", v);
-			goto out;
-		}
-		q.max_duration_ns = d;
-	}
-	if (q.max_duration_ns && q.max_duration_ns < q.min_duration_ns) {
-		col_api_send_error(req, 400, "'maxDuration' should be greater than 'minDuration'");
-		goto out;
-	}
-	if (parse_tags(&p, &q, &keep, err, sizeof(err)) != 0) {
+	if (traces_window(&p, &start_us, &end_us, err, sizeof(err)) != 0 ||
+	    traces_limit(&p, &q.limit, err, sizeof(err)) != 0 ||
+	    traces_durations(&p, &q, err, sizeof(err)) != 0 ||
+	    parse_tags(&p, &q, &keep, err, sizeof(err)) != 0) {
 		col_api_send_error(req, 400, "%s", err);
 		goto out;
 	}
-	/* traceID=... (repeatable): those traces, whatever else is asked. */
 	size_t nids = 0;
 	for (size_t i = 0; i < p.n; i++)
 		nids += strcmp(p.k[i], "traceID") == 0;
-	if (nids > 0) {
-		struct store *st = srv_store(srv);
-		if (st == NULL) {
-			col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
-			goto out;
-		}
-		uint8_t (*ids)[16] = calloc(nids, 16);
-		if (ids == NULL) {
-			col_api_send_error(req, 500, "out of memory");
-			goto out;
-		}
-		size_t k = 0;
-		for (size_t i = 0; i < p.n; i++) {
-			if (strcmp(p.k[i], "traceID") != 0)
-				continue;
-			if (parse_trace_id(p.v[i], strlen(p.v[i]), ids[k++]) != 0) {
-				col_api_send_error(req, 400, "cannot parse traceID param: '%s'", p.v[i]);
-				free(ids);
-				goto out;
-			}
-		}
-		json_object *arr = json_object_new_array();
-		size_t got = 0;
-		for (size_t i = 0; i < nids; i++) {
-			struct otlp_batch *b;
-			if (store_get_trace(st, ids[i], &b) != 0)
-				continue; /* Jaeger leaves unknown ids out here */
-			json_object_array_add(arr, trace_json(b));
-			otlp_batch_free(b);
-			got++;
-		}
-		free(ids);
-		col_api_send_data(req, arr, (int64_t)got);
-		goto out;
-	}
-	if (q.service == NULL) {
-		col_api_send_error(req, 400, "parameter 'service' is required");
-		goto out;
-	}
-	if (start_us < 0 || end_us < start_us || end_us > INT64_MAX / 1000) {
-		col_api_send_error(req, 400, "parameter 'start' must be <= 'end'");
-		goto out;
-	}
-	q.start_min_ns = (uint64_t)start_us * US;
-	q.start_max_ns = (uint64_t)end_us * US;
-	q.limit = (uint32_t)limit;
-	struct store *st = srv_store(srv);
-	if (st == NULL) {
-		col_api_send_error(req, 503, "no trace store (ternd runs without --sink store)");
-		goto out;
-	}
-	struct store_hit *hits;
-	size_t n;
-	int rc = store_search(st, &q, &hits, &n);
-	if (rc != 0) {
-		col_api_send_error(req, rc == -EINVAL ? 400 : 500, "search failed: %s", strerror(-rc));
-		goto out;
-	}
-	json_object *arr = json_object_new_array();
-	size_t got = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct otlp_batch *b;
-		if (store_get_trace(st, hits[i].trace_id, &b) != 0)
-			continue;
-		json_object_array_add(arr, trace_json(b));
-		otlp_batch_free(b);
-		got++;
-	}
-	free(hits);
-	col_api_send_data(req, arr, (int64_t)got);
+	if (nids > 0)
+		send_traces_by_id(srv, req, &p, nids);
+	else
+		send_search(srv, req, &q, start_us, end_us);
 out:
 	json_object_put(keep);
 	col_api_params_done(&p);
@@ -633,21 +699,7 @@ int col_api_prefixed(struct col_server *srv, h2o_req_t *req)
 			col_api_send_error(req, 500, "out of memory");
 			return 0;
 		}
-		/* percent-decoding */
-		size_t w = 0;
-		const char *s = path + sizeof(svc) - 1;
-		for (size_t i = 0; i < nlen; i++) {
-			int hi, lo;
-			if (s[i] == '%' && i + 2 < nlen &&
-			    sscanf((char[]){ s[i + 1], 0 }, "%1x", &hi) == 1 &&
-			    sscanf((char[]){ s[i + 2], 0 }, "%1x", &lo) == 1) {
-				name[w++] = (char)(hi << 4 | lo);
-				i += 2;
-			} else {
-				name[w++] = s[i];
-			}
-		}
-		name[w] = '\0';
+		util_pct_decode(name, path + sizeof(svc) - 1, nlen, false);
 		send_operations(srv, req, name, -1, true);
 		free(name);
 		return 0;

@@ -1,4 +1,4 @@
-/* api_util.c: query-string parsing, durations and the JSON envelopes. */
+/* params.c: query-string parameters, integers and the JSON envelopes of the API. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -8,35 +8,7 @@
 
 #include "api/api.h"
 #include "http.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes [s, s+n) into out (NUL-terminated); returns the end. */
-static char *decode(char *out, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '+') {
-			*out++ = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-			   hexval(s[i + 2]) >= 0) {
-			*out++ = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
-			i += 2;
-		} else {
-			*out++ = s[i];
-		}
-	}
-	*out++ = '\0';
-	return out;
-}
+#include "util/text.h"
 
 int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 {
@@ -61,9 +33,9 @@ int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 			while (eq < j && q[eq] != '=')
 				eq++;
 			p->k[p->n] = w;
-			w = decode(w, q + i, eq - i);
+			w += util_pct_decode(w, q + i, eq - i, true) + 1;
 			p->v[p->n] = w;
-			w = decode(w, q + eq + (eq < j), eq < j ? j - eq - 1 : 0);
+			w += util_pct_decode(w, q + eq + (eq < j), eq < j ? j - eq - 1 : 0, true) + 1;
 			p->n++;
 		}
 		i = j + 1;
@@ -95,57 +67,6 @@ int col_api_parse_i64(const char *s, int64_t *out)
 	if (errno != 0 || *end != '\0')
 		return -EINVAL;
 	*out = v;
-	return 0;
-}
-
-int col_api_parse_duration(const char *s, uint64_t *ns)
-{
-	if (s == NULL || *s == '\0')
-		return -EINVAL;
-	double total = 0;
-	const char *p = s;
-	if (strcmp(s, "0") == 0) {
-		*ns = 0;
-		return 0;
-	}
-	while (*p) {
-		char *end;
-		if (!((*p >= '0' && *p <= '9') || *p == '.'))
-			return -EINVAL;
-		double v = strtod(p, &end);
-		if (end == p || v < 0)
-			return -EINVAL;
-		p = end;
-		double mul;
-		if (strncmp(p, "ns", 2) == 0) {
-			mul = 1;
-			p += 2;
-		} else if (strncmp(p, "us", 2) == 0) {
-			mul = 1e3;
-			p += 2;
-		} else if (strncmp(p, "\xc2\xb5s", 3) == 0) {
-			mul = 1e3;
-			p += 3;
-		} else if (strncmp(p, "ms", 2) == 0) {
-			mul = 1e6;
-			p += 2;
-		} else if (*p == 's') {
-			mul = 1e9;
-			p++;
-		} else if (*p == 'm') {
-			mul = 60e9;
-			p++;
-		} else if (*p == 'h') {
-			mul = 3600e9;
-			p++;
-		} else {
-			return -EINVAL;
-		}
-		total += v * mul;
-	}
-	if (total > 9.2e18)
-		return -EINVAL;
-	*ns = (uint64_t)(total + 0.5);
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * api_tern.c: endpoints answered from the analytics sketches: Jaeger's
+ * api/tern.c: endpoints answered from the analytics sketches: Jaeger's
  * monitor (SPM) metrics /api/metrics/{latencies,calls,errors} and tern's
  * own /api/tern/summary and /api/tern/slow (docs/api.md).
  */
@@ -14,6 +14,7 @@
 #include "analytics/analytics.h"
 #include "api/api.h"
 #include "server.h"
+#include "util/text.h"
 
 #define MS 1000000ull
 #define US 1000ull
@@ -79,7 +80,7 @@ static int parse_window(const struct col_api_params *p, uint64_t dflt_ns, uint64
 		}
 		end = (uint64_t)t * US;
 	}
-	if ((v = col_api_param(p, "lookback")) && col_api_parse_duration(v, &lb) != 0) {
+	if ((v = col_api_param(p, "lookback")) && util_parse_duration(v, &lb) != 0) {
 		snprintf(err, errlen, "unable to parse param 'lookback': '%s' (e.g. 15m, 1h)", v);
 		return -EINVAL;
 	}
@@ -215,7 +216,7 @@ int col_api_tern_slow(struct col_server *srv, h2o_req_t *req)
 		col_api_send_error(req, 400, "%s", err);
 		goto out;
 	}
-	if ((v = col_api_param(&p, "baseline")) && col_api_parse_duration(v, &bl) != 0) {
+	if ((v = col_api_param(&p, "baseline")) && util_parse_duration(v, &bl) != 0) {
 		col_api_send_error(req, 400, "unable to parse param 'baseline': '%s' (e.g. 1h)", v);
 		goto out;
 	}
@@ -296,202 +297,330 @@ static void rfc3339(char *out, size_t len, uint64_t ms)
 		snprintf(out + n, len - n, "Z");
 }
 
+/* A metrics request, as its parameters say. */
+struct metrics_req {
+	enum metric which;
+	const char *svcs[COL_API_MAX_PARAMS]; /* service (repeatable) */
+	size_t nsvc;
+	bool by_op;       /* groupByOperation */
+	unsigned kinds;   /* 1 << span kind, OR'ed (default server) */
+	int64_t end_ms, lookback, step, rate_per; /* ms */
+	double quantile;  /* latencies only */
+};
+
+static int metrics_services(const struct col_api_params *p, struct metrics_req *m, char *err,
+			    size_t errlen)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->k[i], "service") == 0 && p->v[i][0])
+			m->svcs[m->nsvc++] = p->v[i];
+	if (m->nsvc == 0) {
+		snprintf(err, errlen,
+			 "unable to parse param 'service': please provide at least one service name");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int metrics_group_by(const struct col_api_params *p, struct metrics_req *m, char *err,
+			    size_t errlen)
+{
+	const char *v = col_api_param(p, "groupByOperation");
+	if (v == NULL)
+		return 0;
+	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "t") == 0) {
+		m->by_op = true;
+	} else if (!(strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "f") == 0)) {
+		snprintf(err, errlen, "unable to parse param 'groupByOperation': '%s'", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* spanKind may repeat; the kinds are OR'ed (default server). */
+static int metrics_kinds(const struct col_api_params *p, struct metrics_req *m, char *err,
+			 size_t errlen)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->k[i], "spanKind") != 0)
+			continue;
+		int k = col_an_kind_parse(p->v[i]);
+		if (k < 0) {
+			snprintf(err, errlen, "unable to parse param 'spanKind': unsupported span kind: '%s'",
+				 p->v[i]);
+			return -EINVAL;
+		}
+		m->kinds |= 1u << k;
+	}
+	if (m->kinds == 0)
+		m->kinds = 1u << OTLP_SPAN_KIND_SERVER;
+	return 0;
+}
+
+/* endTs, lookback, step and ratePer (ms), and no more than MAX_POINTS points. */
+static int metrics_times(const struct col_api_params *p, struct metrics_req *m, char *err,
+			 size_t errlen)
+{
+	m->end_ms = (int64_t)(col_now_ns() / MS);
+	m->lookback = 3600000;
+	m->step = 5000;
+	m->rate_per = 600000;
+	const struct {
+		const char *name;
+		int64_t *dst;
+	} ip[] = { { "endTs", &m->end_ms }, { "lookback", &m->lookback }, { "step", &m->step },
+		   { "ratePer", &m->rate_per } };
+	for (size_t i = 0; i < sizeof(ip) / sizeof(ip[0]); i++) {
+		const char *v = col_api_param(p, ip[i].name);
+		if (v && (col_api_parse_i64(v, ip[i].dst) != 0 || *ip[i].dst < 0 ||
+			  *ip[i].dst > INT64_MAX / 1000000)) {
+			snprintf(err, errlen, "unable to parse param '%s': '%s' is not milliseconds",
+				 ip[i].name, v);
+			return -EINVAL;
+		}
+	}
+	if (m->step <= 0 || m->rate_per <= 0) {
+		snprintf(err, errlen, "unable to parse param '%s': must be > 0",
+			 m->step <= 0 ? "step" : "ratePer");
+		return -EINVAL;
+	}
+	if (m->lookback / m->step > MAX_POINTS) {
+		snprintf(err, errlen, "parameter 'step' too small for 'lookback' (at most %d points)",
+			 MAX_POINTS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int metrics_quantile(const struct col_api_params *p, struct metrics_req *m, char *err,
+			    size_t errlen)
+{
+	if (m->which != M_LAT)
+		return 0;
+	const char *v = col_api_param(p, "quantile");
+	char *e;
+	if (v == NULL || (m->quantile = strtod(v, &e), *e) || !(m->quantile > 0 && m->quantile <= 1)) {
+		snprintf(err, errlen, "unable to parse param 'quantile': %s", v ? v : "missing");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* All of the request's parameters, in the order their errors are reported. */
+static int metrics_parse(const struct col_api_params *p, struct metrics_req *m, char *err,
+			 size_t errlen)
+{
+	int r = metrics_services(p, m, err, errlen);
+	if (r == 0)
+		r = metrics_group_by(p, m, err, errlen);
+	if (r == 0)
+		r = metrics_kinds(p, m, err, errlen);
+	if (r == 0)
+		r = metrics_times(p, m, err, errlen);
+	if (r == 0)
+		r = metrics_quantile(p, m, err, errlen);
+	return r;
+}
+
+/* One time series: its labels and points. */
 struct series {
-	const char *service, *operation;
+	const char *service, *operation; /* interned by the analytics */
 	json_object *points;
 };
 
-static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
+struct series_set {
+	struct series *v;
+	size_t n;
+};
+
+static void series_set_done(struct series_set *set)
 {
-	struct col_api_params p;
-	struct series *ser = NULL;
-	size_t nser = 0;
-	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
-		goto out;
+	for (size_t i = 0; i < set->n; i++)
+		json_object_put(set->v[i].points);
+	free(set->v);
+}
+
+/* The series of row (made on first use), or NULL when out of memory. */
+static struct series *series_of(struct series_set *set, const struct col_an_row *row)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].service == row->service && set->v[i].operation == row->operation)
+			return &set->v[i];
+	struct series *v = realloc(set->v, (set->n + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	set->v = v;
+	v[set->n] = (struct series){ row->service, row->operation, json_object_new_array() };
+	return &v[set->n++];
+}
+
+/* The rows of the minutes of one point, and which minutes they are. */
+struct point_rows {
+	int64_t m0, m1;
+	struct col_an_result r;
+};
+
+/* Rows over (t - ratePer, t]: minutes are whole, so consecutive points in
+ * the same minutes share one query. 0, or -1 with err set. */
+static int point_rows(struct col_server *srv, const struct metrics_req *m, int64_t t,
+		      struct point_rows *pr, char *err, size_t errlen)
+{
+	uint64_t e_ns = (uint64_t)(t > 0 ? t : 0) * MS;
+	uint64_t s_ns = t > m->rate_per ? (uint64_t)(t - m->rate_per) * MS : 0;
+	int64_t m0 = (int64_t)((s_ns + 59999999999ull) / 60000000000ull);
+	int64_t m1 = (int64_t)((e_ns + 59999999999ull) / 60000000000ull);
+	if (m0 == pr->m0 && m1 == pr->m1)
+		return 0;
+	col_an_result_free(&pr->r);
+	pr->r = (struct col_an_result){ 0 };
+	struct col_an_filter f = { NULL, NULL, NULL, -1, false, m->kinds };
+	unsigned g = COL_AN_G_SERVICE | (m->by_op ? COL_AN_G_OPERATION : 0);
+	int rc = col_an_query(srv->an, &f, s_ns, e_ns, g, &pr->r);
+	if (rc != 0 && rc != -EIO) {
+		snprintf(err, errlen, "query failed: %s", strerror(-rc));
+		return -1;
 	}
-	const char *v;
-	const char *svcs[COL_API_MAX_PARAMS];
-	size_t nsvc = 0;
-	for (size_t i = 0; i < p.n; i++)
-		if (strcmp(p.k[i], "service") == 0 && p.v[i][0])
-			svcs[nsvc++] = p.v[i];
-	if (nsvc == 0) {
-		col_api_send_error(req, 400, "unable to parse param 'service': please provide at least one service name");
-		goto out;
+	pr->m0 = m0;
+	pr->m1 = m1;
+	return 0;
+}
+
+/* The value of row for the metric; false when it has none (no calls). */
+static bool point_value(const struct metrics_req *m, const struct col_an_row *row, double *val)
+{
+	if (m->which == M_CALLS) {
+		*val = (double)row->calls / ((double)m->rate_per / 1000.0);
+		return true;
 	}
-	bool by_op = false;
-	if ((v = col_api_param(&p, "groupByOperation"))) {
-		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "t") == 0)
-			by_op = true;
-		else if (!(strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "f") == 0)) {
-			col_api_send_error(req, 400, "unable to parse param 'groupByOperation': '%s'", v);
-			goto out;
-		}
-	}
-	/* spanKind may repeat; the kinds are OR'ed (default server). */
-	unsigned kinds = 0;
-	for (size_t i = 0; i < p.n; i++) {
-		if (strcmp(p.k[i], "spanKind") != 0)
+	if (row->calls == 0 || row->sk == NULL)
+		return false;
+	if (m->which == M_ERR)
+		*val = (double)row->errors / (double)row->calls;
+	else
+		*val = tern_sketch_quantile(row->sk, m->quantile) / 1e6;
+	return true;
+}
+
+static bool wanted(const struct metrics_req *m, const char *service)
+{
+	for (size_t k = 0; k < m->nsvc; k++)
+		if (strcmp(m->svcs[k], service) == 0)
+			return true;
+	return false;
+}
+
+/* Adds the point at t (timestamp ts) of every wanted row to its series. */
+static int add_points(const struct metrics_req *m, const struct col_an_result *r, const char *ts,
+		      struct series_set *set, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct col_an_row *row = &r->rows[i];
+		if (!wanted(m, row->service))
 			continue;
-		int k = col_an_kind_parse(p.v[i]);
-		if (k < 0) {
-			col_api_send_error(req, 400, "unable to parse param 'spanKind': unsupported span kind: '%s'",
-					   p.v[i]);
-			goto out;
+		struct series *s = series_of(set, row);
+		if (s == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
 		}
-		kinds |= 1u << k;
+		double val;
+		if (!point_value(m, row, &val))
+			continue;
+		json_object *pt = json_object_new_object();
+		json_object *gv = json_object_new_object();
+		json_object_object_add(gv, "doubleValue", json_object_new_double(val));
+		json_object_object_add(pt, "gaugeValue", gv);
+		json_object_object_add(pt, "timestamp", json_object_new_string(ts));
+		json_object_array_add(s->points, pt);
 	}
-	if (kinds == 0)
-		kinds = 1u << OTLP_SPAN_KIND_SERVER;
-	int64_t end_ms = (int64_t)(col_now_ns() / MS), lookback = 3600000, step = 5000,
-		rate_per = 600000;
-	struct {
-		const char *name;
-		int64_t *dst;
-	} ip[] = { { "endTs", &end_ms }, { "lookback", &lookback }, { "step", &step },
-		   { "ratePer", &rate_per } };
-	for (size_t i = 0; i < sizeof(ip) / sizeof(ip[0]); i++) {
-		if ((v = col_api_param(&p, ip[i].name)) &&
-		    (col_api_parse_i64(v, ip[i].dst) != 0 || *ip[i].dst < 0 ||
-		     *ip[i].dst > INT64_MAX / 1000000)) {
-			col_api_send_error(req, 400, "unable to parse param '%s': '%s' is not milliseconds",
-					   ip[i].name, v);
-			goto out;
-		}
-	}
-	if (step <= 0 || rate_per <= 0) {
-		col_api_send_error(req, 400, "unable to parse param '%s': must be > 0",
-				   step <= 0 ? "step" : "ratePer");
-		goto out;
-	}
-	if (lookback / step > MAX_POINTS) {
-		col_api_send_error(req, 400, "parameter 'step' too small for 'lookback' (at most %d points)",
-				   MAX_POINTS);
-		goto out;
-	}
-	double quantile = 0;
-	if (which == M_LAT) {
-		char *e;
-		v = col_api_param(&p, "quantile");
-		if (v == NULL || (quantile = strtod(v, &e), *e) || !(quantile > 0 && quantile <= 1)) {
-			col_api_send_error(req, 400, "unable to parse param 'quantile': %s", v ? v : "missing");
-			goto out;
-		}
-	}
-	if (srv->an == NULL) {
-		col_api_send_error(req, 503, "analytics are not running");
-		goto out;
-	}
-	unsigned g = COL_AN_G_SERVICE | (by_op ? COL_AN_G_OPERATION : 0);
-	int64_t t0 = end_ms - lookback;
-	/* Points at t0+step .. end_ms, each over (t - ratePer, t]; minutes are
-	 * whole, so consecutive points in the same minutes share one query. */
-	int64_t last_m0 = -1, last_m1 = -1;
-	struct col_an_result r = { 0 };
-	for (int64_t t = t0 + step; t <= end_ms; t += step) {
-		uint64_t e_ns = (uint64_t)(t > 0 ? t : 0) * MS;
-		uint64_t s_ns = t > rate_per ? (uint64_t)(t - rate_per) * MS : 0;
-		int64_t m0 = (int64_t)((s_ns + 59999999999ull) / 60000000000ull);
-		int64_t m1 = (int64_t)((e_ns + 59999999999ull) / 60000000000ull);
-		if (m0 != last_m0 || m1 != last_m1) {
-			col_an_result_free(&r);
-			r = (struct col_an_result){ 0 };
-			struct col_an_result all = { 0 };
-			struct col_an_filter f = { NULL, NULL, NULL, -1, false, kinds };
-			int rc = col_an_query(srv->an, &f, s_ns, e_ns, g, &all);
-			if (rc != 0 && rc != -EIO) {
-				col_api_send_error(req, 500, "query failed: %s", strerror(-rc));
-				goto out;
-			}
-			r = all;
-			last_m0 = m0;
-			last_m1 = m1;
-		}
+	return 0;
+}
+
+/* Points at t0+step .. end_ms. 0, or -1 with err set. */
+static int metrics_collect(struct col_server *srv, const struct metrics_req *m,
+			   struct series_set *set, char *err, size_t errlen)
+{
+	struct point_rows pr = { -1, -1, { 0 } };
+	int rc = 0;
+	for (int64_t t = m->end_ms - m->lookback + m->step; t <= m->end_ms && rc == 0; t += m->step) {
 		char ts[40];
 		rfc3339(ts, sizeof(ts), (uint64_t)t);
-		for (size_t i = 0; i < r.n; i++) {
-			const struct col_an_row *row = &r.rows[i];
-			bool want = false;
-			for (size_t k = 0; k < nsvc && !want; k++)
-				want = strcmp(svcs[k], row->service) == 0;
-			if (!want)
-				continue;
-			size_t si;
-			for (si = 0; si < nser; si++)
-				if (ser[si].service == row->service && ser[si].operation == row->operation)
-					break;
-			if (si == nser) {
-				struct series *ns = realloc(ser, (nser + 1) * sizeof(*ns));
-				if (ns == NULL) {
-					col_an_result_free(&r);
-					col_api_send_error(req, 500, "out of memory");
-					goto out;
-				}
-				ser = ns;
-				ser[nser++] = (struct series){ row->service, row->operation,
-							       json_object_new_array() };
-			}
-			double val;
-			if (which == M_CALLS)
-				val = (double)row->calls / ((double)rate_per / 1000.0);
-			else if (row->calls == 0 || row->sk == NULL)
-				continue;
-			else if (which == M_ERR)
-				val = (double)row->errors / (double)row->calls;
-			else
-				val = tern_sketch_quantile(row->sk, quantile) / 1e6;
-			json_object *pt = json_object_new_object();
-			json_object *gv = json_object_new_object();
-			json_object_object_add(gv, "doubleValue", json_object_new_double(val));
-			json_object_object_add(pt, "gaugeValue", gv);
-			json_object_object_add(pt, "timestamp", json_object_new_string(ts));
-			json_object_array_add(ser[si].points, pt);
-		}
+		rc = point_rows(srv, m, t, &pr, err, errlen);
+		if (rc == 0)
+			rc = add_points(m, &pr.r, ts, set, err, errlen);
 	}
-	col_an_result_free(&r);
+	col_an_result_free(&pr.r);
+	return rc;
+}
+
+static json_object *label(const char *name, const char *value)
+{
+	json_object *l = json_object_new_object();
+	json_object_object_add(l, "name", json_object_new_string(name));
+	json_object_object_add(l, "value", json_object_new_string(value));
+	return l;
+}
+
+/* Jaeger's metrics family: name, type, help and the series (takes their points). */
+static json_object *metrics_family(const struct metrics_req *m, struct series_set *set)
+{
 	static const char *const names[3][2] = {
 		{ "service_latencies", "service_operation_latencies" },
 		{ "service_call_rate", "service_operation_call_rate" },
 		{ "service_error_rate", "service_operation_error_rate" },
 	};
 	char help[160];
-	const char *grp = by_op ? "service & operation" : "service";
-	if (which == M_LAT)
-		snprintf(help, sizeof(help), "%gth quantile latency, grouped by %s", quantile, grp);
-	else if (which == M_CALLS)
+	const char *grp = m->by_op ? "service & operation" : "service";
+	if (m->which == M_LAT)
+		snprintf(help, sizeof(help), "%gth quantile latency, grouped by %s", m->quantile, grp);
+	else if (m->which == M_CALLS)
 		snprintf(help, sizeof(help), "calls/sec, grouped by %s", grp);
 	else
 		snprintf(help, sizeof(help), "error rate, computed as a fraction of errors/sec over calls/sec, grouped by %s", grp);
 	json_object *mf = json_object_new_object();
-	json_object_object_add(mf, "name", json_object_new_string(names[which][by_op]));
+	json_object_object_add(mf, "name", json_object_new_string(names[m->which][m->by_op]));
 	json_object_object_add(mf, "type", json_object_new_string("GAUGE"));
 	json_object_object_add(mf, "help", json_object_new_string(help));
 	json_object *ms = json_object_new_array();
-	for (size_t i = 0; i < nser; i++) {
-		json_object *m = json_object_new_object();
+	for (size_t i = 0; i < set->n; i++) {
+		json_object *mo = json_object_new_object();
 		json_object *labels = json_object_new_array();
-		json_object *l = json_object_new_object();
-		json_object_object_add(l, "name", json_object_new_string("service_name"));
-		json_object_object_add(l, "value", json_object_new_string(ser[i].service));
-		json_object_array_add(labels, l);
-		if (by_op) {
-			l = json_object_new_object();
-			json_object_object_add(l, "name", json_object_new_string("operation"));
-			json_object_object_add(l, "value", json_object_new_string(ser[i].operation));
-			json_object_array_add(labels, l);
-		}
-		json_object_object_add(m, "labels", labels);
-		json_object_object_add(m, "metricPoints", ser[i].points);
-		ser[i].points = NULL;
-		json_object_array_add(ms, m);
+		json_object_array_add(labels, label("service_name", set->v[i].service));
+		if (m->by_op)
+			json_object_array_add(labels, label("operation", set->v[i].operation));
+		json_object_object_add(mo, "labels", labels);
+		json_object_object_add(mo, "metricPoints", set->v[i].points);
+		set->v[i].points = NULL;
+		json_object_array_add(ms, mo);
 	}
 	json_object_object_add(mf, "metrics", ms);
-	col_api_send_json(req, mf);
+	return mf;
+}
+
+static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
+{
+	struct col_api_params p;
+	struct metrics_req m = { .which = which };
+	struct series_set set = { NULL, 0 };
+	char err[300];
+	if (col_api_params_parse(req, &p) != 0) {
+		col_api_send_error(req, 400, "too many or malformed query parameters");
+		goto out;
+	}
+	if (metrics_parse(&p, &m, err, sizeof(err)) != 0) {
+		col_api_send_error(req, 400, "%s", err);
+		goto out;
+	}
+	if (srv->an == NULL) {
+		col_api_send_error(req, 503, "analytics are not running");
+		goto out;
+	}
+	if (metrics_collect(srv, &m, &set, err, sizeof(err)) != 0) {
+		col_api_send_error(req, 500, "%s", err);
+		goto out;
+	}
+	col_api_send_json(req, metrics_family(&m, &set));
 out:
-	for (size_t i = 0; i < nser; i++)
-		json_object_put(ser[i].points);
-	free(ser);
+	series_set_done(&set);
 	col_api_params_done(&p);
 	return 0;
 }

@@ -708,6 +708,133 @@ TEST(http_client_gone_before_ack)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* GETs path from ternd's query API; the parsed body (caller puts) and *status. */
+static json_object *api_get(const struct ternd_proc *p, const char *path, int *status)
+{
+	struct col_hclient hc;
+	char *body = NULL;
+	size_t len;
+	*status = -1;
+	if (col_hclient_init(&hc, p->query_addr) != 0)
+		return NULL;
+	int r = col_hclient_request(&hc, "GET", path, NULL, NULL, 0, 30000, status, NULL, &body, &len);
+	col_hclient_close(&hc);
+	if (r != 0)
+		return NULL;
+	json_object *o = json_tokener_parse(body);
+	free(body);
+	return o;
+}
+
+static json_object *member(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+/* Days and weeks are durations for the CLI and the API alike: tern stats
+ * --since 1d used to pass the CLI and fail with HTTP 400. */
+TEST(tern_cli_and_api_take_days)
+{
+	char *tern = getenv("TERN");
+	ASSERT_TRUE(tern != NULL);
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	/* 3 requests of 10 spans, a root every 8: 6 traces (as above). */
+	char out[1 << 16];
+	char *load[] = { tern, "load", "--target", p.grpc_addr, "--requests", "3", "--spans", "10",
+			 "--streams", "1", NULL };
+	ASSERT_EQ(run_capture(load, out, sizeof(out)), 0);
+	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
+
+	int status;
+	json_object *o = api_get(&p, "/api/traces?service=tern-load&lookback=1d&limit=100", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(json_object_array_length(member(o, "data")), 6);
+	json_object_put(o);
+	/* A whole number of minutes: the window is exactly one day. */
+	o = api_get(&p, "/api/tern/summary?lookback=1d", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(json_object_get_int64(member(member(o, "data"), "window_s")), 86400);
+	json_object_put(o);
+	o = api_get(&p, "/api/tern/summary?lookback=1d1h", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(json_object_get_int64(member(member(o, "data"), "window_s")), 90000);
+	json_object_put(o);
+	o = api_get(&p, "/api/tern/summary?lookback=1e3s", &status);
+	ASSERT_EQ(status, 400);
+	json_object_put(o);
+
+	char *stats[] = { tern, "stats", "--since", "1d", "--json", "--addr", p.query_addr, NULL };
+	ASSERT_EQ(run_capture(stats, out, sizeof(out)), 0);
+	o = json_tokener_parse(out);
+	ASSERT_TRUE(o != NULL);
+	ASSERT_EQ(json_object_get_int64(member(o, "window_s")), 86400);
+	json_object *svcs = member(o, "services");
+	ASSERT_EQ(json_object_array_length(svcs), 1);
+	ASSERT_STR_EQ(json_object_get_string(member(json_object_array_get_idx(svcs, 0), "service")),
+		      "tern-load");
+	json_object_put(o);
+	char *week[] = { tern, "stats", "--since", "1w", "--addr", p.query_addr, NULL };
+	ASSERT_EQ(run_capture(week, out, sizeof(out)), 0);
+	ASSERT_TRUE(strncmp(out, "window 604800 s\n", 16) == 0);
+	char *search[] = { tern, "search", "--service", "tern-load", "--since", "2d", "--json",
+			   "--addr", p.query_addr, NULL };
+	ASSERT_EQ(run_capture(search, out, sizeof(out)), 0);
+	o = json_tokener_parse(out);
+	ASSERT_TRUE(o != NULL);
+	ASSERT_EQ(json_object_array_length(o), 6);
+	json_object_put(o);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+/* tags={"some.key":1} is refused with the key in the message (the key
+ * used to be read after its JSON object was freed), and a %-escaped
+ * service name in a path is the name. */
+TEST(api_tags_json_and_escaped_path)
+{
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	int status;
+	json_object *o = api_get(&p, "/api/traces?service=s&tags=%7B%22some.key%22%3A1%7D", &status);
+	ASSERT_EQ(status, 400);
+	json_object *e0 = json_object_array_get_idx(member(o, "errors"), 0);
+	ASSERT_STR_EQ(json_object_get_string(member(e0, "msg")),
+		      "malformed 'tags' parameter: value of 'some.key' is not a string");
+	json_object_put(o);
+	/* A string value is a tag filter: no such trace, but a good query. */
+	o = api_get(&p, "/api/traces?service=s&tags=%7B%22some.key%22%3A%22v%22%7D", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(json_object_array_length(member(o, "data")), 0);
+	json_object_put(o);
+
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(10, "a/b c", 7, &req, &len));
+	struct http_result hr;
+	ASSERT_OK(http_post(p.http_addr, "application/x-protobuf", NULL, req, len, &hr));
+	free(req);
+	ASSERT_EQ(hr.status, 200);
+	http_result_free(&hr);
+	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 10), 10);
+	o = api_get(&p, "/api/services/a%2Fb%20c/operations", &status);
+	ASSERT_EQ(status, 200);
+	size_t nops = json_object_array_length(member(o, "data"));
+	json_object_put(o);
+	ASSERT_GT(nops, 0);
+	o = api_get(&p, "/api/operations?service=a%2Fb+c", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_GE(json_object_array_length(member(o, "data")), nops);
+	json_object_put(o);
+	/* The same name cut short ("%2" is no escape) is another service. */
+	o = api_get(&p, "/api/services/a%2/operations", &status);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(json_object_array_length(member(o, "data")), 0);
+	json_object_put(o);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
 	  TEST_ENTRY(grpc_bad_span_is_rejected_neighbours_accepted),
 	  TEST_ENTRY(grpc_garbage_and_oversize),
@@ -716,4 +843,5 @@ TEST_MAIN(TEST_ENTRY(grpc_export_ok_and_metrics), TEST_ENTRY(grpc_gzip),
 	  TEST_ENTRY(sigterm_right_after_listening),
 	  TEST_ENTRY(concurrent_clients), TEST_ENTRY(sigterm_during_load),
 	  TEST_ENTRY(config_file_env_flags), TEST_ENTRY(http_client_gone_before_ack),
-	  TEST_ENTRY(tern_cli_health_and_load))
+	  TEST_ENTRY(tern_cli_health_and_load), TEST_ENTRY(tern_cli_and_api_take_days),
+	  TEST_ENTRY(api_tags_json_and_escaped_path))

@@ -27,14 +27,18 @@ int util_parse_duration(const char *s, uint64_t *ns)
 	double total = 0;
 	const char *p = s;
 	while (*p) {
-		/* strtod would also take signs, "inf", "nan" and hex floats. */
-		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+		/* Decimal digits and a point only: strtod alone would also take
+		 * signs, exponents ("1e3s"), hex floats ("0x10s"), inf and nan. */
+		char num[64], *end;
+		size_t len = strspn(p, "0123456789.");
+		if (len == 0 || len >= sizeof(num))
 			return -EINVAL;
-		char *end;
-		double v = strtod(p, &end);
-		if (end == p)
+		memcpy(num, p, len);
+		num[len] = '\0';
+		double v = strtod(num, &end);
+		if (end != num + len)
 			return -EINVAL;
-		p = end;
+		p += len;
 		size_t i;
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			size_t len = strlen(units[i].name);

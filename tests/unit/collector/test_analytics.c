@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "harness.h"
 #include "store.h"
+#include "util/text.h"
 
 #define MIN_NS 60000000000ull
 #define HOUR_NS (60 * MIN_NS)
@@ -353,24 +354,24 @@ TEST(regroup)
 TEST(durations)
 {
 	uint64_t ns;
-	ASSERT_OK(col_api_parse_duration("1.2ms", &ns));
+	ASSERT_OK(util_parse_duration("1.2ms", &ns));
 	ASSERT_EQ(ns, 1200000);
-	ASSERT_OK(col_api_parse_duration("2m30s", &ns));
+	ASSERT_OK(util_parse_duration("2m30s", &ns));
 	ASSERT_EQ(ns, 150000000000ull);
-	ASSERT_OK(col_api_parse_duration("500us", &ns));
+	ASSERT_OK(util_parse_duration("500us", &ns));
 	ASSERT_EQ(ns, 500000);
-	ASSERT_OK(col_api_parse_duration("3\xc2\xb5s", &ns));
+	ASSERT_OK(util_parse_duration("3\xc2\xb5s", &ns));
 	ASSERT_EQ(ns, 3000);
-	ASSERT_OK(col_api_parse_duration("1h", &ns));
+	ASSERT_OK(util_parse_duration("1h", &ns));
 	ASSERT_EQ(ns, 3600000000000ull);
-	ASSERT_OK(col_api_parse_duration("0", &ns));
+	ASSERT_OK(util_parse_duration("0", &ns));
 	ASSERT_EQ(ns, 0);
-	ASSERT_EQ(col_api_parse_duration("", &ns), -EINVAL);
-	ASSERT_EQ(col_api_parse_duration("5", &ns), -EINVAL);
-	ASSERT_EQ(col_api_parse_duration("ms", &ns), -EINVAL);
-	ASSERT_EQ(col_api_parse_duration("-1s", &ns), -EINVAL);
-	ASSERT_EQ(col_api_parse_duration("1x", &ns), -EINVAL);
-	ASSERT_EQ(col_api_parse_duration("99999999999h", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("5", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("ms", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("-1s", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("1x", &ns), -EINVAL);
+	ASSERT_EQ(util_parse_duration("99999999999h", &ns), -EINVAL);
 	int64_t v;
 	ASSERT_OK(col_api_parse_i64("-42", &v));
 	ASSERT_EQ(v, -42);
