@@ -41,9 +41,9 @@ int util_parse_duration(const char *s, uint64_t *ns)
 		p += len;
 		size_t i;
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			size_t len = strlen(units[i].name);
-			if (strncmp(p, units[i].name, len) == 0) {
-				p += len;
+			size_t ulen = strlen(units[i].name);
+			if (strncmp(p, units[i].name, ulen) == 0) {
+				p += ulen;
 				break;
 			}
 		}
