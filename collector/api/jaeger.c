@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "server.h"
 #include "pipeline/sink_store.h"
+#include "util/hex.h"
 
 #define US 1000ull
 #define DEFAULT_TRACE_LOOKBACK_NS (2ull * 24 * 3600 * 1000000000ull)
@@ -144,7 +145,7 @@ static json_object *any_text(const struct otlp_any *v)
 		char *hex = malloc(v->u.str.len * 2 + 1);
 		if (hex == NULL)
 			return NULL;
-		otlp_hex(hex, v->u.str.ptr, v->u.str.len);
+		util_hex_encode(hex, v->u.str.ptr, v->u.str.len);
 		o = json_object_new_string(hex);
 		free(hex);
 		return o;
@@ -239,8 +240,8 @@ static json_object *trace_json(const struct otlp_batch *b)
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
 				char sid[17], hex[33];
-				otlp_hex(tid, sp->trace_id, 16);
-				otlp_hex(sid, sp->span_id, 8);
+				util_hex_encode(tid, sp->trace_id, 16);
+				util_hex_encode(sid, sp->span_id, 8);
 				json_object *s = json_object_new_object();
 				json_object_object_add(s, "traceID", json_object_new_string(tid));
 				json_object_object_add(s, "spanID", json_object_new_string(sid));
@@ -250,7 +251,7 @@ static json_object *trace_json(const struct otlp_batch *b)
 				json_object *refs = json_object_new_array();
 				if (sp->has_parent) {
 					json_object *r = json_object_new_object();
-					otlp_hex(hex, sp->parent_span_id, 8);
+					util_hex_encode(hex, sp->parent_span_id, 8);
 					json_object_object_add(r, "refType", json_object_new_string("CHILD_OF"));
 					json_object_object_add(r, "traceID", json_object_new_string(tid));
 					json_object_object_add(r, "spanID", json_object_new_string(hex));
@@ -258,10 +259,10 @@ static json_object *trace_json(const struct otlp_batch *b)
 				}
 				for (const struct otlp_link *l = sp->links.head; l; l = l->next) {
 					json_object *r = json_object_new_object();
-					otlp_hex(hex, l->trace_id, 16);
+					util_hex_encode(hex, l->trace_id, 16);
 					json_object_object_add(r, "refType", json_object_new_string("FOLLOWS_FROM"));
 					json_object_object_add(r, "traceID", json_object_new_string(hex));
-					otlp_hex(hex, l->span_id, 8);
+					util_hex_encode(hex, l->span_id, 8);
 					json_object_object_add(r, "spanID", json_object_new_string(hex));
 					json_object_array_add(refs, r);
 				}
@@ -329,7 +330,7 @@ static int parse_trace_id(const char *s, size_t len, uint8_t id[16])
 	memset(buf, '0', 32);
 	memcpy(buf + 32 - len, s, len);
 	buf[32] = '\0';
-	return otlp_unhex(id, 16, buf, 32);
+	return util_hex_decode(id, 16, buf, 32);
 }
 
 static void get_trace(struct col_server *srv, h2o_req_t *req, const char *id, size_t idlen)

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "otlp.h"
+#include "util/hex.h"
 
 /* proto/src/internal.h: the plain nanopb encoder, exported for this
  * comparison and for bench/codec. */
@@ -77,13 +78,13 @@ TEST(hex_helpers)
 {
 	uint8_t id[4] = { 0x00, 0xab, 0x7f, 0xff }, back[4];
 	char hex[9];
-	otlp_hex(hex, id, 4);
+	util_hex_encode(hex, id, 4);
 	ASSERT_STR_EQ(hex, "00ab7fff");
-	ASSERT_OK(otlp_unhex(back, 4, "00AB7fFf", 8));
+	ASSERT_OK(util_hex_decode(back, 4, "00AB7fFf", 8));
 	ASSERT_MEM_EQ(back, id, 4);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ff", 7), -EINVAL);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ffg", 8), -EINVAL);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7fff00", 10), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7ff", 7), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7ffg", 8), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7fff00", 10), -EINVAL);
 }
 
 TEST(attrs_find)
