@@ -40,6 +40,7 @@
 #include "metrics.h"
 #include "otlp.h"
 #include "store.h"
+#include "util/hash.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define POLL_MS 10        /* reader at the end of the log: look again this soon */
@@ -163,23 +164,6 @@ static uint64_t real_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t xrand(struct fwd *f)
-{
-	uint64_t z = (f->rnd += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static int pos_cmp(struct store_pos a, struct store_pos b)
-{
-	if (a.seg != b.seg)
-		return a.seg < b.seg ? -1 : 1;
-	if (a.off != b.off)
-		return a.off < b.off ? -1 : 1;
-	return 0;
 }
 
 #define ADD(f, field, v) atomic_fetch_add_explicit(&(f)->field, (v), memory_order_relaxed)
@@ -487,7 +471,7 @@ static int unit_read(struct fwd *f)
 	for (size_t i = 0; i < n_recs; i++)
 		otlp_batch_free(recs[i]);
 	free(recs);
-	if (pos_cmp(f->read_pos, start) == 0) {
+	if (store_pos_cmp(f->read_pos, start) == 0) {
 		unit_free(u);
 		return 0;
 	}
@@ -588,7 +572,7 @@ static void call_failed(struct fwd *f, struct fwd_call *c, bool retryable, int64
 		return;
 	}
 	c->attempts++;
-	uint64_t d = col_fwd_backoff_ms(c->attempts, f->cfg.max_backoff_ms, hint_ms, xrand(f));
+	uint64_t d = col_fwd_backoff_ms(c->attempts, f->cfg.max_backoff_ms, hint_ms, util_splitmix64(&f->rnd));
 	c->retry_at = mono_ms() + d;
 	c->state = CALL_READY;
 	log_failure(f, c, true, what, d);
@@ -927,7 +911,7 @@ static void update_stats(struct fwd *f)
 		uint64_t t = bl.seg_created_ns;
 		for (unsigned i = 0; i < f->n_lag; i++) {
 			const struct lag_sample *x = &f->lag[i];
-			if (pos_cmp(x->end, f->acked) <= 0 && x->t_ns > t)
+			if (store_pos_cmp(x->end, f->acked) <= 0 && x->t_ns > t)
 				t = x->t_ns;
 		}
 		if (t && t < now)
@@ -1146,7 +1130,7 @@ static int fwd_new(struct store *s, const struct col_fwd_config *cfg, struct col
 		return rc;
 	}
 	struct store_pos oldest = store_oldest_pos(s);
-	if (pos_cmp(f->acked, oldest) < 0) {
+	if (store_pos_cmp(f->acked, oldest) < 0) {
 		col_log(COL_LOG_WARN,
 			"forward %s: retention dropped part of the log after the saved cursor "
 			"before this start (count unknown); going on from the oldest record",

@@ -14,6 +14,7 @@
 #include <grpc/support/time.h>
 
 #include "load/load.h"
+#include "util/hash.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -22,14 +23,6 @@ static double mono_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static struct otlp_kv *kv_str(struct otlp_batch *b, const char *k, const char *v)
@@ -104,12 +97,12 @@ struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed
 		if (sp == NULL)
 			goto out_free;
 		if (i % 8 == 0) {
-			uint64_t a = splitmix(&rng), c = splitmix(&rng);
+			uint64_t a = util_splitmix64(&rng), c = util_splitmix64(&rng);
 			memcpy(trace_id, &a, 8);
 			memcpy(trace_id + 8, &c, 8);
 		}
 		memcpy(sp->trace_id, trace_id, 16);
-		uint64_t sid = splitmix(&rng) | 1;
+		uint64_t sid = util_splitmix64(&rng) | 1;
 		memcpy(sp->span_id, &sid, 8);
 		if (i % 8 == 0) {
 			memcpy(root_id, sp->span_id, 8);
@@ -119,11 +112,11 @@ struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed
 			sp->has_parent = true;
 			sp->kind = OTLP_SPAN_KIND_CLIENT;
 		}
-		unsigned r = (unsigned)(splitmix(&rng) % 5);
+		unsigned r = (unsigned)(util_splitmix64(&rng) % 5);
 		const char *nm = names[r];
 		sp->name = (struct otlp_bytes){ (const uint8_t *)nm, strlen(nm) };
 		sp->start_time_unix_nano = t0 + (uint64_t)i * 1000;
-		sp->end_time_unix_nano = sp->start_time_unix_nano + 1000 + splitmix(&rng) % 5000000;
+		sp->end_time_unix_nano = sp->start_time_unix_nano + 1000 + util_splitmix64(&rng) % 5000000;
 		sp->status.code = (i % 50 == 0) ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
 
 		struct otlp_kv **at = &sp->attrs.head;
@@ -237,7 +230,7 @@ static grpc_byte_buffer *next_request(struct run *r)
 	/* Not splitmix(seq) alone: the payload's ids come from splitmix(42...),
 	 * and request 42's mask would equal (and so zero) its first trace id. */
 	uint64_t st = ++r->seq * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
-	uint64_t m[2] = { splitmix(&st), splitmix(&st) };
+	uint64_t m[2] = { util_splitmix64(&st), util_splitmix64(&st) };
 	for (size_t i = 0; i < r->n_tid; i++) {
 		uint8_t *t = p + r->tid_off[i];
 		for (int k = 0; k < 16; k++)

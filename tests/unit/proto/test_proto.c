@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "otlp.h"
+#include "util/hash.h"
 #include "util/hex.h"
 
 /* proto/src/internal.h: the plain nanopb encoder, exported for this
@@ -627,11 +628,7 @@ TEST(truncated_at_every_length)
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return util_splitmix64(&rng_state);
 }
 
 TEST(random_garbage_and_bitflips)
