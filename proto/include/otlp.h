@@ -201,8 +201,9 @@ void otlp_batch_free(struct otlp_batch *b);
 
 /**
  * Allocates n bytes, zeroed, aligned for any model struct, in the batch's
- * arena. Freed with the batch. Returns NULL when out of memory. Use it to
- * build a batch by hand (the agent, tests, load generators).
+ * arena. Freed with the batch. Returns NULL when out of memory. To build a
+ * batch, use the builder below (otlp_build_*); this is for the decoders
+ * and for values the builder leaves to the caller.
  */
 void *otlp_batch_alloc(struct otlp_batch *b, size_t n);
 
@@ -286,7 +287,8 @@ struct otlp_builder {
 
 /**
  * Sets up bd with a new, empty batch. Returns 0, or -ENOMEM (bd is then
- * in error and otlp_builder_done() is still safe).
+ * in error and otlp_builder_done() is still safe). Appending to a builder
+ * that was only zeroed fails with -EINVAL.
  */
 int otlp_builder_init(struct otlp_builder *bd);
 

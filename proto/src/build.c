@@ -18,6 +18,10 @@ static int fail(struct otlp_builder *bd, int rc)
 
 static void *alloc(struct otlp_builder *bd, size_t n)
 {
+	if (bd->batch == NULL) { /* a zeroed builder, never set up */
+		fail(bd, -EINVAL);
+		return NULL;
+	}
 	void *p = otlp_batch_alloc(bd->batch, n);
 	if (p == NULL)
 		fail(bd, -ENOMEM);

@@ -947,6 +947,11 @@ TEST(builder_errors_are_sticky)
 	ASSERT_EQ(otlp_build_str(&bd, OTLP_TO_SPAN, "k", "v"), -EINVAL);
 	otlp_builder_done(&bd);
 
+	/* A builder that was zeroed but never set up. */
+	memset(&bd, 0, sizeof bd);
+	ASSERT_EQ(otlp_build_resource(&bd, "x"), -EINVAL);
+	otlp_builder_done(&bd);
+
 	/* An item on a value that is not an array. */
 	ASSERT_OK(otlp_builder_init(&bd));
 	ASSERT_OK(fx_span(&bd, 1));
