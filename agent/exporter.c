@@ -51,10 +51,8 @@ static struct {
 	struct kvstr res[MAX_RES_ATTRS];
 	size_t n_res;
 
-	/* the batch being built */
-	struct otlp_batch *b;
-	struct otlp_scope_spans *ss;
-	struct otlp_span *tail;
+	/* the batch being built (bd.batch NULL: none) */
+	struct otlp_builder bd;
 	uint32_t n;
 	int64_t first_ms; /* when the batch got its first span */
 
@@ -142,41 +140,12 @@ static void free_kv(struct kvstr *kv, size_t n)
 
 /* ---- building the batch --------------------------------------------------------- */
 
-static struct otlp_bytes bytes_of(const char *s)
-{
-	struct otlp_bytes b = { (const uint8_t *)s, strlen(s) };
-	return b;
-}
-
-static struct otlp_kv *kv_new(struct otlp_batch *b, const uint8_t *key, size_t kl)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	if (kv != NULL)
-		kv->key = otlp_batch_strdup(b, key, kl);
-	return kv;
-}
-
-static void attrs_append(struct otlp_attrs *a, struct otlp_kv **tail, struct otlp_kv *kv)
-{
-	if (*tail == NULL)
-		a->head = kv;
-	else
-		(*tail)->next = kv;
-	*tail = kv;
-	a->n++;
-}
-
 static int batch_start(void)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	if (b == NULL)
-		return -ENOMEM;
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
-	if (rs == NULL || ss == NULL)
-		goto out_free_batch;
-	/* Resource strings point at memory the exporter owns for its life. */
-	struct otlp_kv *tail = NULL;
+	struct otlp_builder *bd = &ex.bd;
+	if (otlp_builder_init(bd) != 0)
+		goto out_done;
+	otlp_build_resource(bd, NULL);
 	bool have_name = false;
 	for (size_t i = 0; i < ex.n_res; i++) {
 		if (strcmp(ex.res[i].key, "service.name") == 0) {
@@ -184,54 +153,24 @@ static int batch_start(void)
 				continue; /* OTEL_SERVICE_NAME wins */
 			have_name = true;
 		}
-		struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-		if (kv == NULL)
-			goto out_free_batch;
-		kv->key = bytes_of(ex.res[i].key);
-		kv->value.type = OTLP_VALUE_STRING;
-		kv->value.u.str = bytes_of(ex.res[i].val);
-		attrs_append(&rs->resource_attrs, &tail, kv);
+		otlp_build_str(bd, OTLP_TO_RESOURCE, ex.res[i].key, ex.res[i].val);
 	}
-	static const char *const fixed[][2] = {
-		{ "telemetry.sdk.name", "tern" },
-		{ "telemetry.sdk.language", "c" },
-		{ "telemetry.sdk.version", "0.1.0" },
-	};
-	size_t nfixed = sizeof fixed / sizeof fixed[0];
-	for (size_t i = 0; i <= nfixed; i++) {
-		const char *k, *v;
-		if (i == nfixed) {
-			if (have_name)
-				break;
-			k = "service.name";
-			v = tern__g.opt.service_name ? tern__g.opt.service_name : "unknown_service";
-		} else {
-			k = fixed[i][0];
-			v = fixed[i][1];
-		}
-		struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-		if (kv == NULL)
-			goto out_free_batch;
-		kv->key = bytes_of(k);
-		kv->value.type = OTLP_VALUE_STRING;
-		kv->value.u.str = bytes_of(v);
-		attrs_append(&rs->resource_attrs, &tail, kv);
-	}
-	ss->scope_name = bytes_of("tern");
-	ss->scope_version = bytes_of("0.1.0");
-	rs->scope_spans = ss;
-	rs->n_scope_spans = 1;
-	b->resource_spans = rs;
-	b->n_resource_spans = 1;
-	ex.b = b;
-	ex.ss = ss;
-	ex.tail = NULL;
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.name", "tern");
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.language", "c");
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.version", "0.1.0");
+	if (!have_name)
+		otlp_build_str(bd, OTLP_TO_RESOURCE, "service.name",
+			       tern__g.opt.service_name ? tern__g.opt.service_name
+							: "unknown_service");
+	otlp_build_scope(bd, "tern", "0.1.0");
+	if (bd->err != 0)
+		goto out_done;
 	ex.n = 0;
 	ex.first_ms = now_ms();
 	return 0;
 
-out_free_batch:
-	otlp_batch_free(b);
+out_done:
+	otlp_builder_done(bd);
 	return -ENOMEM;
 }
 
@@ -246,25 +185,37 @@ static bool rd_need(struct rd *r, size_t n)
 	return (size_t)(r->end - r->p) >= n;
 }
 
-static int rd_str(struct rd *r, struct otlp_batch *b, struct otlp_bytes *out)
+/* A length-prefixed string, left in the ring: *s, *n. */
+static int rd_raw(struct rd *r, const char **s, size_t *n)
 {
 	if (!rd_need(r, 1))
 		return -EINVAL;
-	size_t n = *r->p++;
-	if (!rd_need(r, n))
+	*n = *r->p++;
+	if (!rd_need(r, *n))
 		return -EINVAL;
-	*out = otlp_batch_strdup(b, r->p, n);
-	r->p += n;
+	*s = (const char *)r->p;
+	r->p += *n;
 	return 0;
 }
 
-static int rd_scalar(struct rd *r, struct otlp_batch *b, uint8_t type, struct otlp_any *v)
+/* A length-prefixed string, copied into the batch. */
+static int rd_str(struct rd *r, struct otlp_bytes *out)
+{
+	const char *s;
+	size_t n;
+	if (rd_raw(r, &s, &n) != 0)
+		return -EINVAL;
+	*out = otlp_batch_strdup(ex.bd.batch, s, n);
+	return n > 0 && out->ptr == NULL ? -ENOMEM : 0;
+}
+
+static int rd_scalar(struct rd *r, uint8_t type, struct otlp_any *v)
 {
 	switch (type) {
 	case TERN_ATTR_STRING:
 	case TERN_ATTR_BYTES:
 		v->type = type == TERN_ATTR_STRING ? OTLP_VALUE_STRING : OTLP_VALUE_BYTES;
-		return rd_str(r, b, &v->u.str);
+		return rd_str(r, &v->u.str);
 	case TERN_ATTR_BOOL:
 		if (!rd_need(r, 1))
 			return -EINVAL;
@@ -289,165 +240,119 @@ static int rd_scalar(struct rd *r, struct otlp_batch *b, uint8_t type, struct ot
 	return -EINVAL;
 }
 
-static int rd_attr(struct rd *r, struct otlp_batch *b, struct otlp_kv **out)
+/* One attribute, appended to the current object named by to. */
+static int rd_attr(struct rd *r, enum otlp_build_to to)
 {
-	struct otlp_bytes key;
-	if (rd_str(r, b, &key) != 0 || !rd_need(r, 1))
+	const char *key;
+	size_t kl;
+	if (rd_raw(r, &key, &kl) != 0 || !rd_need(r, 1))
 		return -EINVAL;
 	uint8_t type = *r->p++;
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	if (kv == NULL)
-		return -ENOMEM;
-	kv->key = key;
-	if (type <= TERN_ATTR_BYTES) {
-		int rc = rd_scalar(r, b, type, &kv->value);
+	if (type < TERN_ATTR_STRING || type > TERN_ATTR_DOUBLE_ARRAY ||
+	    (type > TERN_ATTR_BYTES && !rd_need(r, 1)))
+		return -EINVAL;
+	struct otlp_any *v = otlp_build_attr(&ex.bd, to, key, kl);
+	if (v == NULL)
+		return ex.bd.err;
+	if (type <= TERN_ATTR_BYTES)
+		return rd_scalar(r, type, v);
+	static const uint8_t elem[] = {
+		[TERN_ATTR_STRING_ARRAY] = TERN_ATTR_STRING,
+		[TERN_ATTR_BOOL_ARRAY] = TERN_ATTR_BOOL,
+		[TERN_ATTR_INT_ARRAY] = TERN_ATTR_INT,
+		[TERN_ATTR_DOUBLE_ARRAY] = TERN_ATTR_DOUBLE,
+	};
+	uint8_t n = *r->p++;
+	v->type = OTLP_VALUE_ARRAY; /* even with no element */
+	for (uint8_t i = 0; i < n; i++) {
+		struct otlp_any *it = otlp_build_item(&ex.bd, v);
+		if (it == NULL)
+			return ex.bd.err;
+		int rc = rd_scalar(r, elem[type], it);
 		if (rc != 0)
 			return rc;
-	} else {
-		static const uint8_t elem[] = {
-			[TERN_ATTR_STRING_ARRAY] = TERN_ATTR_STRING,
-			[TERN_ATTR_BOOL_ARRAY] = TERN_ATTR_BOOL,
-			[TERN_ATTR_INT_ARRAY] = TERN_ATTR_INT,
-			[TERN_ATTR_DOUBLE_ARRAY] = TERN_ATTR_DOUBLE,
-		};
-		if (type > TERN_ATTR_DOUBLE_ARRAY || !rd_need(r, 1))
-			return -EINVAL;
-		uint8_t n = *r->p++;
-		kv->value.type = OTLP_VALUE_ARRAY;
-		struct otlp_any_item *tail = NULL;
-		for (uint8_t i = 0; i < n; i++) {
-			struct otlp_any_item *it = otlp_batch_alloc(b, sizeof *it);
-			if (it == NULL)
-				return -ENOMEM;
-			int rc = rd_scalar(r, b, elem[type], &it->value);
-			if (rc != 0)
-				return rc;
-			if (tail == NULL)
-				kv->value.u.array.head = it;
-			else
-				tail->next = it;
-			tail = it;
-			kv->value.u.array.n++;
-		}
 	}
-	*out = kv;
 	return 0;
 }
 
-static int rd_attrs(struct rd *r, struct otlp_batch *b, struct otlp_attrs *a)
+static int rd_attrs(struct rd *r, enum otlp_build_to to)
 {
 	if (!rd_need(r, 1))
 		return -EINVAL;
 	uint8_t n = *r->p++;
-	struct otlp_kv *tail = NULL;
 	for (uint8_t i = 0; i < n; i++) {
-		struct otlp_kv *kv;
-		int rc = rd_attr(r, b, &kv);
+		int rc = rd_attr(r, to);
 		if (rc != 0)
 			return rc;
-		attrs_append(a, &tail, kv);
 	}
 	return 0;
 }
 
+/* Appends the span of one ring record. After -ENOMEM the builder stays in
+ * error and export_batch() counts the whole batch as dropped. */
 static int add_span(const struct tern__rec *rec, const char *name, const uint8_t *data)
 {
-	if (ex.b == NULL && batch_start() != 0)
+	if (ex.bd.batch == NULL && batch_start() != 0)
 		return -ENOMEM;
-	struct otlp_batch *b = ex.b;
-	struct otlp_span *sp = otlp_batch_alloc(b, sizeof *sp);
-	if (sp == NULL)
-		return -ENOMEM;
-	memcpy(sp->trace_id, rec->trace_id, 16);
-	memcpy(sp->span_id, rec->span_id, 8);
-	if (rec->state & TERN__HAS_PARENT) {
-		memcpy(sp->parent_span_id, rec->parent_id, 8);
-		sp->has_parent = true;
-	}
+	struct otlp_builder *bd = &ex.bd;
+	uint64_t start = tern__ticks_to_unix_ns(rec->start);
+	uint64_t end = tern__ticks_to_unix_ns(rec->end);
+	if (otlp_build_span(bd, rec->trace_id, rec->span_id,
+			    (rec->state & TERN__HAS_PARENT) ? rec->parent_id : NULL, NULL,
+			    (enum otlp_span_kind)rec->kind, start, end < start ? start : end) != 0)
+		return bd->err;
+	struct otlp_span *sp = bd->sp;
 	/* W3C flags in bits 0-7; bits 8 and 9 (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE,
 	 * _IS_REMOTE) say whether the parent came from another process. */
 	sp->flags = rec->flags | 0x100u | ((rec->state & TERN__REMOTE_PARENT) ? 0x200u : 0);
-	sp->name = otlp_batch_strdup(b, name, rec->name_len);
-	sp->kind = (enum otlp_span_kind)rec->kind;
-	sp->start_time_unix_nano = tern__ticks_to_unix_ns(rec->start);
-	sp->end_time_unix_nano = tern__ticks_to_unix_ns(rec->end);
-	if (sp->end_time_unix_nano < sp->start_time_unix_nano)
-		sp->end_time_unix_nano = sp->start_time_unix_nano;
+	sp->name = otlp_batch_strdup(bd->batch, name, rec->name_len);
+	if (rec->name_len > 0 && sp->name.ptr == NULL)
+		return -ENOMEM;
 	sp->status.code = (enum otlp_status_code)rec->status;
 	sp->attrs.dropped = rec->dropped;
-	if (rec->ts_len)
-		sp->trace_state = otlp_batch_strdup(b, data, rec->ts_len);
+	if (rec->ts_len) {
+		sp->trace_state = otlp_batch_strdup(bd->batch, data, rec->ts_len);
+		if (sp->trace_state.ptr == NULL)
+			return -ENOMEM;
+	}
 	struct rd r = { data + rec->ts_len, data + rec->data_len };
-	struct otlp_kv *atail = NULL;
-	struct otlp_event *etail = NULL;
-	struct otlp_link *ltail = NULL;
 	while (r.p < r.end) {
 		uint8_t tag = *r.p++;
 		int rc = 0;
 		if (tag == TERN__T_ATTR) {
-			struct otlp_kv *kv;
-			rc = rd_attr(&r, b, &kv);
-			if (rc == 0)
-				attrs_append(&sp->attrs, &atail, kv);
+			rc = rd_attr(&r, OTLP_TO_SPAN);
 		} else if (tag == TERN__T_EVENT) {
-			struct otlp_event *ev = otlp_batch_alloc(b, sizeof *ev);
 			uint64_t t;
-			if (ev == NULL)
-				return -ENOMEM;
 			if (!rd_need(&r, 8))
 				break;
 			memcpy(&t, r.p, 8);
 			r.p += 8;
-			ev->time_unix_nano = tern__ticks_to_unix_ns(t);
-			rc = rd_str(&r, b, &ev->name);
+			rc = otlp_build_event(bd, tern__ticks_to_unix_ns(t), NULL);
 			if (rc == 0)
-				rc = rd_attrs(&r, b, &ev->attrs);
-			if (rc == 0) {
-				if (etail == NULL)
-					sp->events.head = ev;
-				else
-					etail->next = ev;
-				etail = ev;
-				sp->events.n++;
-			}
+				rc = rd_str(&r, &bd->ev->name);
+			if (rc == 0)
+				rc = rd_attrs(&r, OTLP_TO_EVENT);
 		} else if (tag == TERN__T_LINK) {
-			struct otlp_link *l = otlp_batch_alloc(b, sizeof *l);
-			if (l == NULL)
-				return -ENOMEM;
 			if (!rd_need(&r, 16 + 8 + 1))
 				break;
-			memcpy(l->trace_id, r.p, 16);
-			memcpy(l->span_id, r.p + 16, 8);
-			l->flags = r.p[24];
+			rc = otlp_build_link(bd, r.p, r.p + 16);
+			if (rc != 0)
+				break;
+			bd->ln->flags = r.p[24];
 			r.p += 25;
-			rc = rd_str(&r, b, &l->trace_state);
+			rc = rd_str(&r, &bd->ln->trace_state);
 			if (rc == 0)
-				rc = rd_attrs(&r, b, &l->attrs);
-			if (rc == 0) {
-				if (ltail == NULL)
-					sp->links.head = l;
-				else
-					ltail->next = l;
-				ltail = l;
-				sp->links.n++;
-			}
+				rc = rd_attrs(&r, OTLP_TO_LINK);
 		} else if (tag == TERN__T_STATUS_MSG) {
-			rc = rd_str(&r, b, &sp->status.message);
+			rc = rd_str(&r, &sp->status.message);
 		} else if (tag == TERN__T_MEM) {
 			int64_t d[2];
 			if (!rd_need(&r, 16))
 				break;
 			memcpy(d, r.p, 16);
 			r.p += 16;
-			static const char *const keys[2] = { "tern.mem.heap_delta", "tern.mem.rss_delta" };
-			for (int i = 0; i < 2; i++) {
-				struct otlp_kv *kv = kv_new(b, (const uint8_t *)keys[i], strlen(keys[i]));
-				if (kv == NULL)
-					return -ENOMEM;
-				kv->value.type = OTLP_VALUE_INT;
-				kv->value.u.i = d[i];
-				attrs_append(&sp->attrs, &atail, kv);
-			}
+			otlp_build_int(bd, OTLP_TO_SPAN, "tern.mem.heap_delta", d[0]);
+			rc = otlp_build_int(bd, OTLP_TO_SPAN, "tern.mem.rss_delta", d[1]);
 		} else {
 			break;
 		}
@@ -456,14 +361,7 @@ static int add_span(const struct tern__rec *rec, const char *name, const uint8_t
 		if (rc != 0)
 			break;
 	}
-	if (ex.tail == NULL)
-		ex.ss->spans = sp;
-	else
-		ex.tail->next = sp;
-	ex.tail = sp;
-	ex.ss->n_spans++;
 	ex.n++;
-	b->n_spans++;
 	return 0;
 }
 
@@ -811,11 +709,11 @@ static int call_wait(void)
  * attempts. Returns 0, or -EIO when spans were lost. */
 static int export_batch(int64_t deadline_ms)
 {
-	struct otlp_batch *b = ex.b;
+	bool built = ex.bd.batch != NULL;
+	struct otlp_batch *b = otlp_builder_take(&ex.bd); /* NULL: building ran out of memory */
 	uint32_t n = ex.n;
-	ex.b = NULL;
 	ex.n = 0;
-	if (b == NULL)
+	if (!built)
 		return 0;
 	if (n == 0 || ex.ch == NULL) {
 		otlp_batch_free(b);
@@ -823,7 +721,7 @@ static int export_batch(int64_t deadline_ms)
 	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc = otlp_encode_proto(b, &buf, &len);
+	int rc = b != NULL ? otlp_encode_proto(b, &buf, &len) : -ENOMEM;
 	otlp_batch_free(b);
 	int prev = call_wait();
 	if (rc != 0) {
@@ -1062,11 +960,8 @@ int tern__exporter_stop(uint32_t timeout_ms)
 	bool late = now_ms() >= atomic_load(&stop_deadline_ms);
 	atomic_store(&stop_deadline_ms, 0);
 	ex.thr_running = false;
-	if (ex.b != NULL) {
-		otlp_batch_free(ex.b);
-		ex.b = NULL;
-		ex.n = 0;
-	}
+	otlp_builder_done(&ex.bd);
+	ex.n = 0;
 	grpc_teardown();
 	free_kv(ex.res, ex.n_res);
 	ex.n_res = 0;
@@ -1127,6 +1022,6 @@ void tern__exporter_fork_child(void)
 	ex.ch = NULL;
 	ex.cq = NULL;
 	ex.grpc_up = false;
-	ex.b = NULL;
+	memset(&ex.bd, 0, sizeof ex.bd);
 	ex.n = 0;
 }

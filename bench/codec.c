@@ -26,97 +26,43 @@ int otlp__encode_proto_nanopb(const struct otlp_batch *b, uint8_t **out, size_t 
 #define RUNS 5
 #define MIN_RUN_S 0.3
 
-static struct otlp_bytes str(struct otlp_batch *b, const char *s)
-{
-	return otlp_batch_strdup(b, s, strlen(s));
-}
-
-static struct otlp_kv *kv_new(struct otlp_batch *b, struct otlp_kv ***tail, uint32_t *n,
-			      const char *key)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	kv->key = str(b, key);
-	**tail = kv;
-	*tail = &kv->next;
-	++*n;
-	return kv;
-}
-
-static void kv_str(struct otlp_batch *b, struct otlp_kv ***t, uint32_t *n, const char *k,
-		   const char *v)
-{
-	struct otlp_kv *kv = kv_new(b, t, n, k);
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = str(b, v);
-}
-
-static void kv_int(struct otlp_batch *b, struct otlp_kv ***t, uint32_t *n, const char *k,
-		   int64_t v)
-{
-	struct otlp_kv *kv = kv_new(b, t, n, k);
-	kv->value.type = OTLP_VALUE_INT;
-	kv->value.u.i = v;
-}
-
 static struct otlp_batch *typical_request(void)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
-	b->resource_spans = rs;
-	b->n_resource_spans = 1;
-	struct otlp_kv **rt = &rs->resource_attrs.head;
-	kv_str(b, &rt, &rs->resource_attrs.n, "service.name", "checkout");
-	kv_str(b, &rt, &rs->resource_attrs.n, "service.version", "1.4.2");
-	kv_str(b, &rt, &rs->resource_attrs.n, "host.name", "web-7f9c");
-	kv_str(b, &rt, &rs->resource_attrs.n, "telemetry.sdk.name", "tern");
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
-	rs->scope_spans = ss;
-	rs->n_scope_spans = 1;
-	ss->scope_name = str(b, "tern");
-	ss->scope_version = str(b, "0.1.0");
-	struct otlp_span **tail = &ss->spans;
+	struct otlp_builder bd;
+	if (otlp_builder_init(&bd) != 0)
+		return NULL;
+	otlp_build_resource(&bd, "checkout");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "service.version", "1.4.2");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "host.name", "web-7f9c");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "telemetry.sdk.name", "tern");
+	otlp_build_scope(&bd, "tern", "0.1.0");
 	uint64_t t0 = 1700000000000000000ull;
 	for (int i = 0; i < SPANS_PER_REQUEST; i++) {
-		struct otlp_span *s = otlp_batch_alloc(b, sizeof *s);
+		uint8_t tid[16], sid[8], pid[8];
 		for (int k = 0; k < 16; k++)
-			s->trace_id[k] = (uint8_t)(i * 31 + k * 7 + 1);
+			tid[k] = (uint8_t)(i * 31 + k * 7 + 1);
 		for (int k = 0; k < 8; k++) {
-			s->span_id[k] = (uint8_t)(i * 13 + k + 1);
-			s->parent_span_id[k] = (uint8_t)(i * 17 + k + 2);
+			sid[k] = (uint8_t)(i * 13 + k + 1);
+			pid[k] = (uint8_t)(i * 17 + k + 2);
 		}
-		s->has_parent = true;
-		s->flags = 0x101;
-		s->name = str(b, "GET /api/v1/orders/{id}");
-		s->kind = OTLP_SPAN_KIND_SERVER;
-		s->start_time_unix_nano = t0 + (uint64_t)i * 1000003;
-		s->end_time_unix_nano = s->start_time_unix_nano + 2345678;
-		struct otlp_kv **at = &s->attrs.head;
-		kv_str(b, &at, &s->attrs.n, "http.request.method", "GET");
-		kv_str(b, &at, &s->attrs.n, "url.path", "/api/v1/orders/8812");
-		kv_str(b, &at, &s->attrs.n, "http.route", "/api/v1/orders/{id}");
-		kv_int(b, &at, &s->attrs.n, "http.response.status_code", 200);
-		kv_str(b, &at, &s->attrs.n, "server.address", "orders.internal");
-		kv_int(b, &at, &s->attrs.n, "server.port", 8080);
-		struct otlp_kv *kv = kv_new(b, &at, &s->attrs.n, "cache.hit");
-		kv->value.type = OTLP_VALUE_BOOL;
-		kv->value.u.b = i % 3 == 0;
-		kv = kv_new(b, &at, &s->attrs.n, "db.duration_ms");
-		kv->value.type = OTLP_VALUE_DOUBLE;
-		kv->value.u.d = 1.25 + i;
-		struct otlp_event *e = otlp_batch_alloc(b, sizeof *e);
-		e->time_unix_nano = s->start_time_unix_nano + 1000;
-		e->name = str(b, "cache.lookup");
-		struct otlp_kv **et = &e->attrs.head;
-		kv_str(b, &et, &e->attrs.n, "cache.key", "order:8812");
-		s->events.head = e;
-		s->events.n = 1;
-		s->status.code = OTLP_STATUS_OK;
-		*tail = s;
-		tail = &s->next;
-		ss->n_spans++;
-		b->n_spans++;
+		uint64_t start = t0 + (uint64_t)i * 1000003;
+		if (otlp_build_span(&bd, tid, sid, pid, "GET /api/v1/orders/{id}",
+				    OTLP_SPAN_KIND_SERVER, start, start + 2345678) != 0)
+			break;
+		bd.sp->flags = 0x101;
+		otlp_build_str(&bd, OTLP_TO_SPAN, "http.request.method", "GET");
+		otlp_build_str(&bd, OTLP_TO_SPAN, "url.path", "/api/v1/orders/8812");
+		otlp_build_str(&bd, OTLP_TO_SPAN, "http.route", "/api/v1/orders/{id}");
+		otlp_build_int(&bd, OTLP_TO_SPAN, "http.response.status_code", 200);
+		otlp_build_str(&bd, OTLP_TO_SPAN, "server.address", "orders.internal");
+		otlp_build_int(&bd, OTLP_TO_SPAN, "server.port", 8080);
+		otlp_build_bool(&bd, OTLP_TO_SPAN, "cache.hit", i % 3 == 0);
+		otlp_build_double(&bd, OTLP_TO_SPAN, "db.duration_ms", 1.25 + i);
+		otlp_build_event(&bd, start + 1000, "cache.lookup");
+		otlp_build_str(&bd, OTLP_TO_EVENT, "cache.key", "order:8812");
+		otlp_build_status(&bd, OTLP_STATUS_OK, NULL);
 	}
-	return b;
+	return otlp_builder_take(&bd);
 }
 
 enum op { DECODE, ENCODE, ENCODE_NANOPB, DECODE_JSON, ENCODE_JSON };

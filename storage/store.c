@@ -1206,6 +1206,15 @@ struct store_pos store_oldest_pos(struct store *s)
 	return p;
 }
 
+int store_pos_cmp(struct store_pos a, struct store_pos b)
+{
+	if (a.seg != b.seg)
+		return a.seg < b.seg ? -1 : 1;
+	if (a.off != b.off)
+		return a.off < b.off ? -1 : 1;
+	return 0;
+}
+
 struct store_pos store_end_pos(struct store *s)
 {
 	struct store_pos p;

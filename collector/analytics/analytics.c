@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "analytics/analytics.h"
+#include "util/hash.h"
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -119,18 +120,6 @@ struct strtab {
 	uint32_t nslots; /* power of two */
 };
 
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	/* FNV-1a 64 */
-	const uint8_t *b = p;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 33;
@@ -148,7 +137,7 @@ static int st_grow(struct strtab *t)
 	if (sl == NULL)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->n; i++) {
-		uint64_t h = hash_bytes(t->s[i], t->len[i]);
+		uint64_t h = util_fnv1a64(UTIL_FNV1A64_INIT, t->s[i], t->len[i]);
 		uint32_t j = (uint32_t)h & (ns - 1);
 		while (sl[j])
 			j = (j + 1) & (ns - 1);
@@ -165,7 +154,7 @@ static int64_t st_find(struct strtab *t, const void *p, size_t len, bool intern)
 {
 	if (t->nslots == 0 && st_grow(t) != 0)
 		return -1;
-	uint64_t h = hash_bytes(p, len);
+	uint64_t h = util_fnv1a64(UTIL_FNV1A64_INIT, p, len);
 	uint32_t j = (uint32_t)h & (t->nslots - 1);
 	while (t->slots[j]) {
 		uint32_t id = t->slots[j] - 1;
@@ -383,15 +372,6 @@ void col_an_options_default(struct col_an_options *o)
 	o->parent_slots = 131072;
 	o->checkpoint_ms = 10000;
 	o->max_services = 1000;
-}
-
-static int pos_cmp(struct store_pos a, struct store_pos b)
-{
-	if (a.seg != b.seg)
-		return a.seg < b.seg ? -1 : 1;
-	if (a.off != b.off)
-		return a.off < b.off ? -1 : 1;
-	return 0;
 }
 
 struct col_analytics *col_an_new(const struct col_an_options *o)
@@ -1076,7 +1056,7 @@ static struct an_hour *hour_get(struct col_analytics *a, int64_t hour, bool crea
 		if (h != NULL) {
 			/* The blob also covers everything before the index's base. */
 			h->has_pos = true;
-			if (pos_cmp(h->pos, a->base) < 0)
+			if (store_pos_cmp(h->pos, a->base) < 0)
 				h->pos = a->base;
 		}
 	}
@@ -1232,7 +1212,7 @@ static void observe(struct col_analytics *a, const struct otlp_batch *b, const s
 					if (h == NULL)
 						continue;
 				}
-				if (at != NULL && h->has_pos && pos_cmp(*at, h->pos) < 0)
+				if (at != NULL && h->has_pos && store_pos_cmp(*at, h->pos) < 0)
 					continue; /* already in the hour's blob */
 				int kind = (int)sp->kind < 0 || sp->kind > 255 ? 0 : (int)sp->kind;
 				if (last_key < 0 || kind != last_kind || entry != last_entry ||

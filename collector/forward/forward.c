@@ -43,6 +43,7 @@
 #include "metrics.h"
 #include "otlp.h"
 #include "store.h"
+#include "util/hash.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define POLL_MS 10        /* reader at the end of the log: look again this soon */
@@ -85,12 +86,9 @@ struct fwd_unit {
 
 /* Builds one request for one destination from borrowed spans. */
 struct builder {
-	struct otlp_batch *b;
-	const struct otlp_resource_spans *src_rs;
+	struct otlp_builder ob; /* ob.batch NULL: nothing built yet */
+	const struct otlp_resource_spans *src_rs; /* what ob.rs and ob.ss copy */
 	const struct otlp_scope_spans *src_ss;
-	struct otlp_resource_spans *rs, *rs_tail;
-	struct otlp_scope_spans *ss;
-	struct otlp_span *sp_tail;
 };
 
 struct lag_sample {
@@ -155,23 +153,6 @@ static uint64_t real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t xrand(struct fwd *f)
-{
-	uint64_t z = (f->rnd += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static int pos_cmp(struct store_pos a, struct store_pos b)
-{
-	if (a.seg != b.seg)
-		return a.seg < b.seg ? -1 : 1;
-	if (a.off != b.off)
-		return a.off < b.off ? -1 : 1;
-	return 0;
-}
-
 #define ADD(f, field, v) atomic_fetch_add_explicit(&(f)->field, (v), memory_order_relaxed)
 #define GET(f, field) atomic_load_explicit(&(f)->field, memory_order_relaxed)
 
@@ -231,66 +212,37 @@ static void call_free(struct fwd_call *c)
 
 static void builder_reset(struct builder *bd)
 {
-	otlp_batch_free(bd->b);
-	memset(bd, 0, sizeof(*bd));
+	otlp_builder_done(&bd->ob);
+	bd->src_rs = NULL;
+	bd->src_ss = NULL;
 }
 
+/* Appends a shallow copy of sp, under copies of its resource and scope
+ * (sharing their attributes): the record they come from outlives the
+ * request, which is encoded before the record is freed. */
 static int builder_add(struct builder *bd, const struct otlp_resource_spans *rs,
 		       const struct otlp_scope_spans *ss, const struct otlp_span *sp)
 {
-	if (bd->b == NULL) {
-		bd->b = otlp_batch_new();
-		if (bd->b == NULL)
-			return -ENOMEM;
-	}
-	struct otlp_batch *b = bd->b;
-	if (bd->src_rs != rs || bd->rs == NULL) {
-		struct otlp_resource_spans *n = otlp_batch_alloc(b, sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		n->resource_attrs = rs->resource_attrs;
-		n->schema_url = rs->schema_url;
-		if (bd->rs_tail)
-			bd->rs_tail->next = n;
-		else
-			b->resource_spans = n;
-		bd->rs_tail = bd->rs = n;
-		b->n_resource_spans++;
-		bd->src_rs = rs;
-		bd->src_ss = NULL;
-		bd->ss = NULL;
-	}
-	if (bd->src_ss != ss || bd->ss == NULL) {
-		struct otlp_scope_spans *n = otlp_batch_alloc(b, sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		n->scope_name = ss->scope_name;
-		n->scope_version = ss->scope_version;
-		n->scope_attrs = ss->scope_attrs;
-		n->schema_url = ss->schema_url;
-		/* append after the current scope of this resource */
-		if (bd->ss)
-			bd->ss->next = n;
-		else
-			bd->rs->scope_spans = n;
-		bd->rs->n_scope_spans++;
-		bd->ss = n;
-		bd->src_ss = ss;
-		bd->sp_tail = NULL;
-	}
-	struct otlp_span *n = otlp_batch_alloc(b, sizeof(*n));
-	if (n == NULL)
+	struct otlp_builder *ob = &bd->ob;
+	if (ob->batch == NULL && otlp_builder_init(ob) != 0)
 		return -ENOMEM;
-	*n = *sp;
-	n->next = NULL;
-	if (bd->sp_tail)
-		bd->sp_tail->next = n;
-	else
-		bd->ss->spans = n;
-	bd->sp_tail = n;
-	bd->ss->n_spans++;
-	b->n_spans++;
-	return 0;
+	if (bd->src_rs != rs || ob->rs == NULL) {
+		if (otlp_build_resource(ob, NULL) != 0)
+			return ob->err;
+		ob->rs->resource_attrs = rs->resource_attrs;
+		ob->rs->schema_url = rs->schema_url;
+		bd->src_rs = rs;
+	}
+	if (bd->src_ss != ss || ob->ss == NULL) {
+		if (otlp_build_scope(ob, NULL, NULL) != 0)
+			return ob->err;
+		ob->ss->scope_name = ss->scope_name;
+		ob->ss->scope_version = ss->scope_version;
+		ob->ss->scope_attrs = ss->scope_attrs;
+		ob->ss->schema_url = ss->schema_url;
+		bd->src_ss = ss;
+	}
+	return otlp_build_span_copy(ob, sp);
 }
 
 /*
@@ -322,8 +274,8 @@ static int emit(struct fwd *f, unsigned d, struct fwd_unit *u, const struct otlp
 				     sp = sp->next)
 					rc = builder_add(&half[k++ < mid ? 0 : 1], rs, ss, sp);
 		for (int i = 0; i < 2 && rc == 0; i++)
-			if (half[i].b)
-				rc = emit(f, d, u, half[i].b);
+			if (half[i].ob.batch)
+				rc = emit(f, d, u, half[i].ob.batch);
 		builder_reset(&half[0]);
 		builder_reset(&half[1]);
 		return rc;
@@ -343,8 +295,8 @@ static int builder_flush(struct fwd *f, unsigned d, struct fwd_unit *u)
 {
 	struct builder *bd = &f->bld[d];
 	int rc = 0;
-	if (bd->b != NULL && bd->b->n_spans > 0)
-		rc = emit(f, d, u, bd->b);
+	if (bd->ob.batch != NULL && bd->ob.batch->n_spans > 0)
+		rc = emit(f, d, u, bd->ob.batch);
 	builder_reset(bd);
 	return rc;
 }
@@ -388,7 +340,7 @@ static int unit_add_record(struct fwd *f, struct fwd_unit *u, const struct otlp_
 				int rc = builder_add(&f->bld[d], rs, ss, sp);
 				if (rc != 0)
 					return rc;
-				if (f->bld[d].b->n_spans >= f->cfg.batch_spans &&
+				if (f->bld[d].ob.batch->n_spans >= f->cfg.batch_spans &&
 				    (rc = builder_flush(f, d, u)) != 0)
 					return rc;
 			}
@@ -478,7 +430,7 @@ static int unit_read(struct fwd *f)
 	for (size_t i = 0; i < n_recs; i++)
 		otlp_batch_free(recs[i]);
 	free(recs);
-	if (pos_cmp(f->read_pos, start) == 0) {
+	if (store_pos_cmp(f->read_pos, start) == 0) {
 		unit_free(u);
 		return 0;
 	}
@@ -579,7 +531,7 @@ static void call_failed(struct fwd *f, struct fwd_call *c, bool retryable, int64
 		return;
 	}
 	c->attempts++;
-	uint64_t d = col_fwd_backoff_ms(c->attempts, f->cfg.max_backoff_ms, hint_ms, xrand(f));
+	uint64_t d = col_fwd_backoff_ms(c->attempts, f->cfg.max_backoff_ms, hint_ms, util_splitmix64(&f->rnd));
 	c->retry_at = mono_ms() + d;
 	c->state = CALL_READY;
 	log_failure(f, c, true, what, d);
@@ -872,7 +824,7 @@ static void update_stats(struct fwd *f)
 		uint64_t t = bl.seg_created_ns;
 		for (unsigned i = 0; i < f->n_lag; i++) {
 			const struct lag_sample *x = &f->lag[i];
-			if (pos_cmp(x->end, f->acked) <= 0 && x->t_ns > t)
+			if (store_pos_cmp(x->end, f->acked) <= 0 && x->t_ns > t)
 				t = x->t_ns;
 		}
 		if (t && t < now)
@@ -1097,7 +1049,7 @@ static int fwd_open_cursor(struct fwd *f, char *err, size_t errlen)
 		return rc;
 	}
 	struct store_pos oldest = store_oldest_pos(s);
-	if (pos_cmp(f->acked, oldest) < 0) {
+	if (store_pos_cmp(f->acked, oldest) < 0) {
 		col_log(COL_LOG_WARN,
 			"forward %s: retention dropped part of the log after the saved cursor "
 			"before this start (count unknown); going on from the oldest record",

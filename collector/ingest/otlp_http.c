@@ -14,6 +14,7 @@
 #include "http.h"
 #include "ingest/inflate.h"
 #include "log.h"
+#include "otlp.h"
 #include "server.h"
 
 #define RPC_INVALID_ARGUMENT 3
@@ -36,55 +37,25 @@ struct http_job {
 static const char CT_PROTO[] = "application/x-protobuf";
 static const char CT_JSON[] = "application/json";
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/* google.rpc.Status{code, message}: the OTLP/HTTP error body. */
+/* google.rpc.Status{code, message}: the OTLP/HTTP error body. Out of
+ * memory, the status line still goes out, with an empty body. */
 static void send_status(h2o_req_t *req, bool json, int http_status, const char *reason,
 			int code, const char *msg, bool retry)
 {
-	char buf[1200];
-	size_t len = 0;
 	size_t ml = strlen(msg);
 	if (ml > 512)
 		ml = 512;
 	if (retry)
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
 			       H2O_STRLIT("1"));
-	if (json) {
-		len = (size_t)snprintf(buf, sizeof(buf), "{\"code\":%d,\"message\":\"", code);
-		for (size_t i = 0; i < ml && len < sizeof(buf) - 16; i++) {
-			unsigned char c = (unsigned char)msg[i];
-			if (c == '"' || c == '\\') {
-				buf[len++] = '\\';
-				buf[len++] = (char)c;
-			} else if (c < 0x20) {
-				len += (size_t)snprintf(buf + len, 7, "\\u%04x", c);
-			} else {
-				buf[len++] = (char)c;
-			}
-		}
-		memcpy(buf + len, "\"}", 2);
-		len += 2;
-		col_http_send(req, http_status, reason, CT_JSON, buf, len);
-	} else {
-		uint8_t *p = (uint8_t *)buf;
-		p[len++] = 0x08;
-		len += put_varint(p + len, (uint64_t)code);
-		p[len++] = 0x12;
-		len += put_varint(p + len, ml);
-		memcpy(p + len, msg, ml);
-		len += ml;
-		col_http_send(req, http_status, reason, CT_PROTO, buf, len);
-	}
+	void *body = NULL;
+	size_t len = 0;
+	int rc = json ? otlp_encode_status_json(code, msg, ml, (char **)&body, &len)
+		      : otlp_encode_status_proto(code, msg, ml, (uint8_t **)&body, &len);
+	if (rc != 0)
+		len = 0;
+	col_http_send(req, http_status, reason, json ? CT_JSON : CT_PROTO, body, len);
+	free(body);
 }
 
 static bool reserve_cb(void *arg, size_t n)

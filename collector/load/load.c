@@ -14,6 +14,7 @@
 #include <grpc/support/time.h>
 
 #include "load/load.h"
+#include "util/hash.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -24,70 +25,18 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static struct otlp_kv *kv_str(struct otlp_batch *b, const char *k, const char *v)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof(*kv));
-	if (kv == NULL)
-		return NULL;
-	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = (struct otlp_bytes){ (const uint8_t *)v, strlen(v) };
-	return kv;
-}
-
-static struct otlp_kv *kv_int(struct otlp_batch *b, const char *k, int64_t v)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof(*kv));
-	if (kv == NULL)
-		return NULL;
-	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
-	kv->value.type = OTLP_VALUE_INT;
-	kv->value.u.i = v;
-	return kv;
-}
-
-static void attrs_push(struct otlp_attrs *a, struct otlp_kv ***tail, struct otlp_kv *kv)
-{
-	**tail = kv;
-	*tail = &kv->next;
-	a->n++;
-}
-
 struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed)
 {
 	static const char *const routes[] = { "/api/users/{id}", "/api/orders", "/api/cart",
 					      "/healthz", "/api/search" };
 	static const char *const names[] = { "GET /api/users/{id}", "POST /api/orders",
 					     "GET /api/cart", "GET /healthz", "GET /api/search" };
-	struct otlp_batch *b = otlp_batch_new();
-	if (b == NULL)
+	struct otlp_builder bd;
+	if (otlp_builder_init(&bd) != 0)
 		return NULL;
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof(*rs));
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof(*ss));
-	if (rs == NULL || ss == NULL)
-		goto out_free;
-	b->resource_spans = rs;
-	b->n_resource_spans = 1;
-	struct otlp_kv **rt = &rs->resource_attrs.head;
-	struct otlp_kv *kv;
-	if ((kv = kv_str(b, "service.name", service ? service : "tern-load")) == NULL)
-		goto out_free;
-	attrs_push(&rs->resource_attrs, &rt, kv);
-	if ((kv = kv_str(b, "host.name", "load-host-1")) == NULL)
-		goto out_free;
-	attrs_push(&rs->resource_attrs, &rt, kv);
-	rs->scope_spans = ss;
-	rs->n_scope_spans = 1;
-	ss->scope_name = (struct otlp_bytes){ (const uint8_t *)"tern.load", 9 };
-	ss->scope_version = (struct otlp_bytes){ (const uint8_t *)"0.1.0", 5 };
+	otlp_build_resource(&bd, service ? service : "tern-load");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "host.name", "load-host-1");
+	otlp_build_scope(&bd, "tern.load", "0.1.0");
 
 	uint64_t rng = seed;
 	/* Spans happen now (they end within the last few ms), so what a load
@@ -96,73 +45,41 @@ struct otlp_batch *col_load_batch(unsigned n, const char *service, uint64_t seed
 	clock_gettime(CLOCK_REALTIME, &now);
 	uint64_t t0 = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec -
 		      (uint64_t)n * 1000 - 5000000;
-	struct otlp_span **st = &ss->spans;
 	uint8_t trace_id[16] = { 0 };
 	uint8_t root_id[8] = { 0 };
-	for (unsigned i = 0; i < n; i++) {
-		struct otlp_span *sp = otlp_batch_alloc(b, sizeof(*sp));
-		if (sp == NULL)
-			goto out_free;
+	for (unsigned i = 0; i < n && bd.err == 0; i++) {
 		if (i % 8 == 0) {
-			uint64_t a = splitmix(&rng), c = splitmix(&rng);
+			uint64_t a = util_splitmix64(&rng), c = util_splitmix64(&rng);
 			memcpy(trace_id, &a, 8);
 			memcpy(trace_id + 8, &c, 8);
 		}
-		memcpy(sp->trace_id, trace_id, 16);
-		uint64_t sid = splitmix(&rng) | 1;
-		memcpy(sp->span_id, &sid, 8);
-		if (i % 8 == 0) {
-			memcpy(root_id, sp->span_id, 8);
-			sp->kind = OTLP_SPAN_KIND_SERVER;
-		} else {
-			memcpy(sp->parent_span_id, root_id, 8);
-			sp->has_parent = true;
-			sp->kind = OTLP_SPAN_KIND_CLIENT;
-		}
-		unsigned r = (unsigned)(splitmix(&rng) % 5);
-		const char *nm = names[r];
-		sp->name = (struct otlp_bytes){ (const uint8_t *)nm, strlen(nm) };
-		sp->start_time_unix_nano = t0 + (uint64_t)i * 1000;
-		sp->end_time_unix_nano = sp->start_time_unix_nano + 1000 + splitmix(&rng) % 5000000;
-		sp->status.code = (i % 50 == 0) ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
-
-		struct otlp_kv **at = &sp->attrs.head;
-		struct otlp_kv *kvs[8] = {
-			kv_str(b, "http.method", r == 1 ? "POST" : "GET"),
-			kv_str(b, "http.route", routes[r]),
-			kv_int(b, "http.status_code", sp->status.code ? 500 : 200),
-			kv_str(b, "net.peer.name", "10.1.2.3"),
-			kv_int(b, "net.peer.port", 40000 + (int64_t)(i % 1000)),
-			kv_str(b, "user_agent.original", "tern-load/0.1"),
-			kv_int(b, "thread.id", (int64_t)(i % 16)),
-			kv_str(b, "component", "http"),
-		};
-		for (int k = 0; k < 8; k++) {
-			if (kvs[k] == NULL)
-				goto out_free;
-			attrs_push(&sp->attrs, &at, kvs[k]);
-		}
-		struct otlp_event *ev = otlp_batch_alloc(b, sizeof(*ev));
-		if (ev == NULL)
-			goto out_free;
-		ev->time_unix_nano = sp->start_time_unix_nano + 500;
-		ev->name = (struct otlp_bytes){ (const uint8_t *)"handler.start", 13 };
-		struct otlp_kv **et = &ev->attrs.head;
-		if ((kv = kv_int(b, "queue.depth", (int64_t)(i % 7))) == NULL)
-			goto out_free;
-		attrs_push(&ev->attrs, &et, kv);
-		sp->events.head = ev;
-		sp->events.n = 1;
-		*st = sp;
-		st = &sp->next;
-		ss->n_spans++;
+		uint64_t sid = util_splitmix64(&rng) | 1;
+		uint8_t span_id[8];
+		memcpy(span_id, &sid, 8);
+		bool root = i % 8 == 0;
+		if (root)
+			memcpy(root_id, span_id, 8);
+		/* Drawn in this order (span id, name, duration) so a seed gives
+		 * the same spans it always gave. */
+		unsigned r = (unsigned)(util_splitmix64(&rng) % 5);
+		uint64_t start = t0 + (uint64_t)i * 1000;
+		uint64_t end = start + 1000 + util_splitmix64(&rng) % 5000000;
+		bool error = i % 50 == 0;
+		otlp_build_span(&bd, trace_id, span_id, root ? NULL : root_id, names[r],
+				root ? OTLP_SPAN_KIND_SERVER : OTLP_SPAN_KIND_CLIENT, start, end);
+		otlp_build_status(&bd, error ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET, NULL);
+		otlp_build_str(&bd, OTLP_TO_SPAN, "http.method", r == 1 ? "POST" : "GET");
+		otlp_build_str(&bd, OTLP_TO_SPAN, "http.route", routes[r]);
+		otlp_build_int(&bd, OTLP_TO_SPAN, "http.status_code", error ? 500 : 200);
+		otlp_build_str(&bd, OTLP_TO_SPAN, "net.peer.name", "10.1.2.3");
+		otlp_build_int(&bd, OTLP_TO_SPAN, "net.peer.port", 40000 + (int64_t)(i % 1000));
+		otlp_build_str(&bd, OTLP_TO_SPAN, "user_agent.original", "tern-load/0.1");
+		otlp_build_int(&bd, OTLP_TO_SPAN, "thread.id", (int64_t)(i % 16));
+		otlp_build_str(&bd, OTLP_TO_SPAN, "component", "http");
+		otlp_build_event(&bd, start + 500, "handler.start");
+		otlp_build_int(&bd, OTLP_TO_EVENT, "queue.depth", (int64_t)(i % 7));
 	}
-	b->n_spans = n;
-	return b;
-
-out_free:
-	otlp_batch_free(b);
-	return NULL;
+	return otlp_builder_take(&bd);
 }
 
 int col_load_request(unsigned n, const char *service, uint64_t seed, uint8_t **out,
@@ -237,7 +154,7 @@ static grpc_byte_buffer *next_request(struct run *r)
 	/* Not splitmix(seq) alone: the payload's ids come from splitmix(42...),
 	 * and request 42's mask would equal (and so zero) its first trace id. */
 	uint64_t st = ++r->seq * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
-	uint64_t m[2] = { splitmix(&st), splitmix(&st) };
+	uint64_t m[2] = { util_splitmix64(&st), util_splitmix64(&st) };
 	for (size_t i = 0; i < r->n_tid; i++) {
 		uint8_t *t = p + r->tid_off[i];
 		for (int k = 0; k < 16; k++)

@@ -201,8 +201,9 @@ void otlp_batch_free(struct otlp_batch *b);
 
 /**
  * Allocates n bytes, zeroed, aligned for any model struct, in the batch's
- * arena. Freed with the batch. Returns NULL when out of memory. Use it to
- * build a batch by hand (the agent, tests, load generators).
+ * arena. Freed with the batch. Returns NULL when out of memory. To build a
+ * batch, use the builder below (otlp_build_*); this is for the decoders
+ * and for values the builder leaves to the caller.
  */
 void *otlp_batch_alloc(struct otlp_batch *b, size_t n);
 
@@ -228,6 +229,173 @@ size_t otlp_batch_mem(const struct otlp_batch *b);
 /** As otlp_batch_attach(), and counts size bytes in otlp_batch_mem(). */
 int otlp_batch_attach_sized(struct otlp_batch *b, void *buf, size_t size,
 			    void (*free_fn)(void *));
+
+/*
+ * Building a batch: a small builder that appends in wire order and keeps the
+ * list tails, so callers (the agent's exporter, the forwarders, the load
+ * generator, tests and benches) make the common shapes one call each:
+ *
+ *	struct otlp_builder bd;
+ *	if (otlp_builder_init(&bd) != 0)
+ *		return -ENOMEM;
+ *	otlp_build_resource(&bd, "checkout");
+ *	otlp_build_str(&bd, OTLP_TO_RESOURCE, "host.name", "web-1");
+ *	otlp_build_scope(&bd, "tern", "0.1.0");
+ *	otlp_build_span(&bd, tid, sid, NULL, "GET /", OTLP_SPAN_KIND_SERVER, t0, t1);
+ *	otlp_build_int(&bd, OTLP_TO_SPAN, "http.status_code", 200);
+ *	otlp_build_event(&bd, t0 + 5, "handler.start");
+ *	struct otlp_batch *b = otlp_builder_take(&bd); // NULL if any call failed
+ *
+ * Strings passed in are copied into the batch's arena; the caller's
+ * buffers may go right after each call. Errors are sticky: once a call
+ * fails (-ENOMEM, or -EINVAL for a call with nothing to append to), every
+ * later call returns the same error and appends nothing, so a caller may
+ * check each call or only bd.err / otlp_builder_take() at the end.
+ *
+ * The current resource, scope, span, event and link are public: a caller
+ * may set the fields the builder has no call for (flags, trace_state,
+ * schema_url, dropped counts, or a whole borrowed attribute list) through
+ * them. Lists must only grow through the builder, or its tails go stale;
+ * an attribute appended to a list the caller set is linked after that
+ * list's last element, so only do that to a list the batch owns.
+ *
+ * Thread safety: a builder is used by one thread at a time, like its batch.
+ */
+
+/* Which object an attribute goes to: the current one of that kind. */
+enum otlp_build_to {
+	OTLP_TO_RESOURCE,
+	OTLP_TO_SCOPE,
+	OTLP_TO_SPAN,
+	OTLP_TO_EVENT,
+	OTLP_TO_LINK,
+};
+
+struct otlp_builder {
+	struct otlp_batch *batch;        /* the batch being built (owned) */
+	struct otlp_resource_spans *rs;  /* the last appended of each, or NULL */
+	struct otlp_scope_spans *ss;
+	struct otlp_span *sp;
+	struct otlp_event *ev;
+	struct otlp_link *ln;
+	int err;                         /* 0, or the first error (sticky) */
+	struct otlp_kv *_kv_tail[5];     /* last attribute, per enum otlp_build_to */
+	struct otlp_any *_list;          /* the array or kvlist last appended to */
+	void *_list_tail;                /* its last item or entry */
+	bool _shared;                    /* sp is a copy sharing another's lists */
+};
+
+/**
+ * Sets up bd with a new, empty batch. Returns 0, or -ENOMEM (bd is then
+ * in error and otlp_builder_done() is still safe). Appending to a builder
+ * that was only zeroed fails with -EINVAL.
+ */
+int otlp_builder_init(struct otlp_builder *bd);
+
+/**
+ * Frees the batch still held by bd (none after otlp_builder_take()) and
+ * zeroes bd. Accepts a zeroed or failed builder.
+ */
+void otlp_builder_done(struct otlp_builder *bd);
+
+/**
+ * Hands the batch to the caller, who frees it with otlp_batch_free(), and
+ * leaves bd as otlp_builder_done() does. Returns NULL (and frees the batch)
+ * if any call on bd failed.
+ */
+struct otlp_batch *otlp_builder_take(struct otlp_builder *bd);
+
+/**
+ * Appends a ResourceSpans. A non-NULL service_name becomes its first
+ * attribute, service.name (a string). Returns 0 or the sticky error.
+ */
+int otlp_build_resource(struct otlp_builder *bd, const char *service_name);
+
+/**
+ * Appends a ScopeSpans to the current resource (an empty resource first if
+ * there is none). name and version may be NULL (left empty). Returns 0 or
+ * the sticky error.
+ */
+int otlp_build_scope(struct otlp_builder *bd, const char *name, const char *version);
+
+/**
+ * Appends a span to the current scope (an empty resource and scope first if
+ * there are none) and counts it in the batch. parent_id NULL: a root span.
+ * name may be NULL (left empty). Status, flags and the rest start at zero.
+ * Returns 0 or the sticky error.
+ */
+int otlp_build_span(struct otlp_builder *bd, const uint8_t trace_id[16],
+		    const uint8_t span_id[8], const uint8_t *parent_id, const char *name,
+		    enum otlp_span_kind kind, uint64_t start_ns, uint64_t end_ns);
+
+/**
+ * Appends a shallow copy of src as a span of the current scope (made as
+ * otlp_build_span() makes one): the copy shares src's strings, attributes,
+ * events and links, so src's storage must outlive the batch. The copy takes
+ * no attributes, events or links of its own (-EINVAL), so src never changes.
+ * Returns 0 or the sticky error.
+ */
+int otlp_build_span_copy(struct otlp_builder *bd, const struct otlp_span *src);
+
+/**
+ * Sets the current span's status; msg may be NULL. Returns 0, -EINVAL when
+ * there is no span yet, or the sticky error.
+ */
+int otlp_build_status(struct otlp_builder *bd, enum otlp_status_code code, const char *msg);
+
+/**
+ * Appends an event to the current span; name may be NULL. Returns 0,
+ * -EINVAL when there is no span yet, or the sticky error.
+ */
+int otlp_build_event(struct otlp_builder *bd, uint64_t time_ns, const char *name);
+
+/**
+ * Appends a link to the current span (trace_state and flags: set them
+ * through bd->ln). Returns 0, -EINVAL when there is no span yet, or the
+ * sticky error.
+ */
+int otlp_build_link(struct otlp_builder *bd, const uint8_t trace_id[16],
+		    const uint8_t span_id[8]);
+
+/**
+ * Appends an attribute with key (klen bytes, need not be NUL-terminated)
+ * and an empty value to the current object named by to, and returns the
+ * value for the caller to fill (a string it points at must live as long as
+ * the batch: use otlp_batch_strdup()). NULL on error: no such object yet
+ * (-EINVAL) or out of memory; bd->err says which.
+ */
+struct otlp_any *otlp_build_attr(struct otlp_builder *bd, enum otlp_build_to to,
+				 const char *key, size_t klen);
+
+/** Appends a string attribute (both strings NUL-terminated). 0 or the sticky error. */
+int otlp_build_str(struct otlp_builder *bd, enum otlp_build_to to, const char *key,
+		   const char *val);
+/** Appends an int attribute. 0 or the sticky error. */
+int otlp_build_int(struct otlp_builder *bd, enum otlp_build_to to, const char *key, int64_t val);
+/** Appends a double attribute. 0 or the sticky error. */
+int otlp_build_double(struct otlp_builder *bd, enum otlp_build_to to, const char *key,
+		      double val);
+/** Appends a bool attribute. 0 or the sticky error. */
+int otlp_build_bool(struct otlp_builder *bd, enum otlp_build_to to, const char *key, bool val);
+/** Appends a bytes attribute (len bytes of p, copied). 0 or the sticky error. */
+int otlp_build_bytes(struct otlp_builder *bd, enum otlp_build_to to, const char *key,
+		     const void *p, size_t len);
+
+/**
+ * Appends an empty element to the array value arr (an EMPTY value becomes
+ * an empty array first) and returns it to fill. Appending to the same
+ * array again is O(1); switching between arrays walks the list once.
+ * NULL on error (-EINVAL when arr is neither EMPTY nor an array).
+ */
+struct otlp_any *otlp_build_item(struct otlp_builder *bd, struct otlp_any *arr);
+
+/**
+ * Appends an entry with key (klen bytes, copied) and an empty value to the
+ * kvlist value map (an EMPTY value becomes an empty kvlist first) and
+ * returns the entry's value to fill. NULL on error, as otlp_build_item().
+ */
+struct otlp_any *otlp_build_entry(struct otlp_builder *bd, struct otlp_any *map,
+				  const char *key, size_t klen);
 
 /**
  * Decodes an ExportTraceServiceRequest (protobuf) into b, appending to what
@@ -283,6 +451,20 @@ int otlp_encode_response_json(const struct otlp_response *r, char **out, size_t 
 /** Decodes a protobuf response (what an exporter reads back). 0 or -EINVAL. */
 int otlp_decode_response_proto(struct otlp_response *r, const uint8_t *buf, size_t len);
 
+/*
+ * google.rpc.Status{code, message}: the body of an OTLP/HTTP error answer
+ * (code is a gRPC status code; msg_len bytes of msg, need not be
+ * NUL-terminated, should be UTF-8). Protobuf leaves zero fields out, as
+ * proto3 does; JSON writes both, escaping msg (bytes that are not UTF-8
+ * become U+FFFD). *out is malloc'ed (the JSON one NUL-terminated) and the
+ * caller frees it. Return 0 or -ENOMEM. Any thread.
+ */
+int otlp_encode_status_proto(int32_t code, const char *msg, size_t msg_len, uint8_t **out,
+			     size_t *out_len);
+/** The OTLP/JSON form of otlp_encode_status_proto()'s message. */
+int otlp_encode_status_json(int32_t code, const char *msg, size_t msg_len, char **out,
+			    size_t *out_len);
+
 /* Small helpers shared by every component. */
 
 /**
@@ -295,12 +477,6 @@ int64_t otlp_retry_info_ms(const uint8_t *buf, size_t len);
 
 /** Finds a string attribute by key; NULL if absent or not a string. */
 const struct otlp_any *otlp_attrs_find(const struct otlp_attrs *a, const char *key);
-
-/** Writes 2*n lowercase hex digits and a NUL into out (size >= 2*n+1). */
-void otlp_hex(char *out, const uint8_t *id, size_t n);
-
-/** Parses exactly 2*n hex digits into id. Returns 0 or -EINVAL. */
-int otlp_unhex(uint8_t *id, size_t n, const char *hex, size_t hexlen);
 
 #ifdef __cplusplus
 }

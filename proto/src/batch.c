@@ -182,40 +182,6 @@ const struct otlp_any *otlp_attrs_find(const struct otlp_attrs *a, const char *k
 	return NULL;
 }
 
-void otlp_hex(char *out, const uint8_t *id, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int otlp_unhex(uint8_t *id, size_t n, const char *hex, size_t hexlen)
-{
-	if (hexlen != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		id[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 void otlp__reject(char *reject, const char *fmt, ...)
 {
 	if (reject == NULL || reject[0] != '\0')

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "internal.h"
+#include "util/hex.h"
 
 /* ------------------------------------------------------------------ */
 /* decoding                                                            */
@@ -429,7 +430,7 @@ static void get_id(json_object *o, const char *camel, const char *snake, uint8_t
 	size_t len = (size_t)json_object_get_string_len(v);
 	if (len == 0)
 		return;
-	if (otlp_unhex(id, n, json_object_get_string(v), len) != 0) {
+	if (util_hex_decode(id, n, json_object_get_string(v), len) != 0) {
 		snprintf(why, whylen, "%s must be %zu hex digits, got \"%.40s\"", camel, 2 * n,
 			 json_object_get_string(v));
 		return;
@@ -867,8 +868,8 @@ static void sb_str(struct sb *s, const uint8_t *p, size_t n)
 			sb_lit(s, "\\\\");
 			i++;
 		} else if (ch < 0x20) {
-			static const char hex[] = "0123456789abcdef";
-			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+			char e[7] = { '\\', 'u', '0', '0' };
+			util_hex_encode(e + 4, &ch, 1);
 			if (ch == '\n')
 				sb_lit(s, "\\n");
 			else if (ch == '\t')
@@ -903,7 +904,7 @@ static void sb_key(struct sb *s, bool *first, const char *k)
 static void sb_hex(struct sb *s, const uint8_t *id, size_t n)
 {
 	char h[33];
-	otlp_hex(h, id, n);
+	util_hex_encode(h, id, n);
 	sb_lit(s, "\"");
 	sb_mem(s, h, 2 * n);
 	sb_lit(s, "\"");
@@ -1238,6 +1239,23 @@ int otlp_encode_response_json(const struct otlp_response *r, char **out, size_t 
 	} else {
 		sb_lit(&s, "{}");
 	}
+	if (s.oom) {
+		free(s.p);
+		return -ENOMEM;
+	}
+	s.p[s.n] = '\0';
+	*out = s.p;
+	*out_len = s.n;
+	return 0;
+}
+
+int otlp_encode_status_json(int32_t code, const char *msg, size_t msg_len, char **out,
+			    size_t *out_len)
+{
+	struct sb s = { 0 };
+	sb_fmt(&s, "{\"code\":%" PRId32 ",\"message\":", code);
+	sb_str(&s, (const uint8_t *)msg, msg_len);
+	sb_lit(&s, "}");
 	if (s.oom) {
 		free(s.p);
 		return -ENOMEM;

@@ -1,6 +1,7 @@
 /*
- * response.c: ExportTraceServiceResponse, with nanopb's encoder and
- * decoder (the message is tiny; speed does not matter here).
+ * response.c: what a receiver answers: ExportTraceServiceResponse, with
+ * nanopb's encoder and decoder, and the google.rpc.Status error body of
+ * OTLP/HTTP (the messages are tiny; speed does not matter here).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -77,5 +78,37 @@ int otlp_decode_response_proto(struct otlp_response *r, const uint8_t *buf, size
 		return -EINVAL;
 	}
 	r->rejected_spans = m.partial_success.rejected_spans;
+	return 0;
+}
+
+/* google.rpc.Status has no generated code here (it is not in proto/): its
+ * two fields are written with nanopb's primitives. */
+static bool enc_status(pb_ostream_t *st, int32_t code, const char *msg, size_t msg_len)
+{
+	if (code != 0 && (!pb_encode_tag(st, PB_WT_VARINT, 1) ||
+			  !pb_encode_varint(st, (uint64_t)(int64_t)code)))
+		return false;
+	if (msg_len != 0 && (!pb_encode_tag(st, PB_WT_STRING, 2) ||
+			     !pb_encode_string(st, (const pb_byte_t *)msg, msg_len)))
+		return false;
+	return true;
+}
+
+int otlp_encode_status_proto(int32_t code, const char *msg, size_t msg_len, uint8_t **out,
+			     size_t *out_len)
+{
+	pb_ostream_t sizing = PB_OSTREAM_SIZING;
+	if (!enc_status(&sizing, code, msg, msg_len))
+		return -ENOMEM; /* cannot happen: sizing has no limit */
+	uint8_t *buf = malloc(sizing.bytes_written ? sizing.bytes_written : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	pb_ostream_t st = pb_ostream_from_buffer(buf, sizing.bytes_written);
+	if (!enc_status(&st, code, msg, msg_len)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*out_len = st.bytes_written;
 	return 0;
 }

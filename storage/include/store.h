@@ -177,6 +177,13 @@ struct store_pos {
 	uint64_t off;
 };
 
+/**
+ * Orders two positions in the log: negative if a comes before b, 0 if they
+ * are the same, positive if a comes after b (segment first, then offset).
+ * Pure: any thread.
+ */
+int store_pos_cmp(struct store_pos a, struct store_pos b);
+
 /** The first retained record, or the end of the log if nothing is retained. */
 struct store_pos store_oldest_pos(struct store *s);
 

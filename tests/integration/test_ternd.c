@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -187,17 +188,27 @@ TEST(grpc_bad_span_is_rejected_neighbours_accepted)
 	} h = { { .args = args } };
 	struct ternd_proc p;
 	ASSERT_OK(ternd_proc_start(&p, &h.o));
-	struct otlp_batch *b = col_load_batch(5, "itest", 3);
+	/* Five spans of 8 attributes, but the third has a 9th: over the limit. */
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_resource(&bd, "itest"));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t t0 = (uint64_t)now.tv_sec * 1000000000ull - 1000000000ull;
+	for (int i = 0; i < 5; i++) {
+		uint8_t tid[16] = { 0x4b, 0x03 }, sid[8] = { 0x80, (uint8_t)(i + 1) };
+		ASSERT_OK(otlp_build_span(&bd, tid, sid, NULL, "GET /", OTLP_SPAN_KIND_SERVER,
+					  t0 + (uint64_t)i * 1000, t0 + (uint64_t)i * 1000 + 500));
+		for (int k = 0; k < 8; k++) {
+			char key[16];
+			snprintf(key, sizeof key, "attr.%d", k);
+			ASSERT_OK(otlp_build_int(&bd, OTLP_TO_SPAN, key, k));
+		}
+		if (i == 2)
+			ASSERT_OK(otlp_build_bool(&bd, OTLP_TO_SPAN, "extra", true));
+	}
+	struct otlp_batch *b = otlp_builder_take(&bd);
 	ASSERT_TRUE(b != NULL);
-	/* Give the third span a 9th attribute: over the limit. */
-	struct otlp_span *sp = b->resource_spans->scope_spans->spans->next->next;
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof(*kv));
-	kv->key = otlp_batch_strdup(b, "extra", 5);
-	kv->value.type = OTLP_VALUE_BOOL;
-	kv->value.u.b = true;
-	kv->next = sp->attrs.head;
-	sp->attrs.head = kv;
-	sp->attrs.n++;
 	uint8_t *req;
 	size_t len;
 	ASSERT_OK(otlp_encode_proto(b, &req, &len));

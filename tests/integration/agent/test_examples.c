@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "otlp_recv.h"
 #include "ternd_proc.h"
+#include "util/hex.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,7 +166,7 @@ TEST(one_connected_trace_per_request)
 			roots++;
 		} else {
 			uint8_t tid[16];
-			ASSERT_OK(otlp_unhex(tid, 16, TP + 3, 32));
+			ASSERT_OK(util_hex_decode(tid, 16, TP + 3, 32));
 			ASSERT_MEM_EQ(cur->trace_id, tid, 16);
 			continued++;
 		}

@@ -71,57 +71,27 @@ static uint64_t dur_v2(int i) { return dur_a(i) * 13 / 10; } /* v1.2: 30% slower
 static uint64_t dur_cron(int i) { return 50000000 + (uint64_t)i * 1000000; }
 static uint64_t start_of(int i, int minute_off) { return T0 + (uint64_t)((i % 5) + minute_off) * MIN_NS + (uint64_t)i * 1000; }
 
-static struct otlp_kv *kv(struct otlp_batch *b, const char *k, const char *v)
-{
-	struct otlp_kv *x = otlp_batch_alloc(b, sizeof(*x));
-	x->key = otlp_batch_strdup(b, k, strlen(k));
-	x->value.type = OTLP_VALUE_STRING;
-	x->value.u.str = otlp_batch_strdup(b, v, strlen(v));
-	return x;
-}
-
 /* Sends spans (consecutive ones with the same service/version share a
  * resource) in one Export call; returns the gRPC status. */
 static int send_spans(const struct sp *s, size_t n)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans **rtail = &b->resource_spans;
-	struct otlp_scope_spans *ss = NULL;
-	struct otlp_span **stail = NULL;
+	struct otlp_builder bd;
+	if (otlp_builder_init(&bd) != 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0 || strcmp(s[i].svc, s[i - 1].svc) != 0 || strcmp(s[i].ver, s[i - 1].ver) != 0) {
-			struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof(*rs));
-			struct otlp_kv *a = kv(b, "service.name", s[i].svc);
-			a->next = kv(b, "service.version", s[i].ver);
-			rs->resource_attrs.head = a;
-			rs->resource_attrs.n = 2;
-			ss = otlp_batch_alloc(b, sizeof(*ss));
-			ss->scope_name = otlp_batch_strdup(b, "test", 4);
-			rs->scope_spans = ss;
-			rs->n_scope_spans = 1;
-			*rtail = rs;
-			rtail = &rs->next;
-			b->n_resource_spans++;
-			stail = &ss->spans;
+			otlp_build_resource(&bd, s[i].svc);
+			otlp_build_str(&bd, OTLP_TO_RESOURCE, "service.version", s[i].ver);
+			otlp_build_scope(&bd, "test", NULL);
 		}
-		struct otlp_span *p = otlp_batch_alloc(b, sizeof(*p));
-		memcpy(p->trace_id, s[i].tid, 16);
-		memcpy(p->span_id, s[i].sid, 8);
-		if (s[i].has_parent) {
-			memcpy(p->parent_span_id, s[i].pid, 8);
-			p->has_parent = true;
-		}
-		p->name = otlp_batch_strdup(b, s[i].op, strlen(s[i].op));
-		p->kind = (enum otlp_span_kind)s[i].kind;
-		p->start_time_unix_nano = s[i].start;
-		p->end_time_unix_nano = s[i].start + s[i].dur;
+		otlp_build_span(&bd, s[i].tid, s[i].sid, s[i].has_parent ? s[i].pid : NULL, s[i].op,
+				(enum otlp_span_kind)s[i].kind, s[i].start, s[i].start + s[i].dur);
 		if (s[i].err)
-			p->status.code = OTLP_STATUS_ERROR;
-		*stail = p;
-		stail = &p->next;
-		ss->n_spans++;
-		b->n_spans++;
+			otlp_build_status(&bd, OTLP_STATUS_ERROR, NULL);
 	}
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	if (b == NULL)
+		return -1;
 	uint8_t *buf;
 	size_t len;
 	int rc = otlp_encode_proto(b, &buf, &len);

@@ -10,6 +10,7 @@
 
 #include "otlp.h"
 #include "store.h"
+#include "util/hex.h"
 
 int main(int argc, char **argv)
 {
@@ -47,8 +48,8 @@ int main(int argc, char **argv)
 			for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
 				for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
 					char t[33], id[17];
-					otlp_hex(t, sp->trace_id, 16);
-					otlp_hex(id, sp->span_id, 8);
+					util_hex_encode(t, sp->trace_id, 16);
+					util_hex_encode(id, sp->span_id, 8);
 					printf("%s %s %.*s\n", t, id, svc ? (int)svc->u.str.len : 1,
 					       svc ? (const char *)svc->u.str.ptr : "-");
 				}

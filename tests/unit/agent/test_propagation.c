@@ -2,6 +2,7 @@
  * and the OpenTelemetry samplers. */
 #include "harness.h"
 #include "tern.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <strings.h>
@@ -199,8 +200,7 @@ TEST(samplers)
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	int n25 = 0, n50 = 0, mono = 1;
 	for (int i = 0; i < 100000; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		id_from(id, x);
+		id_from(id, util_splitmix64(&x));
 		bool a = tern_sampler_should_sample(TERN_SAMPLER_TRACEIDRATIO, 0.25, id, NULL);
 		bool b = tern_sampler_should_sample(TERN_SAMPLER_TRACEIDRATIO, 0.5, id, NULL);
 		n25 += a;

@@ -22,57 +22,30 @@
 
 static uint64_t T0; /* an hour boundary, 3 hours ago */
 
+/* A batch being built; b is the builder's batch, which the test frees. */
 struct b {
 	struct otlp_batch *b;
-	struct otlp_scope_spans *ss;
-	struct otlp_span **tail;
+	struct otlp_builder bd;
 };
-
-static struct otlp_kv *kv(struct otlp_batch *b, const char *k, const char *v)
-{
-	struct otlp_kv *x = otlp_batch_alloc(b, sizeof(*x));
-	x->key = otlp_batch_strdup(b, k, strlen(k));
-	x->value.type = OTLP_VALUE_STRING;
-	x->value.u.str = otlp_batch_strdup(b, v, strlen(v));
-	return x;
-}
 
 /* Starts a resource (service) in b. */
 static void resource(struct b *x, const char *svc)
 {
-	if (x->b == NULL)
-		x->b = otlp_batch_new();
-	struct otlp_resource_spans *rs = otlp_batch_alloc(x->b, sizeof(*rs));
-	rs->resource_attrs.head = kv(x->b, "service.name", svc);
-	rs->resource_attrs.n = 1;
-	x->ss = otlp_batch_alloc(x->b, sizeof(*x->ss));
-	rs->scope_spans = x->ss;
-	rs->n_scope_spans = 1;
-	rs->next = x->b->resource_spans; /* order of resources does not matter */
-	x->b->resource_spans = rs;
-	x->b->n_resource_spans++;
-	x->tail = &x->ss->spans;
+	if (x->b == NULL) {
+		ASSERT_OK(otlp_builder_init(&x->bd));
+		x->b = x->bd.batch;
+	}
+	ASSERT_OK(otlp_build_resource(&x->bd, svc));
+	ASSERT_OK(otlp_build_scope(&x->bd, NULL, NULL));
 }
 
 static void span(struct b *x, const char *name, int kind, uint8_t id, uint8_t parent,
 		 uint64_t start, uint64_t dur, bool err)
 {
-	struct otlp_span *s = otlp_batch_alloc(x->b, sizeof(*s));
-	s->trace_id[0] = 7;
-	s->span_id[0] = id;
-	if (parent) {
-		s->parent_span_id[0] = parent;
-		s->has_parent = true;
-	}
-	s->name = otlp_batch_strdup(x->b, name, strlen(name));
-	s->kind = (enum otlp_span_kind)kind;
-	s->start_time_unix_nano = start;
-	s->end_time_unix_nano = start + dur;
-	s->status.code = err ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
-	*x->tail = s;
-	x->tail = &s->next;
-	x->ss->n_spans++;
-	x->b->n_spans++;
+	uint8_t tid[16] = { 7 }, sid[8] = { id }, pid[8] = { parent };
+	ASSERT_OK(otlp_build_span(&x->bd, tid, sid, parent ? pid : NULL, name,
+				  (enum otlp_span_kind)kind, start, start + dur));
+	ASSERT_OK(otlp_build_status(&x->bd, err ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET, NULL));
 }
 
 static const struct col_an_row *row(const struct col_an_result *r, const char *svc,

@@ -18,6 +18,7 @@
 #include "harness.h"
 #include "load/load.h"
 #include "store.h"
+#include "util/hash.h"
 
 static char *write_tmp(const char *text)
 {
@@ -282,10 +283,7 @@ TEST(yaml_errors)
 static uint64_t rnd_state = 12345;
 static uint64_t rnd(void)
 {
-	uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return util_splitmix64(&rnd_state);
 }
 
 static void rand_id(uint8_t id[16])

@@ -1,6 +1,6 @@
 /*
- * fixture.h: builds test batches by hand and compares batches field by
- * field. Shared by the proto unit tests (header-only, static functions).
+ * fixture.h: builds test batches with the otlp_build_* builder and
+ * compares batches field by field. Shared by the proto unit tests (header-only, static functions).
  */
 #ifndef TERN_TESTS_PROTO_FIXTURE_H
 #define TERN_TESTS_PROTO_FIXTURE_H
@@ -12,214 +12,137 @@
 
 #include "otlp.h"
 
-static inline struct otlp_bytes fx_str(struct otlp_batch *b, const char *s)
+/* The ids of fixture span i: a trace id that is never all zero, a span id
+ * with i in its low bytes. */
+static inline void fx_ids(uint64_t i, uint8_t trace_id[16], uint8_t span_id[8])
 {
-	return otlp_batch_strdup(b, s, strlen(s));
-}
-
-static inline struct otlp_kv *fx_kv(struct otlp_batch *b, struct otlp_attrs *a, const char *key)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	kv->key = fx_str(b, key);
-	struct otlp_kv **t = &a->head;
-	while (*t)
-		t = &(*t)->next;
-	*t = kv;
-	a->n++;
-	return kv;
-}
-
-static inline void fx_kv_str(struct otlp_batch *b, struct otlp_attrs *a, const char *k, const char *v)
-{
-	struct otlp_kv *kv = fx_kv(b, a, k);
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = fx_str(b, v);
-}
-
-static inline void fx_kv_int(struct otlp_batch *b, struct otlp_attrs *a, const char *k, int64_t v)
-{
-	struct otlp_kv *kv = fx_kv(b, a, k);
-	kv->value.type = OTLP_VALUE_INT;
-	kv->value.u.i = v;
-}
-
-static inline struct otlp_any_item *fx_item(struct otlp_batch *b, struct otlp_any *arr)
-{
-	struct otlp_any_item *it = otlp_batch_alloc(b, sizeof *it);
-	struct otlp_any_item **t = &arr->u.array.head;
-	while (*t)
-		t = &(*t)->next;
-	*t = it;
-	arr->u.array.n++;
-	return it;
-}
-
-static inline struct otlp_resource_spans *fx_rs(struct otlp_batch *b)
-{
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
-	struct otlp_resource_spans **t = &b->resource_spans;
-	while (*t)
-		t = &(*t)->next;
-	*t = rs;
-	b->n_resource_spans++;
-	return rs;
-}
-
-static inline struct otlp_scope_spans *fx_ss(struct otlp_batch *b, struct otlp_resource_spans *rs)
-{
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
-	struct otlp_scope_spans **t = &rs->scope_spans;
-	while (*t)
-		t = &(*t)->next;
-	*t = ss;
-	rs->n_scope_spans++;
-	return ss;
-}
-
-/* Appends a span with ids derived from i. tail caches the list end. */
-static inline struct otlp_span *fx_span(struct otlp_batch *b, struct otlp_scope_spans *ss,
-					struct otlp_span ***tail, uint64_t i)
-{
-	struct otlp_span *s = otlp_batch_alloc(b, sizeof *s);
 	for (int k = 0; k < 16; k++)
-		s->trace_id[k] = (uint8_t)(0xa0 + k + i * 7);
-	s->trace_id[0] = 0x4b; /* never all zero */
+		trace_id[k] = (uint8_t)(0xa0 + k + i * 7);
+	trace_id[0] = 0x4b;
 	for (int k = 0; k < 8; k++)
-		s->span_id[k] = (uint8_t)(i >> (8 * k));
-	s->span_id[7] |= 0x80;
-	s->start_time_unix_nano = 1700000000000000000ull + i * 1000;
-	s->end_time_unix_nano = s->start_time_unix_nano + 12345;
-	s->kind = OTLP_SPAN_KIND_SERVER;
-	s->name = fx_str(b, "GET /api/items");
-	struct otlp_span **t;
-	if (tail && *tail) {
-		t = *tail;
-	} else {
-		t = &ss->spans;
-		while (*t)
-			t = &(*t)->next;
-	}
-	*t = s;
-	if (tail)
-		*tail = &s->next;
-	ss->n_spans++;
-	b->n_spans++;
-	return s;
+		span_id[k] = (uint8_t)(i >> (8 * k));
+	span_id[7] |= 0x80;
+}
+
+/* Appends fixture span i (a SERVER "GET /api/items" of 12345 ns) to the
+ * builder's current scope. */
+static inline int fx_span(struct otlp_builder *bd, uint64_t i)
+{
+	uint8_t tid[16], sid[8];
+	fx_ids(i, tid, sid);
+	uint64_t start = 1700000000000000000ull + i * 1000;
+	return otlp_build_span(bd, tid, sid, NULL, "GET /api/items", OTLP_SPAN_KIND_SERVER, start,
+			       start + 12345);
 }
 
 /* A batch that uses every field and every value type. */
 static inline struct otlp_batch *fx_full_batch(void)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b);
-	fx_kv_str(b, &rs->resource_attrs, "service.name", "checkout");
-	fx_kv_str(b, &rs->resource_attrs, "host.name", "web-1");
-	rs->resource_attrs.dropped = 2;
-	rs->schema_url = fx_str(b, "https://opentelemetry.io/schemas/1.21.0");
-	struct otlp_scope_spans *ss = fx_ss(b, rs);
-	ss->scope_name = fx_str(b, "tern.test");
-	ss->scope_version = fx_str(b, "1.2.3");
-	fx_kv_str(b, &ss->scope_attrs, "scope.attr", "x");
-	ss->scope_attrs.dropped = 1;
-	ss->schema_url = fx_str(b, "https://example.com/scope");
-
-	struct otlp_span *s = fx_span(b, ss, NULL, 1);
-	s->trace_state = fx_str(b, "rojo=00f067aa0ba902b7");
-	memcpy(s->parent_span_id, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-	s->has_parent = true;
-	s->flags = 0x301;
-	s->kind = OTLP_SPAN_KIND_CLIENT;
-	fx_kv_str(b, &s->attrs, "http.method", "GET");
-	fx_kv_str(b, &s->attrs, "empty.string", "");
-	fx_kv_int(b, &s->attrs, "http.status_code", 200);
-	fx_kv_int(b, &s->attrs, "negative", -5);
-	fx_kv_int(b, &s->attrs, "zero", 0);
-	struct otlp_kv *kv = fx_kv(b, &s->attrs, "ok");
-	kv->value.type = OTLP_VALUE_BOOL;
-	kv->value.u.b = true;
-	kv = fx_kv(b, &s->attrs, "notok");
-	kv->value.type = OTLP_VALUE_BOOL;
-	kv = fx_kv(b, &s->attrs, "ratio");
-	kv->value.type = OTLP_VALUE_DOUBLE;
-	kv->value.u.d = 0.25;
-	kv = fx_kv(b, &s->attrs, "neg.double");
-	kv->value.type = OTLP_VALUE_DOUBLE;
-	kv->value.u.d = -1e300;
-	kv = fx_kv(b, &s->attrs, "blob");
-	kv->value.type = OTLP_VALUE_BYTES;
-	kv->value.u.str = otlp_batch_strdup(b, "\x00\xff\x10", 3);
-	kv = fx_kv(b, &s->attrs, "nothing");
-	kv->value.type = OTLP_VALUE_EMPTY;
-	kv = fx_kv(b, &s->attrs, "list");
-	kv->value.type = OTLP_VALUE_ARRAY;
-	struct otlp_any_item *it = fx_item(b, &kv->value);
-	it->value.type = OTLP_VALUE_STRING;
-	it->value.u.str = fx_str(b, "a");
-	it = fx_item(b, &kv->value);
-	it->value.type = OTLP_VALUE_INT;
-	it->value.u.i = 7;
-	it = fx_item(b, &kv->value);
-	it->value.type = OTLP_VALUE_KVLIST;
-	{
-		struct otlp_attrs tmp = { 0 };
-		fx_kv_str(b, &tmp, "inner", "v");
-		struct otlp_kv *in = fx_kv(b, &tmp, "deeper");
-		in->value.type = OTLP_VALUE_ARRAY;
-		struct otlp_any_item *it2 = fx_item(b, &in->value);
-		it2->value.type = OTLP_VALUE_DOUBLE;
-		it2->value.u.d = 3.5;
-		it->value.u.kvlist.head = tmp.head;
-		it->value.u.kvlist.n = tmp.n;
+	struct otlp_builder bd;
+	if (otlp_builder_init(&bd) != 0)
+		return NULL;
+	otlp_build_resource(&bd, "checkout");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "host.name", "web-1");
+	if (bd.rs != NULL) {
+		bd.rs->resource_attrs.dropped = 2;
+		bd.rs->schema_url = otlp_batch_strdup(bd.batch, "https://opentelemetry.io/schemas/1.21.0", 39);
 	}
-	kv = fx_kv(b, &s->attrs, "empty.list");
-	kv->value.type = OTLP_VALUE_ARRAY;
-	kv = fx_kv(b, &s->attrs, "empty.map");
-	kv->value.type = OTLP_VALUE_KVLIST;
-	s->attrs.dropped = 3;
+	otlp_build_scope(&bd, "tern.test", "1.2.3");
+	otlp_build_str(&bd, OTLP_TO_SCOPE, "scope.attr", "x");
+	if (bd.ss != NULL) {
+		bd.ss->scope_attrs.dropped = 1;
+		bd.ss->schema_url = otlp_batch_strdup(bd.batch, "https://example.com/scope", 25);
+	}
 
-	struct otlp_event *e = otlp_batch_alloc(b, sizeof *e);
-	e->time_unix_nano = s->start_time_unix_nano + 5;
-	e->name = fx_str(b, "exception");
-	fx_kv_str(b, &e->attrs, "exception.message", "boom");
-	e->attrs.dropped = 4;
-	s->events.head = e;
-	e = otlp_batch_alloc(b, sizeof *e);
-	e->name = fx_str(b, "second");
-	s->events.head->next = e;
-	s->events.n = 2;
-	s->events.dropped = 5;
+	uint8_t tid[16], sid[8];
+	fx_ids(1, tid, sid);
+	uint64_t t0 = 1700000000000000000ull + 1000;
+	otlp_build_span(&bd, tid, sid, (const uint8_t *)"\x01\x02\x03\x04\x05\x06\x07\x08",
+			"GET /api/items", OTLP_SPAN_KIND_CLIENT, t0, t0 + 12345);
+	if (bd.sp != NULL) {
+		bd.sp->trace_state = otlp_batch_strdup(bd.batch, "rojo=00f067aa0ba902b7", 21);
+		bd.sp->flags = 0x301;
+	}
+	otlp_build_str(&bd, OTLP_TO_SPAN, "http.method", "GET");
+	otlp_build_str(&bd, OTLP_TO_SPAN, "empty.string", "");
+	otlp_build_int(&bd, OTLP_TO_SPAN, "http.status_code", 200);
+	otlp_build_int(&bd, OTLP_TO_SPAN, "negative", -5);
+	otlp_build_int(&bd, OTLP_TO_SPAN, "zero", 0);
+	otlp_build_bool(&bd, OTLP_TO_SPAN, "ok", true);
+	otlp_build_bool(&bd, OTLP_TO_SPAN, "notok", false);
+	otlp_build_double(&bd, OTLP_TO_SPAN, "ratio", 0.25);
+	otlp_build_double(&bd, OTLP_TO_SPAN, "neg.double", -1e300);
+	otlp_build_bytes(&bd, OTLP_TO_SPAN, "blob", "\x00\xff\x10", 3);
+	otlp_build_attr(&bd, OTLP_TO_SPAN, "nothing", 7);
+	struct otlp_any *list = otlp_build_attr(&bd, OTLP_TO_SPAN, "list", 4);
+	if (list != NULL) {
+		struct otlp_any *v = otlp_build_item(&bd, list);
+		if (v != NULL) {
+			v->type = OTLP_VALUE_STRING;
+			v->u.str = otlp_batch_strdup(bd.batch, "a", 1);
+		}
+		if ((v = otlp_build_item(&bd, list)) != NULL) {
+			v->type = OTLP_VALUE_INT;
+			v->u.i = 7;
+		}
+		struct otlp_any *map = otlp_build_item(&bd, list);
+		if (map != NULL) {
+			if ((v = otlp_build_entry(&bd, map, "inner", 5)) != NULL) {
+				v->type = OTLP_VALUE_STRING;
+				v->u.str = otlp_batch_strdup(bd.batch, "v", 1);
+			}
+			struct otlp_any *deeper = otlp_build_entry(&bd, map, "deeper", 6);
+			if (deeper != NULL && (v = otlp_build_item(&bd, deeper)) != NULL) {
+				v->type = OTLP_VALUE_DOUBLE;
+				v->u.d = 3.5;
+			}
+		}
+	}
+	struct otlp_any *v = otlp_build_attr(&bd, OTLP_TO_SPAN, "empty.list", 10);
+	if (v != NULL)
+		v->type = OTLP_VALUE_ARRAY;
+	if ((v = otlp_build_attr(&bd, OTLP_TO_SPAN, "empty.map", 9)) != NULL)
+		v->type = OTLP_VALUE_KVLIST;
+	if (bd.sp != NULL)
+		bd.sp->attrs.dropped = 3;
 
-	struct otlp_link *l = otlp_batch_alloc(b, sizeof *l);
-	memset(l->trace_id, 0x11, 16);
-	memset(l->span_id, 0x22, 8);
-	l->trace_state = fx_str(b, "k=v");
-	fx_kv_int(b, &l->attrs, "link.n", 1);
-	l->attrs.dropped = 6;
-	l->flags = 1;
-	s->links.head = l;
-	s->links.n = 1;
-	s->links.dropped = 7;
-	s->status.code = OTLP_STATUS_ERROR;
-	s->status.message = fx_str(b, "upstream failed");
-	s->attrs.n = s->attrs.n; /* counted by fx_kv */
+	otlp_build_event(&bd, t0 + 5, "exception");
+	otlp_build_str(&bd, OTLP_TO_EVENT, "exception.message", "boom");
+	if (bd.ev != NULL)
+		bd.ev->attrs.dropped = 4;
+	otlp_build_event(&bd, 0, "second");
+	if (bd.sp != NULL)
+		bd.sp->events.dropped = 5;
+
+	uint8_t ltid[16], lsid[8];
+	memset(ltid, 0x11, 16);
+	memset(lsid, 0x22, 8);
+	otlp_build_link(&bd, ltid, lsid);
+	if (bd.ln != NULL) {
+		bd.ln->trace_state = otlp_batch_strdup(bd.batch, "k=v", 3);
+		bd.ln->flags = 1;
+	}
+	otlp_build_int(&bd, OTLP_TO_LINK, "link.n", 1);
+	if (bd.ln != NULL)
+		bd.ln->attrs.dropped = 6;
+	if (bd.sp != NULL)
+		bd.sp->links.dropped = 7;
+	otlp_build_status(&bd, OTLP_STATUS_ERROR, "upstream failed");
 
 	/* A minimal root span and one with status OK, no message. */
-	struct otlp_span *s2 = fx_span(b, ss, NULL, 2);
-	s2->status.code = OTLP_STATUS_OK;
-	struct otlp_span *s3 = fx_span(b, ss, NULL, 3);
-	s3->name.ptr = NULL;
-	s3->name.len = 0;
-	s3->kind = OTLP_SPAN_KIND_UNSPECIFIED;
+	fx_span(&bd, 2);
+	otlp_build_status(&bd, OTLP_STATUS_OK, NULL);
+	fx_ids(3, tid, sid);
+	otlp_build_span(&bd, tid, sid, NULL, NULL, OTLP_SPAN_KIND_UNSPECIFIED,
+			1700000000000000000ull + 3000, 1700000000000000000ull + 3000 + 12345);
 
 	/* A second scope without a scope message, a second resource. */
-	struct otlp_scope_spans *ss2 = fx_ss(b, rs);
-	fx_span(b, ss2, NULL, 4);
-	struct otlp_resource_spans *rs2 = fx_rs(b);
-	fx_kv_str(b, &rs2->resource_attrs, "service.name", "payments");
-	struct otlp_scope_spans *ss3 = fx_ss(b, rs2);
-	ss3->scope_name = fx_str(b, "other");
-	fx_span(b, ss3, NULL, 5);
-	return b;
+	otlp_build_scope(&bd, NULL, NULL);
+	fx_span(&bd, 4);
+	otlp_build_resource(&bd, "payments");
+	otlp_build_scope(&bd, "other", NULL);
+	fx_span(&bd, 5);
+	return otlp_builder_take(&bd);
 }
 
 /* ---- comparison: returns false and fills why on the first difference ---- */

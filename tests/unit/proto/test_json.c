@@ -420,12 +420,13 @@ TEST(json_mutations_never_crash)
 
 TEST(json_output_escapes_and_stays_valid)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b);
-	struct otlp_scope_spans *ss = fx_ss(b, rs);
-	struct otlp_span *s = fx_span(b, ss, NULL, 1);
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(fx_span(&bd, 1));
 	/* Control bytes, quotes, a NUL, invalid UTF-8, a 4-byte sequence. */
-	s->name = otlp_batch_strdup(b, "a\"b\\c\x01\x00\xff\xf0\x9f\x98\x80", 12);
+	bd.sp->name = otlp_batch_strdup(bd.batch, "a\"b\\c\x01\x00\xff\xf0\x9f\x98\x80", 12);
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
 	char *out;
 	size_t len;
 	ASSERT_OK(otlp_encode_json(b, &out, &len));

@@ -9,6 +9,8 @@
 #include "harness.h"
 #include "fixture.h"
 #include "otlp.h"
+#include "util/hash.h"
+#include "util/hex.h"
 
 /* proto/src/internal.h: the plain nanopb encoder, exported for this
  * comparison and for bench/codec. */
@@ -77,21 +79,25 @@ TEST(hex_helpers)
 {
 	uint8_t id[4] = { 0x00, 0xab, 0x7f, 0xff }, back[4];
 	char hex[9];
-	otlp_hex(hex, id, 4);
+	util_hex_encode(hex, id, 4);
 	ASSERT_STR_EQ(hex, "00ab7fff");
-	ASSERT_OK(otlp_unhex(back, 4, "00AB7fFf", 8));
+	ASSERT_OK(util_hex_decode(back, 4, "00AB7fFf", 8));
 	ASSERT_MEM_EQ(back, id, 4);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ff", 7), -EINVAL);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7ffg", 8), -EINVAL);
-	ASSERT_EQ(otlp_unhex(back, 4, "00ab7fff00", 10), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7ff", 7), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7ffg", 8), -EINVAL);
+	ASSERT_EQ(util_hex_decode(back, 4, "00ab7fff00", 10), -EINVAL);
 }
 
 TEST(attrs_find)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_attrs a = { 0 };
-	fx_kv_int(b, &a, "n", 1);
-	fx_kv_str(b, &a, "service.name", "svc");
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_resource(&bd, NULL));
+	ASSERT_OK(otlp_build_int(&bd, OTLP_TO_RESOURCE, "n", 1));
+	ASSERT_OK(otlp_build_str(&bd, OTLP_TO_RESOURCE, "service.name", "svc"));
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
+	const struct otlp_attrs a = b->resource_spans->resource_attrs;
 	const struct otlp_any *v = otlp_attrs_find(&a, "service.name");
 	ASSERT((v) != NULL);
 	ASSERT_MEM_STR(v->u.str.ptr, v->u.str.len, "svc");
@@ -191,20 +197,46 @@ TEST(empty_request)
 	otlp_batch_free(b);
 }
 
-/* A request of n spans, each with a few attributes and an event. */
+/* Appends span i of a bulk request: the fixture's span, two attributes. */
+static void bulk_span(struct otlp_builder *bd, uint64_t i)
+{
+	fx_span(bd, i);
+	otlp_build_str(bd, OTLP_TO_SPAN, "http.route", "/items/{id}");
+	otlp_build_int(bd, OTLP_TO_SPAN, "i", (int64_t)i);
+}
+
+/* Starts a bulk request of service "bulk" with spans 0 .. n-1. */
+static void bulk_start(struct otlp_builder *bd, uint64_t n)
+{
+	ASSERT_OK(otlp_builder_init(bd));
+	otlp_build_resource(bd, "bulk");
+	otlp_build_scope(bd, NULL, NULL);
+	for (uint64_t i = 0; i < n; i++)
+		bulk_span(bd, i);
+}
+
+/* A request of n spans, each with a few attributes. */
 static struct otlp_batch *many_spans(uint64_t n)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b);
-	fx_kv_str(b, &rs->resource_attrs, "service.name", "bulk");
-	struct otlp_scope_spans *ss = fx_ss(b, rs);
-	struct otlp_span **tail = &ss->spans;
-	for (uint64_t i = 0; i < n; i++) {
-		struct otlp_span *s = fx_span(b, ss, &tail, i);
-		fx_kv_str(b, &s->attrs, "http.route", "/items/{id}");
-		fx_kv_int(b, &s->attrs, "i", (int64_t)i);
-	}
+	struct otlp_builder bd;
+	bulk_start(&bd, n);
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	if (b == NULL)
+		abort(); /* out of memory: nothing to test */
 	return b;
+}
+
+/* Ends a three-span request begun with bulk_start(bd, 2) (the caller has
+ * added to span 1) and encodes it. */
+static uint8_t *bulk_end3(struct otlp_builder *bd, size_t *len)
+{
+	bulk_span(bd, 2);
+	struct otlp_batch *a = otlp_builder_take(bd);
+	if (a == NULL)
+		abort(); /* a builder call failed: the request is not the one wanted */
+	uint8_t *buf = encode(a, len);
+	otlp_batch_free(a);
+	return buf;
 }
 
 TEST(hundred_thousand_spans)
@@ -233,17 +265,14 @@ TEST(hundred_thousand_spans)
 /* Three spans; the middle one carries a string attribute of vlen bytes. */
 static uint8_t *three_spans_big_value(size_t vlen, size_t *len)
 {
-	struct otlp_batch *a = many_spans(3);
-	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
-	char *v = malloc(vlen);
+	struct otlp_builder bd;
+	bulk_start(&bd, 2);
+	char *v = malloc(vlen + 1);
 	memset(v, 'x', vlen);
-	struct otlp_kv *kv = fx_kv(a, &mid->attrs, "big");
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = otlp_batch_strdup(a, v, vlen);
+	v[vlen] = '\0';
+	otlp_build_str(&bd, OTLP_TO_SPAN, "big", v);
 	free(v);
-	uint8_t *buf = encode(a, len);
-	otlp_batch_free(a);
-	return buf;
+	return bulk_end3(&bd, len);
 }
 
 TEST(one_mib_attribute_value)
@@ -298,12 +327,12 @@ static void expect_middle_rejected(const uint8_t *buf, size_t len, const struct 
 
 TEST(limit_attrs_per_span)
 {
-	struct otlp_batch *a = many_spans(3);
-	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
+	struct otlp_builder bd;
+	bulk_start(&bd, 2);
 	for (int i = 0; i < 5; i++)
-		fx_kv_int(a, &mid->attrs, "extra", i); /* 7 in all */
+		otlp_build_int(&bd, OTLP_TO_SPAN, "extra", i); /* 7 in all */
 	size_t len;
-	uint8_t *buf = encode(a, &len);
+	uint8_t *buf = bulk_end3(&bd, &len);
 	struct otlp_limits lim;
 	otlp_limits_default(&lim);
 	lim.max_attrs_per_span = 6;
@@ -316,35 +345,22 @@ TEST(limit_attrs_per_span)
 	ASSERT_EQ_U(b->n_rejected, 0);
 	otlp_batch_free(b);
 out:
-	otlp_batch_free(a);
 	free(buf);
 }
 
 /* Nests an array `depth` levels deep in the middle span. */
 static uint8_t *nested(unsigned depth, bool kvlist, size_t *len)
 {
-	struct otlp_batch *a = many_spans(3);
-	struct otlp_span *mid = a->resource_spans->scope_spans->spans->next;
-	struct otlp_kv *kv = fx_kv(a, &mid->attrs, "deep");
-	struct otlp_any *v = &kv->value;
-	for (unsigned i = 0; i < depth; i++) {
-		if (kvlist) {
-			v->type = OTLP_VALUE_KVLIST;
-			struct otlp_attrs tmp = { 0 };
-			struct otlp_kv *in = fx_kv(a, &tmp, "k");
-			v->u.kvlist.head = tmp.head;
-			v->u.kvlist.n = 1;
-			v = &in->value;
-		} else {
-			v->type = OTLP_VALUE_ARRAY;
-			v = &fx_item(a, v)->value;
-		}
-	}
+	struct otlp_builder bd;
+	bulk_start(&bd, 2);
+	struct otlp_any *v = otlp_build_attr(&bd, OTLP_TO_SPAN, "deep", 4);
+	for (unsigned i = 0; i < depth && v != NULL; i++)
+		v = kvlist ? otlp_build_entry(&bd, v, "k", 1) : otlp_build_item(&bd, v);
+	if (v == NULL)
+		abort();
 	v->type = OTLP_VALUE_INT;
 	v->u.i = 42;
-	uint8_t *buf = encode(a, len);
-	otlp_batch_free(a);
-	return buf;
+	return bulk_end3(&bd, len);
 }
 
 TEST(limit_value_depth)
@@ -626,11 +642,7 @@ TEST(truncated_at_every_length)
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
 {
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return util_splitmix64(&rng_state);
 }
 
 TEST(random_garbage_and_bitflips)
@@ -743,30 +755,34 @@ TEST(writer_matches_nanopb_encoder)
 		return;
 	/* Odd values: unknown and negative enums, huge ints, nesting, long
 	 * strings. */
-	struct otlp_batch *b = many_spans(2);
-	struct otlp_span *s = b->resource_spans->scope_spans->spans;
-	s->kind = (enum otlp_span_kind)-3;
-	s->next->kind = (enum otlp_span_kind)9;
-	s->status.code = (enum otlp_status_code)7;
-	fx_kv_int(b, &s->attrs, "min", INT64_MIN);
-	char big[300];
-	memset(big, 'q', sizeof big);
-	s->name = otlp_batch_strdup(b, big, sizeof big);
-	struct otlp_kv *kv = fx_kv(b, &s->attrs, "deep");
-	struct otlp_any *v = &kv->value;
-	for (int i = 0; i < 10; i++) {
-		v->type = i % 2 ? OTLP_VALUE_ARRAY : OTLP_VALUE_KVLIST;
+	struct otlp_builder bd;
+	bulk_start(&bd, 1);
+	char big[301];
+	memset(big, 'q', 300);
+	big[300] = '\0';
+	uint8_t tid[16], sid[8];
+	fx_ids(1, tid, sid);
+	ASSERT_OK(otlp_build_span(&bd, tid, sid, NULL, big, (enum otlp_span_kind)-3, 1, 2));
+	ASSERT_OK(otlp_build_status(&bd, (enum otlp_status_code)7, NULL));
+	ASSERT_OK(otlp_build_int(&bd, OTLP_TO_SPAN, "min", INT64_MIN));
+	struct otlp_any *v = otlp_build_attr(&bd, OTLP_TO_SPAN, "deep", 4);
+	for (int i = 0; i < 10 && v != NULL; i++) {
 		if (i % 2) {
-			v = &fx_item(b, v)->value;
+			v = otlp_build_item(&bd, v);
 		} else {
-			struct otlp_attrs tmp = { 0 };
-			struct otlp_kv *in = fx_kv(b, &tmp, "k");
-			fx_kv_str(b, &tmp, "k2", "v2");
-			v->u.kvlist.head = tmp.head;
-			v->u.kvlist.n = tmp.n;
-			v = &in->value;
+			struct otlp_any *map = v;
+			v = otlp_build_entry(&bd, map, "k", 1);
+			struct otlp_any *k2 = otlp_build_entry(&bd, map, "k2", 2);
+			ASSERT(k2 != NULL);
+			k2->type = OTLP_VALUE_STRING;
+			k2->u.str = otlp_batch_strdup(bd.batch, "v2", 2);
 		}
 	}
+	ASSERT(v != NULL);
+	fx_ids(2, tid, sid);
+	ASSERT_OK(otlp_build_span(&bd, tid, sid, NULL, "odd kind", (enum otlp_span_kind)9, 3, 4));
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
 	same_as_nanopb(b);
 	otlp_batch_free(b);
 }
@@ -822,6 +838,182 @@ TEST(response_roundtrip)
 	free(out);
 }
 
+/* The builder's batch encodes to what Google's protobuf for Python writes
+ * for the same message (bytes made once with pycheck's generated module:
+ * two resources, two scopes, a span with parent, status, an int and a bool
+ * attribute, an event with a double, a link with bytes, then a bare span). */
+TEST(builder_matches_python_protobuf)
+{
+	static const uint8_t want[] = {
+		0x0a, 0xea, 0x01, 0x0a, 0x17, 0x0a, 0x15, 0x0a, 0x0c, 0x73, 0x65, 0x72, 0x76, 0x69,
+		0x63, 0x65, 0x2e, 0x6e, 0x61, 0x6d, 0x65, 0x12, 0x05, 0x0a, 0x03, 0x73, 0x76, 0x63,
+		0x12, 0xab, 0x01, 0x0a, 0x06, 0x0a, 0x01, 0x73, 0x12, 0x01, 0x31, 0x12, 0xa0, 0x01,
+		0x0a, 0x10, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+		0x01, 0x01, 0x01, 0x01, 0x12, 0x08, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+		0x22, 0x08, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x03, 0x2a, 0x02, 0x6f, 0x70,
+		0x30, 0x02, 0x39, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x41, 0x02, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4a, 0x07, 0x0a, 0x01, 0x6e, 0x12, 0x02, 0x18,
+		0x05, 0x4a, 0x07, 0x0a, 0x01, 0x62, 0x12, 0x02, 0x10, 0x01, 0x5a, 0x1c, 0x09, 0x03,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x01, 0x65, 0x1a, 0x0e, 0x0a, 0x01,
+		0x64, 0x12, 0x09, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xe0, 0x3f, 0x6a, 0x27,
+		0x0a, 0x10, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+		0x04, 0x04, 0x04, 0x04, 0x12, 0x08, 0x05, 0x05, 0x05, 0x05, 0x05, 0x05, 0x05, 0x05,
+		0x22, 0x09, 0x0a, 0x01, 0x78, 0x12, 0x04, 0x3a, 0x02, 0x00, 0x01, 0x7a, 0x07, 0x12,
+		0x03, 0x62, 0x61, 0x64, 0x18, 0x02, 0x12, 0x21, 0x12, 0x1f, 0x0a, 0x10, 0x01, 0x01,
+		0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+		0x12, 0x08, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x2a, 0x01, 0x7a, 0x0a,
+		0x19, 0x0a, 0x17, 0x0a, 0x15, 0x0a, 0x0c, 0x73, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65,
+		0x2e, 0x6e, 0x61, 0x6d, 0x65, 0x12, 0x05, 0x0a, 0x03, 0x74, 0x77, 0x6f,
+	};
+	uint8_t tid[16], sid[8], parent[8], ltid[16], lsid[8];
+	memset(tid, 1, 16);
+	memset(sid, 2, 8);
+	memset(parent, 3, 8);
+	memset(ltid, 4, 16);
+	memset(lsid, 5, 8);
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_resource(&bd, "svc"));
+	ASSERT_OK(otlp_build_scope(&bd, "s", "1"));
+	ASSERT_OK(otlp_build_span(&bd, tid, sid, parent, "op", OTLP_SPAN_KIND_SERVER, 1, 2));
+	ASSERT_OK(otlp_build_int(&bd, OTLP_TO_SPAN, "n", 5));
+	ASSERT_OK(otlp_build_event(&bd, 3, "e"));
+	ASSERT_OK(otlp_build_double(&bd, OTLP_TO_EVENT, "d", 0.5));
+	ASSERT_OK(otlp_build_link(&bd, ltid, lsid));
+	ASSERT_OK(otlp_build_bytes(&bd, OTLP_TO_LINK, "x", "\x00\x01", 2));
+	/* Back to the span's own list after an event and a link: order kept. */
+	ASSERT_OK(otlp_build_bool(&bd, OTLP_TO_SPAN, "b", true));
+	ASSERT_OK(otlp_build_status(&bd, OTLP_STATUS_ERROR, "bad"));
+	ASSERT_OK(otlp_build_scope(&bd, NULL, NULL));
+	memset(sid, 6, 8);
+	ASSERT_OK(otlp_build_span(&bd, tid, sid, NULL, "z", OTLP_SPAN_KIND_UNSPECIFIED, 0, 0));
+	ASSERT_OK(otlp_build_resource(&bd, "two"));
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
+	ASSERT_EQ_U(b->n_resource_spans, 2);
+	ASSERT_EQ_U(b->n_spans, 2);
+	ASSERT_EQ_U(b->resource_spans->n_scope_spans, 2);
+	ASSERT_EQ_U(b->resource_spans->scope_spans->spans->attrs.n, 2);
+	size_t len;
+	uint8_t *got = encode(b, &len);
+	ASSERT_EQ_U(len, sizeof want);
+	ASSERT_MEM_EQ(got, want, sizeof want);
+	free(got);
+	otlp_batch_free(b);
+}
+
+/* A span with no scope or resource gets empty ones; 100,000 spans append
+ * in order (the tails are kept, so this is linear). */
+TEST(builder_fills_in_and_keeps_order)
+{
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(fx_span(&bd, 0));
+	ASSERT(bd.rs != NULL && bd.ss != NULL);
+	for (uint64_t i = 1; i < 100000; i++)
+		ASSERT_OK(fx_span(&bd, i));
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
+	ASSERT_EQ_U(b->n_resource_spans, 1);
+	ASSERT_EQ_U(b->resource_spans->n_scope_spans, 1);
+	ASSERT_EQ_U(b->resource_spans->scope_spans->n_spans, 100000);
+	ASSERT_EQ_U(b->n_spans, 100000);
+	uint64_t i = 0;
+	for (const struct otlp_span *s = b->resource_spans->scope_spans->spans; s; s = s->next, i++) {
+		uint8_t tid[16], sid[8];
+		fx_ids(i, tid, sid);
+		ASSERT_MEM_EQ(s->span_id, sid, 8);
+	}
+	ASSERT_EQ_U(i, 100000);
+	otlp_batch_free(b);
+}
+
+/* Misuse fails with -EINVAL, and the error sticks: nothing more is
+ * appended and take() gives NULL (freeing the batch: valgrind checks). */
+TEST(builder_errors_are_sticky)
+{
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_EQ(otlp_build_event(&bd, 1, "no span yet"), -EINVAL);
+	ASSERT_EQ(bd.err, -EINVAL);
+	ASSERT_EQ(otlp_build_resource(&bd, "late"), -EINVAL);
+	ASSERT(bd.rs == NULL);
+	ASSERT((otlp_builder_take(&bd)) == NULL);
+	otlp_builder_done(&bd); /* harmless after take */
+
+	/* An attribute for an object that does not exist yet. */
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_resource(&bd, NULL));
+	ASSERT_EQ(otlp_build_str(&bd, OTLP_TO_SPAN, "k", "v"), -EINVAL);
+	otlp_builder_done(&bd);
+
+	/* A builder that was zeroed but never set up. */
+	memset(&bd, 0, sizeof bd);
+	ASSERT_EQ(otlp_build_resource(&bd, "x"), -EINVAL);
+	otlp_builder_done(&bd);
+
+	/* An item on a value that is not an array. */
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(fx_span(&bd, 1));
+	struct otlp_any *v = otlp_build_attr(&bd, OTLP_TO_SPAN, "k", 1);
+	ASSERT(v != NULL);
+	v->type = OTLP_VALUE_INT;
+	ASSERT((otlp_build_item(&bd, v)) == NULL);
+	ASSERT_EQ(bd.err, -EINVAL);
+	otlp_builder_done(&bd);
+}
+
+/* A copied span shares its source's lists; the builder refuses to grow
+ * them, so the source never changes. */
+TEST(builder_span_copy_is_shallow_and_read_only)
+{
+	struct otlp_batch *src = many_spans(2);
+	const struct otlp_span *s0 = src->resource_spans->scope_spans->spans;
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_span_copy(&bd, s0->next));
+	ASSERT_OK(otlp_build_span_copy(&bd, s0));
+	ASSERT(bd.sp->attrs.head == s0->attrs.head);
+	ASSERT(bd.sp->next == NULL);
+	ASSERT(s0->next != NULL); /* the source's list is untouched */
+	ASSERT_EQ(otlp_build_int(&bd, OTLP_TO_SPAN, "more", 1), -EINVAL);
+	ASSERT_EQ_U(s0->attrs.n, 2);
+	ASSERT(s0->attrs.head->next->next == NULL);
+	otlp_builder_done(&bd);
+
+	ASSERT_OK(otlp_builder_init(&bd));
+	ASSERT_OK(otlp_build_span_copy(&bd, s0->next));
+	ASSERT_OK(otlp_build_span_copy(&bd, s0));
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	ASSERT(b != NULL);
+	ASSERT_EQ_U(b->n_spans, 2);
+	const struct otlp_span *c = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ(c->attrs.head->next->value.u.i, 1); /* span 1 first, as appended */
+	ASSERT_EQ(c->next->attrs.head->next->value.u.i, 0);
+	otlp_batch_free(b);
+	otlp_batch_free(src);
+}
+
+/* google.rpc.Status: protobuf leaves zero fields out; JSON escapes. */
+TEST(status_body)
+{
+	uint8_t *p;
+	size_t n;
+	ASSERT_OK(otlp_encode_status_proto(3, "bad", 3, &p, &n));
+	const uint8_t want[] = { 0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd' };
+	ASSERT_EQ_U(n, sizeof want);
+	ASSERT_MEM_EQ(p, want, sizeof want);
+	free(p);
+	ASSERT_OK(otlp_encode_status_proto(0, "", 0, &p, &n));
+	ASSERT_EQ_U(n, 0);
+	free(p);
+	char *j;
+	ASSERT_OK(otlp_encode_status_json(14, "a\"b\n\x01", 5, &j, &n));
+	ASSERT_STR_EQ(j, "{\"code\":14,\"message\":\"a\\\"b\\n\\u0001\"}");
+	ASSERT_EQ_U(n, strlen(j));
+	free(j);
+}
+
 TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes),
 	  TEST_ENTRY(hex_helpers),
 	  TEST_ENTRY(attrs_find), TEST_ENTRY(roundtrip_every_field),
@@ -833,4 +1025,7 @@ TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes)
 	  TEST_ENTRY(truncated_at_every_length), TEST_ENTRY(random_garbage_and_bitflips),
 	  TEST_ENTRY(wrong_wire_type_is_an_error), TEST_ENTRY(unknown_fields_are_skipped),
 	  TEST_ENTRY(writer_matches_nanopb_encoder),
-	  TEST_ENTRY(negative_enum_is_ten_bytes_and_decodes), TEST_ENTRY(response_roundtrip))
+	  TEST_ENTRY(negative_enum_is_ten_bytes_and_decodes), TEST_ENTRY(response_roundtrip),
+	  TEST_ENTRY(builder_matches_python_protobuf), TEST_ENTRY(builder_fills_in_and_keeps_order),
+	  TEST_ENTRY(builder_errors_are_sticky), TEST_ENTRY(builder_span_copy_is_shallow_and_read_only),
+	  TEST_ENTRY(status_body))

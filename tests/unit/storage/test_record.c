@@ -13,83 +13,69 @@
 /* A batch that sets every field the model has. */
 static struct otlp_batch *rich_batch(void)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b, "checkout");
-	fx_kv_int(b, &rs->resource_attrs, "host.cpus", -8);
-	rs->resource_attrs.dropped = 3;
-	rs->schema_url = fx_str(b, "https://opentelemetry.io/schemas/1.21.0");
-	struct otlp_scope_spans *ss = fx_ss(b, rs, "tern.test");
-	ss->scope_version = fx_str(b, "1.2.3");
-	fx_kv_str(b, &ss->scope_attrs, "lib", "x");
-	ss->scope_attrs.dropped = 1;
-	ss->schema_url = fx_str(b, "https://example.com/s");
-	struct otlp_span *sp = fx_span(b, ss, 42, 7, "GET /cart", 1700000000000000000ull, 1234567);
-	sp->has_parent = true;
-	fx_sid(sp->parent_span_id, 6);
-	sp->trace_state = fx_str(b, "vendor=abc");
-	sp->flags = 0x301;
-	sp->kind = OTLP_SPAN_KIND_CLIENT;
-	sp->status.code = OTLP_STATUS_ERROR;
-	sp->status.message = fx_str(b, "boom");
-	fx_kv_str(b, &sp->attrs, "http.method", "GET");
-	fx_kv_int(b, &sp->attrs, "http.status_code", 503);
-	struct otlp_kv *kv = fx_kv(b, &sp->attrs, "ratio");
-	kv->value.type = OTLP_VALUE_DOUBLE;
-	kv->value.u.d = -0.125;
-	kv = fx_kv(b, &sp->attrs, "ok");
-	kv->value.type = OTLP_VALUE_BOOL;
-	kv->value.u.b = true;
-	kv = fx_kv(b, &sp->attrs, "blob");
-	kv->value.type = OTLP_VALUE_BYTES;
-	kv->value.u.str = otlp_batch_strdup(b, "\0\1\2\377", 4);
-	kv = fx_kv(b, &sp->attrs, "empty");
-	kv->value.type = OTLP_VALUE_EMPTY;
-	kv = fx_kv(b, &sp->attrs, "list");
-	kv->value.type = OTLP_VALUE_ARRAY;
-	struct otlp_any_item *it = otlp_batch_alloc(b, sizeof *it);
-	it->value.type = OTLP_VALUE_INT;
-	it->value.u.i = INT64_MIN;
-	struct otlp_any_item *it2 = otlp_batch_alloc(b, sizeof *it2);
-	it2->value.type = OTLP_VALUE_KVLIST;
-	struct otlp_kv *inner = otlp_batch_alloc(b, sizeof *inner);
-	inner->key = fx_str(b, "nested");
-	inner->value.type = OTLP_VALUE_STRING;
-	inner->value.u.str = fx_str(b, "deep");
-	it2->value.u.kvlist.head = inner;
-	it2->value.u.kvlist.n = 1;
-	it->next = it2;
-	kv->value.u.array.head = it;
-	kv->value.u.array.n = 2;
-	sp->attrs.dropped = 2;
-	struct otlp_event *ev = otlp_batch_alloc(b, sizeof *ev);
-	ev->time_unix_nano = sp->start_time_unix_nano + 500;
-	ev->name = fx_str(b, "exception");
-	fx_kv_str(b, &ev->attrs, "exception.message", "x");
-	struct otlp_event *ev2 = otlp_batch_alloc(b, sizeof *ev2);
-	ev2->time_unix_nano = sp->start_time_unix_nano - 10; /* before start: kept */
-	ev2->name = fx_str(b, "early");
-	ev->next = ev2;
-	sp->events.head = ev;
-	sp->events.n = 2;
-	sp->events.dropped = 4;
-	struct otlp_link *ln = otlp_batch_alloc(b, sizeof *ln);
-	fx_tid(ln->trace_id, 99);
-	fx_sid(ln->span_id, 98);
-	ln->trace_state = fx_str(b, "k=v");
-	ln->flags = 1;
-	fx_kv_int(b, &ln->attrs, "link.n", 1);
-	sp->links.head = ln;
-	sp->links.n = 1;
-	sp->links.dropped = 5;
+	struct otlp_builder bd;
+	if (otlp_builder_init(&bd) != 0)
+		return NULL;
+	otlp_build_resource(&bd, "checkout");
+	otlp_build_int(&bd, OTLP_TO_RESOURCE, "host.cpus", -8);
+	otlp_build_scope(&bd, "tern.test", "1.2.3");
+	otlp_build_str(&bd, OTLP_TO_SCOPE, "lib", "x");
+	uint8_t tid[16], sid[8], parent[8];
+	fx_tid(tid, 42);
+	fx_sid(sid, 7);
+	fx_sid(parent, 6);
+	uint64_t t0 = 1700000000000000000ull;
+	otlp_build_span(&bd, tid, sid, parent, "GET /cart", OTLP_SPAN_KIND_CLIENT, t0,
+			t0 + 1234567);
+	otlp_build_status(&bd, OTLP_STATUS_ERROR, "boom");
+	otlp_build_str(&bd, OTLP_TO_SPAN, "http.method", "GET");
+	otlp_build_int(&bd, OTLP_TO_SPAN, "http.status_code", 503);
+	otlp_build_double(&bd, OTLP_TO_SPAN, "ratio", -0.125);
+	otlp_build_bool(&bd, OTLP_TO_SPAN, "ok", true);
+	otlp_build_bytes(&bd, OTLP_TO_SPAN, "blob", "\0\1\2\377", 4);
+	otlp_build_attr(&bd, OTLP_TO_SPAN, "empty", 5);
+	struct otlp_any *list = otlp_build_attr(&bd, OTLP_TO_SPAN, "list", 4);
+	struct otlp_any *v = list ? otlp_build_item(&bd, list) : NULL;
+	if (v != NULL) {
+		v->type = OTLP_VALUE_INT;
+		v->u.i = INT64_MIN;
+	}
+	struct otlp_any *map = list ? otlp_build_item(&bd, list) : NULL;
+	v = map ? otlp_build_entry(&bd, map, "nested", 6) : NULL;
+	if (v != NULL) {
+		v->type = OTLP_VALUE_STRING;
+		v->u.str = fx_str(bd.batch, "deep");
+	}
+	otlp_build_event(&bd, t0 + 500, "exception");
+	otlp_build_str(&bd, OTLP_TO_EVENT, "exception.message", "x");
+	otlp_build_event(&bd, t0 - 10, "early"); /* before start: kept */
+	uint8_t ltid[16], lsid[8];
+	fx_tid(ltid, 99);
+	fx_sid(lsid, 98);
+	otlp_build_link(&bd, ltid, lsid);
+	otlp_build_int(&bd, OTLP_TO_LINK, "link.n", 1);
+	if (bd.err == 0) {
+		/* What the builder has no call for. */
+		bd.rs->resource_attrs.dropped = 3;
+		bd.rs->schema_url = fx_str(bd.batch, "https://opentelemetry.io/schemas/1.21.0");
+		bd.ss->scope_attrs.dropped = 1;
+		bd.ss->schema_url = fx_str(bd.batch, "https://example.com/s");
+		bd.sp->trace_state = fx_str(bd.batch, "vendor=abc");
+		bd.sp->flags = 0x301;
+		bd.sp->attrs.dropped = 2;
+		bd.sp->events.dropped = 4;
+		bd.sp->links.dropped = 5;
+		bd.ln->trace_state = fx_str(bd.batch, "k=v");
+		bd.ln->flags = 1;
+	}
 	/* end before start, a kind outside 0..5, no parent */
-	struct otlp_span *sp2 = fx_span(b, ss, 43, 8, "", 5000, 0);
-	sp2->end_time_unix_nano = 4000;
-	sp2->kind = (enum otlp_span_kind)9;
+	fx_tid(tid, 43);
+	fx_sid(sid, 8);
+	otlp_build_span(&bd, tid, sid, NULL, "", (enum otlp_span_kind)9, 5000, 4000);
 	/* a second resource without service.name and an empty scope */
-	struct otlp_resource_spans *rs2 = fx_rs(b, NULL);
-	struct otlp_scope_spans *ss2 = fx_ss(b, rs2, "");
-	(void)ss2;
-	return b;
+	otlp_build_resource(&bd, NULL);
+	otlp_build_scope(&bd, "", NULL);
+	return otlp_builder_take(&bd);
 }
 
 static void check_rich(const struct otlp_batch *b)
