@@ -49,7 +49,7 @@ int recv_start(struct recv *r, const char *mode)
 	}
 	line[n] = '\0';
 	close(out[0]);
-	if (sscanf(line, "listening %d", &r->port) != 1) {
+	if (sscanf(line, "listening grpc %d", &r->port) != 1) {
 		fprintf(stderr, "receiver did not start: \"%s\"\n", line);
 		return -EIO;
 	}
