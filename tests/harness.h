@@ -2,7 +2,7 @@
  * harness.h: tern's test harness. Typed asserts that print both sides, and
  * a tiny test list. Header-only so each test executable stays one file.
  *
- *   TEST(decode_empty) { ASSERT_EQ_INT(otlp_decode_proto(...), 0); }
+ *   TEST(decode_empty) { ASSERT_OK(otlp_decode_proto(...)); }
  *   TEST_MAIN(TEST_ENTRY(decode_empty), TEST_ENTRY(other))
  *
  * Each test runs alone in its own process (fork), in its own process
