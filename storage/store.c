@@ -652,7 +652,7 @@ static int new_segment(struct store *s, struct seg **out)
 	if ((rc = g->fd) < 0)
 		goto out_seg;
 	uint8_t hb[STORE__SEG_HDR];
-	g->created_ns = store__now_ns();
+	g->created_ns = store__now_ns(s);
 	store__seg_hdr_write(hb, id, g->created_ns);
 	if ((rc = store__io_pwrite(g->fd, hb, sizeof hb, 0)) < 0 ||
 	    (rc = store__io_sync(g->fd)) < 0 || (rc = store__io_sync_dir(s->dir)) < 0)
@@ -767,7 +767,7 @@ static void store__cursors_count_lost(struct store *s, const struct seg *g);
 int store_retention_run(struct store *s, uint64_t now_ns)
 {
 	if (now_ns == 0)
-		now_ns = store__now_ns();
+		now_ns = store__now_ns(s);
 	struct seg **drop = NULL;
 	size_t ndrop = 0;
 	pthread_rwlock_wrlock(&s->lock);
@@ -830,7 +830,7 @@ static void fail_state(struct store *s, int err)
 {
 	pthread_mutex_lock(&s->qlock);
 	s->last_error = err;
-	s->fail_until_ns = store__now_ns() + (uint64_t)s->o.retry_after_ms * 1000000u;
+	s->fail_until_ns = store__now_ns(s) + (uint64_t)s->o.retry_after_ms * 1000000u;
 	pthread_mutex_unlock(&s->qlock);
 	pthread_mutex_lock(&s->clock_);
 	s->st.write_errors++;
@@ -841,7 +841,7 @@ static void fail_state(struct store *s, int err)
 /* Appends and syncs one group; sets each job's status. */
 static void write_group(struct store *s, struct job *list)
 {
-	uint64_t now = store__now_ns();
+	uint64_t now = store__now_ns(s);
 	size_t total = 0;
 	for (struct job *j = list; j; j = j->next) {
 		j->status = store__rec_build_ctx(j->b, s->o.zstd_level, now, s->cctx, &j->rec,
@@ -921,7 +921,7 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&s->qcond, &s->qlock, &ts);
 			if (s->qhead == NULL) {
 				pthread_mutex_unlock(&s->qlock);
-				uint64_t now = store__now_ns();
+				uint64_t now = store__now_ns(s);
 				if (now - s->last_retention_ns > 10000000000ull) {
 					s->last_retention_ns = now;
 					store_retention_run(s, now);
@@ -949,7 +949,7 @@ static void *writer_main(void *arg)
 			free(j);
 		}
 		if (open_seg(s) != before) {
-			s->last_retention_ns = store__now_ns();
+			s->last_retention_ns = store__now_ns(s);
 			store_retention_run(s, s->last_retention_ns);
 		}
 		pthread_mutex_lock(&s->qlock);
@@ -974,7 +974,7 @@ int store_submit(struct store *s, const struct otlp_batch *b, store_done_cb cb, 
 	pthread_mutex_lock(&s->qlock);
 	if (s->stopping)
 		rc = -ESHUTDOWN;
-	else if (s->fail_until_ns && store__now_ns() < s->fail_until_ns)
+	else if (s->fail_until_ns && store__now_ns(s) < s->fail_until_ns)
 		rc = s->last_error;
 	else if (s->qbytes && s->qbytes + j->mem > s->o.max_queue_bytes)
 		rc = -EAGAIN;
@@ -1161,7 +1161,7 @@ int store_open(const struct store_options *o, struct store **out, struct store_r
 		s->st.spans += s->segs[i]->n;
 		s->st.records += s->segs[i]->records;
 	}
-	s->last_retention_ns = store__now_ns();
+	s->last_retention_ns = store__now_ns(s);
 	store_retention_run(s, 0);
 	s->cctx = ZSTD_createCCtx(); /* NULL is fine: then one per record */
 	if ((rc = -pthread_create(&s->sealer, NULL, sealer_main, s)) < 0)
@@ -1522,7 +1522,7 @@ int store_backlog(struct store *s, struct store_pos pos, struct store_backlog *o
 {
 	int ret = 0;
 	memset(out, 0, sizeof(*out));
-	uint64_t now = store__now_ns();
+	uint64_t now = store__now_ns(s);
 	pthread_rwlock_rdlock(&s->lock);
 	uint64_t oldest = s->nsegs ? s->segs[0]->id : s->next_seg_id;
 	if (pos.seg < oldest) {

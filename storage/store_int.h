@@ -148,6 +148,7 @@ int store__read_record(struct seg *g, uint64_t off, struct otlp_batch *b, uint64
 /* As store__read_record(), building only the spans of one trace. */
 int store__read_record_trace(struct seg *g, uint64_t off, struct otlp_batch *b, uint64_t *next,
 			     const uint8_t *only_trace);
-uint64_t store__now_ns(void);
+/* The store's wall clock, ns since the epoch: o.now_ns, or CLOCK_REALTIME. */
+uint64_t store__now_ns(const struct store *s);
 
 #endif /* TERN_STORE_INT_H */

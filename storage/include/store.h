@@ -41,6 +41,16 @@ struct store_options {
 	size_t max_queue_bytes;      /* submitted, not yet durable; default 256 MiB */
 	int zstd_level;              /* default 1 */
 	uint32_t retry_after_ms;     /* after a failed write, refuse at once for this long; default 1000 */
+	/*
+	 * The wall clock, in ns since the epoch, that stamps records and
+	 * segments and that retention_age_s, retry_after_ms and the backlog's
+	 * ages are measured on. NULL (the default): CLOCK_REALTIME. A test
+	 * sets it to move time forward instead of sleeping. Called with
+	 * now_arg from any thread (the writer's too), so it must be
+	 * thread-safe, and it must not call into the store.
+	 */
+	uint64_t (*now_ns)(void *now_arg);
+	void *now_arg;
 };
 
 /** Fills *o with the defaults (dir NULL: the caller sets it). */
@@ -287,8 +297,8 @@ void store_stats(struct store *s, struct store_stats *st);
 
 /**
  * Applies retention now (the writer also does it after each segment roll
- * and at least every 10 s). now_ns 0 means the current time; tests pass
- * their own clock. Returns the number of segments dropped. The open
+ * and at least every 10 s). now_ns 0 means now on the store's clock
+ * (store_options.now_ns); a caller may pass its own time instead. Returns the number of segments dropped. The open
  * segment is never dropped.
  */
 int store_retention_run(struct store *s, uint64_t now_ns);

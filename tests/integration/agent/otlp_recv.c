@@ -27,7 +27,9 @@ int recv_start(struct recv *r, const char *mode)
 		dup2(out[1], 1);
 		close(in[1]);
 		close(out[0]);
-		execl("/usr/bin/python3", "python3", recv_script, r->dir, mode, (char *)NULL);
+		/* argv[0] absolute: python3 finds its prefix from it, and a "python3"
+		 * earlier on PATH (pyenv) would lend it a library without grpc. */
+		execl("/usr/bin/python3", "/usr/bin/python3", recv_script, r->dir, mode, (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
@@ -47,7 +49,7 @@ int recv_start(struct recv *r, const char *mode)
 	}
 	line[n] = '\0';
 	close(out[0]);
-	if (sscanf(line, "listening %d", &r->port) != 1) {
+	if (sscanf(line, "listening grpc %d", &r->port) != 1) {
 		fprintf(stderr, "receiver did not start: \"%s\"\n", line);
 		return -EIO;
 	}

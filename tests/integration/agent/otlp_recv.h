@@ -1,5 +1,5 @@
 /*
- * otlp_recv.h: drive tests/integration/agent/otlp_receiver.py (an
+ * otlp_recv.h: drive tests/integration/helper/otlp_receiver.py (an
  * independent Python grpcio OTLP receiver) from a C test and read back
  * what it stored. Test code: not thread-safe.
  */

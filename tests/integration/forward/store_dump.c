@@ -1,6 +1,6 @@
 /*
  * store_dump: prints every span of a stopped ternd's store, one line each:
- * "TRACE_HEX SPAN_HEX SERVICE" (the format otlp_sink.py writes), so the
+ * "TRACE_HEX SPAN_HEX SERVICE" (the format helper/otlp_receiver.py writes), so the
  * forwarder tests can compare what a gateway ternd stored span by span.
  * usage: store_dump DATA_DIR. Exit 0, or 1 with a message.
  */

@@ -2,7 +2,8 @@
 """Forwarder integration tests (issue 6): real processes only.
 
 ternd A (--sink store) forwards to ternd B (--sink store, a gateway) and to
-otlp_sink.py, an independent Python grpcio / http.server OTLP receiver that
+tests/integration/helper/otlp_receiver.py, an independent Python grpcio /
+http.server OTLP receiver that
 decodes with protoc-generated classes and records every span id. Spans are
 sent to A by this script over OTLP/gRPC (grpcio + generated classes). Each
 scenario checks span ids, not only counts:
@@ -149,9 +150,10 @@ class Sink:
     def __init__(self, name, grpc_port=0, http_port=0, outdir=None, tls_dir=None):
         self.outdir = outdir or os.path.join(work, name)
         os.makedirs(self.outdir, exist_ok=True)
-        self.p = subprocess.Popen(["/usr/bin/python3", sink_py, pydir, self.outdir,
-                                   str(grpc_port), str(http_port)] +
-                                  ([tls_dir] if tls_dir else []),
+        self.p = subprocess.Popen(["/usr/bin/python3", sink_py, self.outdir,
+                                   "--proto-py", pydir, "--grpc-port", str(grpc_port),
+                                   "--http-port", str(http_port)] +
+                                  (["--tls-dir", tls_dir] if tls_dir else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(self.p)
         ports = {}

@@ -8,6 +8,7 @@
 #define TERN_TESTS_STORE_REQS_H
 
 #include "../../unit/storage/fx.h"
+#include "otlp_grpc_client.h"
 
 #define TRACES_PER_REQ 10
 #define SPANS_PER_TRACE 5
@@ -44,6 +45,16 @@ static inline int build_request(int run, int client, uint32_t seq, uint8_t **out
 	int rc = otlp_encode_proto(b, out, len);
 	otlp_batch_free(b);
 	return rc;
+}
+
+/* One Export on c: the gRPC status (0: acked), or -1 if the call failed. */
+static inline int export_status(struct otlp_grpc_conn *c, const uint8_t *req, size_t len,
+				double timeout_s)
+{
+	struct otlp_grpc_result res;
+	if (otlp_grpc_call(c, req, len, timeout_s, &res) != 0)
+		return -1;
+	return res.status;
 }
 
 #endif

@@ -13,9 +13,8 @@
 #include <sys/mount.h>
 #include <time.h>
 
-#include <grpc/grpc.h>
+#include <grpc/status.h>
 
-#include "grpc_client.h"
 #include "harness.h"
 #include "reqs.h"
 #include "ternd_proc.h"
@@ -31,13 +30,13 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int export_one(struct gc_conn *c, uint32_t seq)
+static int export_one(struct otlp_grpc_conn *c, uint32_t seq)
 {
 	uint8_t *req;
 	size_t len;
 	if (build_request(0, 0, seq, &req, &len) != 0)
 		return -1;
-	int st = gc_export(c, req, len, 10);
+	int st = export_status(c, req, len, 10);
 	free(req);
 	return st;
 }
@@ -45,8 +44,28 @@ static int export_one(struct gc_conn *c, uint32_t seq)
 static uint32_t acked[100000];
 static size_t nacked;
 
+static void unmount(void)
+{
+	if (mounted)
+		umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+}
+
 TEST(full_disk_refuses_then_recovers)
 {
+	/* ternd under valgrind is too slow to fill a disk in time; the
+	 * injected-ENOSPC unit test covers the same paths under valgrind. */
+	const char *vg = getenv("TERN_UNDER_VALGRIND");
+	if (vg && strcmp(vg, "1") == 0)
+		TEST_SKIP("ternd under valgrind is too slow to fill a disk (test_faults covers ENOSPC)");
+	const char *t = getenv("TMPDIR");
+	snprintf(mnt, sizeof mnt, "%s/tern-fulldisk-XXXXXX", t && *t ? t : "/tmp");
+	ASSERT(mkdtemp(mnt) != NULL);
+	atexit(unmount);
+	if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m") != 0)
+		TEST_SKIP("cannot mount a tmpfs (%s): needs root or CAP_SYS_ADMIN", strerror(errno));
+	mounted = true;
+	signal(SIGPIPE, SIG_IGN);
 	char data[300], filler[300];
 	snprintf(data, sizeof data, "%s/data", mnt);
 	snprintf(filler, sizeof filler, "%s/filler", mnt);
@@ -63,7 +82,7 @@ TEST(full_disk_refuses_then_recovers)
 	struct ternd_proc_opts o = { .args = args, .data_dir = data };
 	struct ternd_proc p;
 	ASSERT_OK(ternd_proc_start(&p, &o));
-	struct gc_conn *c = gc_connect(p.grpc_addr);
+	struct otlp_grpc_conn *c = otlp_grpc_connect(p.grpc_addr, false);
 	uint32_t seq = 0;
 	int st = 0;
 	while (seq < 100000 && (st = export_one(c, seq)) == 0)
@@ -90,7 +109,7 @@ TEST(full_disk_refuses_then_recovers)
 	for (int i = 0; i < 5; i++, seq++)
 		if (export_one(c, seq) == 0)
 			acked[nacked++] = seq;
-	gc_close(c);
+	otlp_grpc_close(c);
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 
 	struct store *s;
@@ -115,29 +134,4 @@ TEST(full_disk_refuses_then_recovers)
 	ASSERT_EQ(wrong, 0);
 }
 
-int main(int argc, char **argv)
-{
-	/* ternd under valgrind is too slow to fill a disk in time; the
-	 * injected-ENOSPC unit test covers the same paths under valgrind. */
-	const char *vg = getenv("TERN_UNDER_VALGRIND");
-	if (vg && strcmp(vg, "1") == 0)
-		return 77;
-	const char *t = getenv("TMPDIR");
-	snprintf(mnt, sizeof mnt, "%s/tern-fulldisk-XXXXXX", t && *t ? t : "/tmp");
-	if (mkdtemp(mnt) == NULL)
-		return 1;
-	if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m") != 0) {
-		fprintf(stderr, "cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-		rmdir(mnt);
-		return 77;
-	}
-	mounted = true;
-	signal(SIGPIPE, SIG_IGN);
-	grpc_init();
-	static const struct test_entry tests[] = { TEST_ENTRY(full_disk_refuses_then_recovers) };
-	int rc = test__run(tests, 1, argc, argv);
-	grpc_shutdown();
-	umount2(mnt, MNT_DETACH);
-	rmdir(mnt);
-	return rc;
-}
+TEST_MAIN(TEST_ENTRY(full_disk_refuses_then_recovers))

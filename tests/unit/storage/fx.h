@@ -6,6 +6,8 @@
 #define TERN_TESTS_STORE_FX_H
 
 #include <dirent.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,31 @@ static inline uint64_t fx_count_spans(const struct otlp_batch *b)
 			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next)
 				n++;
 	return n;
+}
+
+/*
+ * A clock the test moves by hand (store_options.now_ns), so nothing waits
+ * for time to pass: fx_clock_use(&o, &c, start) then fx_clock_add(&c, ns).
+ */
+struct fx_clock {
+	_Atomic uint64_t ns;
+};
+
+static inline uint64_t fx_clock_now(void *arg)
+{
+	return atomic_load(&((struct fx_clock *)arg)->ns);
+}
+
+static inline void fx_clock_use(struct store_options *o, struct fx_clock *c, uint64_t start_ns)
+{
+	atomic_store(&c->ns, start_ns);
+	o->now_ns = fx_clock_now;
+	o->now_arg = c;
+}
+
+static inline void fx_clock_add(struct fx_clock *c, uint64_t ns)
+{
+	atomic_fetch_add(&c->ns, ns);
 }
 
 static inline int fx_open(const char *dir, struct store **s, struct store_recovery *rec)

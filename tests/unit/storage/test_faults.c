@@ -73,12 +73,20 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The store's clock: a failed write's 50 ms of refusals pass when the
+ * test says so (fx_clock_add), not by sleeping. It starts at the real
+ * time, so a store reopened on the real clock keeps what it wrote. */
+static struct fx_clock store_clock;
+
 static int open_fast_retry(const char *dir, struct store **s, struct store_recovery *rec)
 {
 	struct store_options o;
 	store_options_default(&o);
 	o.dir = dir;
 	o.retry_after_ms = 50;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fx_clock_use(&o, &store_clock, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 	return store_open(&o, s, rec);
 }
 
@@ -117,11 +125,11 @@ TEST(enospc_refuses_then_recovers)
 	/* queries go on */
 	ASSERT_EQ(count_traces(s, 0, 10), 10);
 	/* still full after the retry delay: refused again */
-	sleep_ms(80);
+	fx_clock_add(&store_clock, 80000000); /* past retry_after_ms */
 	ASSERT_EQ(append(s, 20, 30), -ENOSPC);
 	/* space returns */
 	f.write_err = 0;
-	sleep_ms(80);
+	fx_clock_add(&store_clock, 80000000); /* past retry_after_ms */
 	ASSERT_OK(append(s, 30, 40));
 	store_io_set_hook(NULL, NULL);
 	ASSERT_EQ(count_traces(s, 0, 10), 10);
@@ -153,7 +161,7 @@ TEST(disk_fills_in_the_middle_of_a_record)
 	f.write_budget = 40; /* the header and a few bytes, then ENOSPC */
 	ASSERT_EQ(append(s, 10, 20), -ENOSPC);
 	f.write_budget = -1;
-	sleep_ms(80);
+	fx_clock_add(&store_clock, 80000000); /* past retry_after_ms */
 	ASSERT_OK(append(s, 20, 30));
 	store_io_set_hook(NULL, NULL);
 	ASSERT_EQ(log_spans(s), 20);
@@ -205,7 +213,7 @@ TEST(failed_fsync_is_never_acked)
 	ASSERT_EQ(append(s, 10, 20), -EIO);
 	ASSERT_EQ(append(s, 20, 30), -EIO); /* refused at once */
 	f.sync_err = 0;
-	sleep_ms(80);
+	fx_clock_add(&store_clock, 80000000); /* past retry_after_ms */
 	/* after a failed fsync the store moves to a fresh segment */
 	ASSERT_OK(append(s, 30, 40));
 	store_io_set_hook(NULL, NULL);

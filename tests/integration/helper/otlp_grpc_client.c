@@ -1,5 +1,6 @@
-/* otlp_grpc_client.c: one unary Export call on the gRPC C core. */
+/* otlp_grpc_client.c: unary OTLP Export calls on the gRPC C core. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
@@ -12,10 +13,16 @@
 
 #include "otlp_grpc_client.h"
 
-int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
-		     double timeout_s, struct otlp_grpc_result *res)
+struct otlp_grpc_conn {
+	grpc_channel *ch;
+	grpc_completion_queue *cq;
+};
+
+struct otlp_grpc_conn *otlp_grpc_connect(const char *target, bool gzip)
 {
-	memset(res, 0, sizeof(*res));
+	struct otlp_grpc_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
 	grpc_init();
 	grpc_arg args[2];
 	args[0].type = GRPC_ARG_INTEGER;
@@ -26,16 +33,39 @@ int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 	args[1].value.integer = -1;
 	grpc_channel_args chargs = { 2, args };
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-	grpc_channel *ch = grpc_channel_create(target, creds, &chargs);
+	c->ch = grpc_channel_create(target, creds, &chargs);
 	grpc_channel_credentials_release(creds);
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+	c->cq = grpc_completion_queue_create_for_next(NULL);
+	return c;
+}
+
+void otlp_grpc_close(struct otlp_grpc_conn *c)
+{
+	if (c == NULL)
+		return;
+	grpc_completion_queue_shutdown(c->cq);
+	while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN) {
+	}
+	grpc_completion_queue_destroy(c->cq);
+	grpc_channel_destroy(c->ch);
+	free(c);
+	grpc_shutdown();
+}
+
+int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double timeout_s,
+		   struct otlp_grpc_result *res)
+{
+	memset(res, 0, sizeof(*res));
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 				       gpr_time_from_millis((int64_t)(timeout_s * 1000), GPR_TIMESPAN));
 	grpc_call *call = grpc_channel_create_call(
-		ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+		c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
 		grpc_slice_from_static_string(
 			"/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
 		NULL, dl, NULL);
+	if (call == NULL)
+		return -EIO;
 	grpc_slice payload = grpc_slice_from_copied_buffer(req, len);
 	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
 	grpc_slice_unref(payload);
@@ -43,8 +73,8 @@ int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 	grpc_metadata_array_init(&imd);
 	grpc_metadata_array_init(&tmd);
 	grpc_byte_buffer *resp = NULL;
-	grpc_status_code status;
-	grpc_slice details;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -62,9 +92,8 @@ int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 	int ret = 0;
 	if (grpc_call_start_batch(call, ops, 6, (void *)1, NULL) != GRPC_CALL_OK) {
 		ret = -EIO;
-		details = grpc_empty_slice();
 	} else {
-		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+		grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
 							   NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 			ret = -EIO;
@@ -94,12 +123,18 @@ int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 	grpc_metadata_array_destroy(&imd);
 	grpc_metadata_array_destroy(&tmd);
 	grpc_call_unref(call);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN) {
+	return ret;
+}
+
+int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
+		     double timeout_s, struct otlp_grpc_result *res)
+{
+	struct otlp_grpc_conn *c = otlp_grpc_connect(target, gzip);
+	if (c == NULL) {
+		memset(res, 0, sizeof(*res));
+		return -ENOMEM;
 	}
-	grpc_completion_queue_destroy(cq);
-	grpc_channel_destroy(ch);
-	grpc_shutdown();
+	int ret = otlp_grpc_call(c, req, len, timeout_s, res);
+	otlp_grpc_close(c);
 	return ret;
 }
