@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 #include "otlp.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -70,17 +71,6 @@ static int64_t now_ms(void)
 
 /* ---- small parsers ---------------------------------------------------------- */
 
-static int hexdig(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes and trims s[0..n) into a new string. */
 static char *decode_part(const char *s, size_t n)
 {
@@ -88,19 +78,10 @@ static char *decode_part(const char *s, size_t n)
 		s++, n--;
 	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
-	char *o = malloc(n + 1), *q = o;
+	char *o = malloc(n + 1);
 	if (o == NULL)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n &&
-		    hexdig(s[i + 1]) >= 0 && hexdig(s[i + 2]) >= 0) {
-			*q++ = (char)(hexdig(s[i + 1]) << 4 | hexdig(s[i + 2]));
-			i += 2;
-		} else {
-			*q++ = s[i];
-		}
-	}
-	*q = '\0';
+	util_pct_decode(o, s, n, false);
 	return o;
 }
 

@@ -11,11 +11,8 @@
 #include <time.h>
 
 #include "analytics/analytics.h"
+#include "util/container_of.h"
 #include "util/hash.h"
-
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#endif
 
 #define NS_PER_MIN 60000000000ull
 #define MIN_PER_HOUR 60
