@@ -5,13 +5,14 @@
 # warnings, ternd.service hardened and pointing at the installed ternd and
 # config (and, when systemd-analyze is here, clean by `verify` and with an
 # exposure level of at most 2.0 by `security --offline`), and the sample
-# ternd.yaml in sysconfdir.
-#   install_files_test.sh BUILD BINDIR MANDIR SYSCONFDIR UNITDIR
+# ternd.yaml in datadir/tern/ and sysconfdir, where a second install keeps
+# an edited copy.
+#   install_files_test.sh BUILD BINDIR MANDIR SYSCONFDIR UNITDIR DATADIR
 # (absolute paths under the prefix, as meson will install them)
 set -eu
 # Nothing of ours runs under valgrind here (sh, meson, groff, systemd).
 if [ "${TERN_UNDER_VALGRIND:-}" = 1 ]; then exit 77; fi
-build=$1 bindir=$2 mandir=$3 sysconfdir=$4 unitdir=$5
+build=$1 bindir=$2 mandir=$3 sysconfdir=$4 unitdir=$5 datadir=$6
 tmp=$(mktemp -d /tmp/tern-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 d=$tmp/root
@@ -39,8 +40,17 @@ for page in man8/ternd.8 man1/tern.1; do
 done
 grep -q "$sysconfdir/ternd.yaml" "$d$mandir/man8/ternd.8" || bad "ternd.8 does not name $sysconfdir/ternd.yaml"
 
-# The sample config.
-[ -f "$d$sysconfdir/ternd.yaml" ] || bad "$sysconfdir/ternd.yaml not installed"
+# The sample config, and an operator's edited one kept by a reinstall.
+sample=$d$datadir/tern/ternd.yaml conf=$d$sysconfdir/ternd.yaml
+[ -f "$sample" ] || bad "$datadir/tern/ternd.yaml not installed"
+if [ ! -f "$conf" ]; then
+	bad "$sysconfdir/ternd.yaml not installed"
+else
+	cmp -s "$sample" "$conf" || bad "$sysconfdir/ternd.yaml differs from the sample"
+	echo "log-level: warn # edited" >>"$conf"
+	meson install -C "$build" --destdir "$d" --no-rebuild --quiet >/dev/null
+	grep -q "# edited" "$conf" || bad "a second meson install overwrote the edited $sysconfdir/ternd.yaml"
+fi
 
 # The unit.
 u=$d$unitdir/ternd.service
