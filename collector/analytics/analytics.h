@@ -1,6 +1,6 @@
 /*
  * analytics.h: per-service and per-operation latency, call and error
- * statistics in ternd (DESIGN.md decision 6).
+ * statistics in ternd (docs/architecture.md, design decision 6).
  *
  * For every (service, service.version, operation, span kind, entry) and
  * every minute, ternd keeps one mergeable quantile sketch of span

@@ -1,5 +1,5 @@
 /*
- * query.c: the query API (HTTP, JSON). Add an endpoint with one line in
+ * router.c: the query API (HTTP, JSON). Add an endpoint with one line in
  * routes[] and a handler taking (srv, req).
  */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * forward_config.c: forwarder configuration (URL form, YAML list), and the
+ * forward/config.c: forwarder configuration (URL form, YAML list), and the
  * pure functions every ternd must compute the same way: routing and
  * sampling by trace id, retry delays, which answers are retried.
  */

@@ -13,7 +13,7 @@
  * block that thread: disk I/O goes to uv_queue_work or a thread of their own
  * that reports back to the loop.
  *
- * Adding a stage ("sink"): write collector/sink_NAME.c defining
+ * Adding a stage ("sink"): write collector/pipeline/sink_NAME.c defining
  * `const struct col_stage_ops col_sink_NAME_ops = {...}`, add the file to
  * collector/meson.build, and add one line `COL_SINK(NAME)` to
  * collector/sinks.def. `ternd --sink NAME` then selects it.

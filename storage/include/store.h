@@ -242,7 +242,7 @@ bool store_cursor_behind(struct store *s, uint64_t seg);
  * Spans retention dropped from under the named cursor since it was first
  * registered: for each dropped segment, the spans of records at or after the
  * cursor's position then. 0 for an unknown name. Thread-safe.
- * (Added for the forwarders, collector/forward.c.)
+ * (Added for the forwarders, collector/forward/forward.c.)
  */
 uint64_t store_cursor_lost(struct store *s, const char *name);
 
@@ -260,7 +260,7 @@ struct store_backlog {
  * Fills *out for pos. Returns 0, or -ERANGE when pos was already dropped by
  * retention (*out then describes the oldest retained position).
  * Thread-safe; holds the index lock shared for a short scan.
- * (Added for the forwarders, collector/forward.c.)
+ * (Added for the forwarders, collector/forward/forward.c.)
  */
 int store_backlog(struct store *s, struct store_pos pos, struct store_backlog *out);
 

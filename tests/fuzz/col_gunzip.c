@@ -1,5 +1,5 @@
 /*
- * Fuzz target: ternd's bounded gzip inflate (collector/inflate.c), which
+ * Fuzz target: ternd's bounded gzip inflate (collector/ingest/inflate.c), which
  * faces untrusted Content-Encoding: gzip bodies. The first input byte picks
  * the output bound and the memory budget; the rest is the gzip stream.
  * Checks: the bound and the budget are never passed, errors leave no

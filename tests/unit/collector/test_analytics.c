@@ -1,5 +1,5 @@
 /*
- * test_analytics.c: collector/analytics.c on its own: which spans count as
+ * test_analytics.c: collector/analytics/analytics.c on its own: which spans count as
  * entry spans, the operation cap, edges, windows, regrouping, persistence
  * into a real store (exact after reload, replay of the log tail, corrupt
  * and truncated blobs refused), and the API's duration parser.

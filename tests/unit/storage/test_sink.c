@@ -1,5 +1,5 @@
 /*
- * test_sink.c: ternd's `store` stage (collector/sink_store.c) on a real
+ * test_sink.c: ternd's `store` stage (collector/pipeline/sink_store.c) on a real
  * libuv loop: acks come on the loop thread, only after the spans are
  * durable, exactly once each and in order; close answers everything
  * accepted, then refuses, then closes its handles. Runs under valgrind
