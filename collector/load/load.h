@@ -1,7 +1,7 @@
 /*
- * load.h: client-side helpers shared by `tern` and bench/ingest (and the
- * integration tests): an OTLP/gRPC load generator on the gRPC C core, a
- * realistic request builder.
+ * load.h: client-side helpers shared by `tern load`, bench/ and the
+ * integration tests: realistic OTLP requests (load/request.c) and an
+ * OTLP/gRPC load generator on the gRPC C core (load/run.c).
  * Library code: never prints.
  */
 #ifndef TERN_COLLECTOR_LOAD_H
