@@ -893,6 +893,20 @@ static void sb_str(struct sb *s, const uint8_t *p, size_t n)
 	sb_lit(s, "\"");
 }
 
+/* Hands the NUL-terminated text to the caller (who frees it), or frees it
+ * and returns -ENOMEM if any append ran out of memory. */
+static int sb_finish(struct sb *s, char **out, size_t *out_len)
+{
+	if (s->oom) {
+		free(s->p);
+		return -ENOMEM;
+	}
+	s->p[s->n] = '\0';
+	*out = s->p;
+	*out_len = s->n;
+	return 0;
+}
+
 static void sb_key(struct sb *s, bool *first, const char *k)
 {
 	if (!*first)
@@ -1210,14 +1224,7 @@ int otlp_encode_json(const struct otlp_batch *b, char **out, size_t *out_len)
 	if (b->resource_spans != NULL)
 		sb_lit(&s, "]");
 	sb_lit(&s, "}");
-	if (s.oom) {
-		free(s.p);
-		return -ENOMEM;
-	}
-	s.p[s.n] = '\0';
-	*out = s.p;
-	*out_len = s.n;
-	return 0;
+	return sb_finish(&s, out, out_len);
 }
 
 int otlp_encode_response_json(const struct otlp_response *r, char **out, size_t *out_len)
@@ -1239,14 +1246,7 @@ int otlp_encode_response_json(const struct otlp_response *r, char **out, size_t 
 	} else {
 		sb_lit(&s, "{}");
 	}
-	if (s.oom) {
-		free(s.p);
-		return -ENOMEM;
-	}
-	s.p[s.n] = '\0';
-	*out = s.p;
-	*out_len = s.n;
-	return 0;
+	return sb_finish(&s, out, out_len);
 }
 
 int otlp_encode_status_json(int32_t code, const char *msg, size_t msg_len, char **out,
@@ -1256,12 +1256,5 @@ int otlp_encode_status_json(int32_t code, const char *msg, size_t msg_len, char 
 	sb_fmt(&s, "{\"code\":%" PRId32 ",\"message\":", code);
 	sb_str(&s, (const uint8_t *)msg, msg_len);
 	sb_lit(&s, "}");
-	if (s.oom) {
-		free(s.p);
-		return -ENOMEM;
-	}
-	s.p[s.n] = '\0';
-	*out = s.p;
-	*out_len = s.n;
-	return 0;
+	return sb_finish(&s, out, out_len);
 }
