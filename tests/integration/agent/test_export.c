@@ -436,9 +436,16 @@ TEST(shutdown_timeout_holds_during_retries)
 	struct tern_counters c0, c1;
 	tern_counters_get(&c0);
 	record_n("stuck", 3);
-	/* let the exporter get into its retry loop */
-	struct timespec ms300 = { 0, 300000000 };
-	nanosleep(&ms300, NULL);
+	/* let the exporter get into its retry loop: wait for its first retry
+	 * (a fixed sleep was too short under valgrind on a loaded machine) */
+	for (int i = 0; i < 600; i++) {
+		tern_counters_get(&c1);
+		if (c1.export_retries > c0.export_retries)
+			break;
+		struct timespec ms50 = { 0, 50000000 };
+		nanosleep(&ms50, NULL);
+	}
+	ASSERT_GE_U(c1.export_retries - c0.export_retries, 1);
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int rc = tern_shutdown(1000);
