@@ -12,6 +12,7 @@
 #include "io.h"
 #include "record.h"
 #include "store_int.h"
+#include "util/hash.h"
 
 uint64_t store__now_ns(const struct store *s)
 {
@@ -22,30 +23,18 @@ uint64_t store__now_ns(const struct store *s)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t trace_hash(const uint8_t id[16])
 {
 	uint64_t a, b;
 	memcpy(&a, id, 8);
 	memcpy(&b, id + 8, 8);
-	return mix64(a ^ mix64(b));
+	return util_mix64(a ^ util_mix64(b));
 }
 
 static uint64_t str_hash(const uint8_t *p, size_t n, uint64_t seed)
 {
-	uint64_t h = 1469598103934665603ULL ^ seed;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return mix64(h);
+	/* In-memory tables only: nothing on disk depends on these values. */
+	return util_mix64(util_fnv1a64(UTIL_FNV1A64_INIT ^ seed, p, n));
 }
 
 struct otlp_bytes store__service_of(const struct otlp_resource_spans *rs)
