@@ -203,56 +203,36 @@ out:
 	return rc;
 }
 
-static struct otlp_kv *kv(struct otlp_batch *b, const char *k, const char *v)
-{
-	struct otlp_kv *x = otlp_batch_alloc(b, sizeof(*x));
-	x->key = otlp_batch_strdup(b, k, strlen(k));
-	x->value.type = OTLP_VALUE_STRING;
-	x->value.u.str = otlp_batch_strdup(b, v, strlen(v));
-	return x;
-}
-
 /* One minute of spans of every operation; their durations and errors go
- * to the truth as minute m. */
+ * to the truth as minute m. Returns NULL when out of memory. */
 static struct otlp_batch *minute_batch(uint64_t t0, uint32_t *trace, struct truth *tr, int m)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof(*rs));
-	rs->resource_attrs.head = kv(b, "service.name", "shop");
-	rs->resource_attrs.n = 1;
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof(*ss));
-	rs->scope_spans = ss;
-	rs->n_scope_spans = 1;
-	b->resource_spans = rs;
-	b->n_resource_spans = 1;
-	struct otlp_span **tail = &ss->spans;
+	struct otlp_builder bd;
+	otlp_builder_init(&bd);
+	otlp_build_resource(&bd, "shop");
+	otlp_build_scope(&bd, NULL, NULL);
 	for (int op = 0; op < OPS; op++) {
 		char name[32];
 		snprintf(name, sizeof(name), "GET /api/op%03d", op);
-		struct otlp_bytes nb = otlp_batch_strdup(b, name, strlen(name));
 		for (int k = 0; k < PER_MIN; k++) {
-			struct otlp_span *s = otlp_batch_alloc(b, sizeof(*s));
+			uint8_t tid[16] = { 0 }, sid[8] = { 0 };
 			uint32_t t = ++*trace;
-			memcpy(s->trace_id, &t, 4);
-			memcpy(s->span_id, &t, 4);
-			s->name = nb;
-			s->kind = OTLP_SPAN_KIND_SERVER;
-			s->start_time_unix_nano = t0 + (uint64_t)k * 1000000;
+			memcpy(tid, &t, 4);
+			memcpy(sid, &t, 4);
+			uint64_t start = t0 + (uint64_t)k * 1000000;
 			double u1 = uniform(), u2 = uniform();
 			double d = 2e6 * (1 + op % 7) * exp(0.7 * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
 			d = fmin(d, 4e9); /* the truth keeps 32 bits of ns */
-			s->end_time_unix_nano = s->start_time_unix_nano + (uint64_t)d;
-			if (uniform() < 0.01)
-				s->status.code = OTLP_STATUS_ERROR;
+			otlp_build_span(&bd, tid, sid, NULL, name, OTLP_SPAN_KIND_SERVER, start,
+					start + (uint64_t)d);
+			bool err = uniform() < 0.01;
+			if (err)
+				otlp_build_status(&bd, OTLP_STATUS_ERROR, NULL);
 			*truth_dur(tr, m, op, k) = (uint32_t)(uint64_t)d;
-			truth_errors(tr, m)[op] += s->status.code == OTLP_STATUS_ERROR;
-			*tail = s;
-			tail = &s->next;
-			ss->n_spans++;
-			b->n_spans++;
+			truth_errors(tr, m)[op] += err;
 		}
 	}
-	return b;
+	return otlp_builder_take(&bd);
 }
 
 /*
@@ -366,6 +346,10 @@ int main(int argc, char **argv)
 	uint64_t spans = 0;
 	for (int m = 0; m < MINUTES; m++) {
 		struct otlp_batch *b = minute_batch(first + (uint64_t)m * MIN_NS, &trace, &tr, m);
+		if (b == NULL) {
+			fprintf(stderr, "query: out of memory\n");
+			return 1;
+		}
 		col_an_observe(a, b);
 		spans += b->n_spans;
 		otlp_batch_free(b);
