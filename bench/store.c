@@ -98,9 +98,7 @@ struct gen {
 	uint64_t traces, ntraces_total;
 	uint64_t t0;          /* start of the first trace */
 	struct truth *truth;  /* NULL: record nothing */
-	struct otlp_batch *b[NSVC];
-	struct otlp_scope_spans *ss[NSVC];
-	struct otlp_span **tail[NSVC];
+	struct otlp_builder bd[NSVC]; /* one batch being built per service */
 	uint64_t otlp_bytes;
 };
 
@@ -129,53 +127,24 @@ static uint64_t truth_span_start(const struct truth *tr, const struct truth_span
 	return trace_start(T0, tr->ntraces_total, sp->trace) + (uint64_t)sp->j * SPAN_GAP_NS;
 }
 
-static struct otlp_kv *kv_s(struct otlp_batch *b, const char *k, const char *v)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = otlp_batch_strdup(b, v, strlen(v));
-	return kv;
-}
-
-static struct otlp_kv *kv_i(struct otlp_batch *b, const char *k, int64_t v)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	kv->key = (struct otlp_bytes){ (const uint8_t *)k, strlen(k) };
-	kv->value.type = OTLP_VALUE_INT;
-	kv->value.u.i = v;
-	return kv;
-}
-
-static void push(struct otlp_attrs *a, struct otlp_kv *kv)
-{
-	kv->next = a->head;
-	a->head = kv;
-	a->n++;
-}
-
+/* Attribute lists come out in the order the generator has always sent, so
+ * stored sizes stay comparable with earlier runs. */
 static void gen_new_batch(struct gen *g, int s)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
-	b->resource_spans = rs;
-	b->n_resource_spans = 1;
+	struct otlp_builder *bd = &g->bd[s];
+	if (otlp_builder_init(bd) != 0) {
+		fprintf(stderr, "bench-store: out of memory\n");
+		exit(1);
+	}
 	char host[32];
 	snprintf(host, sizeof host, "node-%d.prod", s % 4);
-	push(&rs->resource_attrs, kv_s(b, "telemetry.sdk.version", "1.21.0"));
-	push(&rs->resource_attrs, kv_s(b, "telemetry.sdk.language", "c"));
-	push(&rs->resource_attrs, kv_s(b, "telemetry.sdk.name", "tern"));
-	push(&rs->resource_attrs, kv_i(b, "process.pid", 4000 + s));
-	push(&rs->resource_attrs, kv_s(b, "host.name", host));
-	push(&rs->resource_attrs, kv_s(b, "service.name", svc_names[s]));
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
-	ss->scope_name = (struct otlp_bytes){ (const uint8_t *)"tern", 4 };
-	ss->scope_version = (struct otlp_bytes){ (const uint8_t *)"0.1.0", 5 };
-	rs->scope_spans = ss;
-	rs->n_scope_spans = 1;
-	g->b[s] = b;
-	g->ss[s] = ss;
-	g->tail[s] = &ss->spans;
+	otlp_build_resource(bd, svc_names[s]);
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "host.name", host);
+	otlp_build_int(bd, OTLP_TO_RESOURCE, "process.pid", 4000 + s);
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.name", "tern");
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.language", "c");
+	otlp_build_str(bd, OTLP_TO_RESOURCE, "telemetry.sdk.version", "1.21.0");
+	otlp_build_scope(bd, "tern", "0.1.0");
 }
 
 /* One trace of 8 spans over several services. */
@@ -204,29 +173,24 @@ static void gen_trace(struct gen *g)
 	int root_svc = (int)(t % NSVC);
 	for (int j = 0; j < SPANS_PER_TRACE; j++) {
 		int s = j == 0 ? root_svc : (int)(splitmix(&g->rng) % NSVC);
-		struct otlp_batch *b = g->b[s];
-		struct otlp_span *sp = otlp_batch_alloc(b, sizeof *sp);
-		memcpy(sp->trace_id, tid, 16);
+		struct otlp_builder *bd = &g->bd[s];
+		uint8_t sid8[8];
 		uint64_t sid = splitmix(&g->rng) | 1;
-		memcpy(sp->span_id, &sid, 8);
+		memcpy(sid8, &sid, 8);
 		if (sample)
 			sample->sids[sample->nsids++] = sid;
-		if (j == 0) {
-			memcpy(root, sp->span_id, 8);
-			sp->kind = OTLP_SPAN_KIND_SERVER;
-		} else {
-			memcpy(sp->parent_span_id, root, 8);
-			sp->has_parent = true;
-			sp->kind = j % 2 ? OTLP_SPAN_KIND_CLIENT : OTLP_SPAN_KIND_INTERNAL;
-		}
+		if (j == 0)
+			memcpy(root, sid8, 8);
+		enum otlp_span_kind kind = j == 0 ? OTLP_SPAN_KIND_SERVER :
+					   j % 2  ? OTLP_SPAN_KIND_CLIENT :
+						    OTLP_SPAN_KIND_INTERNAL;
 		int op = (int)(splitmix(&g->rng) % NOPS);
 		const char *nm = op_names[s][op];
-		sp->name = (struct otlp_bytes){ (const uint8_t *)nm, strlen(nm) };
 		/* log-uniform durations, 50 us .. ~1.6 s */
 		uint64_t dur = 50000ull << (splitmix(&g->rng) % 16);
 		dur += splitmix(&g->rng) % dur;
-		sp->start_time_unix_nano = start + (uint64_t)j * SPAN_GAP_NS;
-		sp->end_time_unix_nano = sp->start_time_unix_nano + dur;
+		uint64_t t_start = start + (uint64_t)j * SPAN_GAP_NS;
+		otlp_build_span(bd, tid, sid8, j == 0 ? NULL : root, nm, kind, t_start, t_start + dur);
 		if (tr && dur >= SEARCH_MIN_DUR) {
 			tr->slow[s][op] = grow(tr->slow[s][op], tr->nslow[s][op], &tr->capslow[s][op],
 					       sizeof(*tr->slow[s][op]));
@@ -236,31 +200,26 @@ static void gen_trace(struct gen *g)
 			ts->j = (uint8_t)j;
 		}
 		bool err = splitmix(&g->rng) % 100 == 0;
-		sp->status.code = err ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET;
-		char buf[32];
-		push(&sp->attrs, kv_s(b, "component", "http"));
-		push(&sp->attrs, kv_i(b, "thread.id", (int64_t)(splitmix(&g->rng) % 16)));
-		snprintf(buf, sizeof buf, "u%06" PRIu64, splitmix(&g->rng) % 200000);
-		push(&sp->attrs, kv_s(b, "enduser.id", buf));
-		snprintf(buf, sizeof buf, "10.1.%d.%d", s, (int)(splitmix(&g->rng) % 250));
-		push(&sp->attrs, kv_s(b, "net.peer.name", buf));
-		push(&sp->attrs, kv_i(b, "http.status_code", err ? 500 : 200));
-		push(&sp->attrs, kv_s(b, "http.route", nm));
-		push(&sp->attrs, kv_s(b, "http.method", op % 3 ? "GET" : "POST"));
+		if (err)
+			otlp_build_status(bd, OTLP_STATUS_ERROR, NULL);
+		/* the random draws in the order they always had */
+		int64_t thread_id = (int64_t)(splitmix(&g->rng) % 16);
+		char user[32], peer[32];
+		snprintf(user, sizeof user, "u%06" PRIu64, splitmix(&g->rng) % 200000);
+		snprintf(peer, sizeof peer, "10.1.%d.%d", s, (int)(splitmix(&g->rng) % 250));
+		otlp_build_str(bd, OTLP_TO_SPAN, "http.method", op % 3 ? "GET" : "POST");
+		otlp_build_str(bd, OTLP_TO_SPAN, "http.route", nm);
+		otlp_build_int(bd, OTLP_TO_SPAN, "http.status_code", err ? 500 : 200);
+		otlp_build_str(bd, OTLP_TO_SPAN, "net.peer.name", peer);
+		otlp_build_str(bd, OTLP_TO_SPAN, "enduser.id", user);
+		otlp_build_int(bd, OTLP_TO_SPAN, "thread.id", thread_id);
+		otlp_build_str(bd, OTLP_TO_SPAN, "component", "http");
 		if (err || j == 0) {
-			struct otlp_event *ev = otlp_batch_alloc(b, sizeof *ev);
-			ev->time_unix_nano = sp->start_time_unix_nano + dur / 2;
-			ev->name = (struct otlp_bytes){ (const uint8_t *)(err ? "exception" : "handler.start"),
-							err ? 9u : 13u };
+			otlp_build_event(bd, t_start + dur / 2, err ? "exception" : "handler.start");
 			if (err)
-				push(&ev->attrs, kv_s(b, "exception.message", "upstream timed out"));
-			sp->events.head = ev;
-			sp->events.n = 1;
+				otlp_build_str(bd, OTLP_TO_EVENT, "exception.message",
+					       "upstream timed out");
 		}
-		*g->tail[s] = sp;
-		g->tail[s] = &sp->next;
-		g->ss[s]->n_spans++;
-		b->n_spans++;
 	}
 }
 
@@ -293,7 +252,8 @@ static int load_store(struct store *s, struct gen *g, uint64_t n)
 		 * generated is stored whole */
 		last = spans + BATCH_SPANS * NSVC / 2 >= n;
 		for (int k = 0; k < NSVC; k++) {
-			if (g->b[k]->n_spans == 0 || (g->b[k]->n_spans < BATCH_SPANS && !last))
+			uint64_t nb = g->bd[k].batch->n_spans;
+			if (nb == 0 || (nb < BATCH_SPANS && !last))
 				continue;
 			struct inflight *f = &fl[head];
 			head = (head + 1) % FLIGHT;
@@ -304,9 +264,13 @@ static int load_store(struct store *s, struct gen *g, uint64_t n)
 					return f->status;
 				otlp_batch_free(f->b);
 			}
-			spans += g->b[k]->n_spans;
-			g->otlp_bytes += otlp_encoded_size(g->b[k]);
-			f->b = g->b[k];
+			f->b = otlp_builder_take(&g->bd[k]);
+			if (f->b == NULL) {
+				fprintf(stderr, "bench-store: out of memory\n");
+				exit(1);
+			}
+			spans += f->b->n_spans;
+			g->otlp_bytes += otlp_encoded_size(f->b);
 			f->done = 0;
 			int rc;
 			while ((rc = store_submit(s, f->b, on_done, f)) == -EAGAIN)
@@ -317,7 +281,7 @@ static int load_store(struct store *s, struct gen *g, uint64_t n)
 		}
 	}
 	for (int k = 0; k < NSVC; k++)
-		otlp_batch_free(g->b[k]);
+		otlp_builder_done(&g->bd[k]);
 	for (size_t i = 0; i < FLIGHT; i++)
 		if (fl[i].b) {
 			while (!__atomic_load_n(&fl[i].done, __ATOMIC_ACQUIRE))
