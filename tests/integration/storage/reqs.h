@@ -31,17 +31,24 @@ static inline void ids(uint8_t tid[16], uint8_t sid[8], int run, int client, uin
 
 static inline int build_request(int run, int client, uint32_t seq, uint8_t **out, size_t *len)
 {
-	struct otlp_batch *b = otlp_batch_new();
+	struct otlp_builder bd;
+	otlp_builder_init(&bd);
 	char svc[32];
 	snprintf(svc, sizeof svc, "crash-%d", client);
-	struct otlp_scope_spans *ss = fx_ss(b, fx_rs(b, svc), "crash");
+	otlp_build_resource(&bd, svc);
+	otlp_build_scope(&bd, "crash", NULL);
 	for (int k = 0; k < TRACES_PER_REQ; k++)
 		for (int j = 0; j < SPANS_PER_TRACE; j++) {
-			struct otlp_span *sp = fx_span(b, ss, 0, 0, j ? "child" : "root",
-						       1700000000000000000ull + seq * 1000u, 100u * (unsigned)j);
-			ids(sp->trace_id, sp->span_id, run, client, seq, k, j);
-			fx_kv_int(b, &sp->attrs, "seq", seq);
+			uint8_t tid[16], sid[8];
+			ids(tid, sid, run, client, seq, k, j);
+			uint64_t start = 1700000000000000000ull + seq * 1000u;
+			otlp_build_span(&bd, tid, sid, NULL, j ? "child" : "root",
+					OTLP_SPAN_KIND_SERVER, start, start + 100u * (unsigned)j);
+			otlp_build_int(&bd, OTLP_TO_SPAN, "seq", seq);
 		}
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	if (b == NULL)
+		return -ENOMEM;
 	int rc = otlp_encode_proto(b, out, len);
 	otlp_batch_free(b);
 	return rc;

@@ -22,59 +22,6 @@ static inline struct otlp_bytes fx_str(struct otlp_batch *b, const char *s)
 	return otlp_batch_strdup(b, s, strlen(s));
 }
 
-static inline struct otlp_kv *fx_kv(struct otlp_batch *b, struct otlp_attrs *a, const char *key)
-{
-	struct otlp_kv *kv = otlp_batch_alloc(b, sizeof *kv);
-	kv->key = fx_str(b, key);
-	struct otlp_kv **t = &a->head;
-	while (*t)
-		t = &(*t)->next;
-	*t = kv;
-	a->n++;
-	return kv;
-}
-
-static inline void fx_kv_str(struct otlp_batch *b, struct otlp_attrs *a, const char *k,
-			     const char *v)
-{
-	struct otlp_kv *kv = fx_kv(b, a, k);
-	kv->value.type = OTLP_VALUE_STRING;
-	kv->value.u.str = fx_str(b, v);
-}
-
-static inline void fx_kv_int(struct otlp_batch *b, struct otlp_attrs *a, const char *k, int64_t v)
-{
-	struct otlp_kv *kv = fx_kv(b, a, k);
-	kv->value.type = OTLP_VALUE_INT;
-	kv->value.u.i = v;
-}
-
-static inline struct otlp_resource_spans *fx_rs(struct otlp_batch *b, const char *service)
-{
-	struct otlp_resource_spans *rs = otlp_batch_alloc(b, sizeof *rs);
-	struct otlp_resource_spans **t = &b->resource_spans;
-	while (*t)
-		t = &(*t)->next;
-	*t = rs;
-	b->n_resource_spans++;
-	if (service)
-		fx_kv_str(b, &rs->resource_attrs, "service.name", service);
-	return rs;
-}
-
-static inline struct otlp_scope_spans *fx_ss(struct otlp_batch *b, struct otlp_resource_spans *rs,
-					     const char *name)
-{
-	struct otlp_scope_spans *ss = otlp_batch_alloc(b, sizeof *ss);
-	struct otlp_scope_spans **t = &rs->scope_spans;
-	while (*t)
-		t = &(*t)->next;
-	*t = ss;
-	rs->n_scope_spans++;
-	ss->scope_name = fx_str(b, name);
-	return ss;
-}
-
 /* Trace id from a number (big endian in the last 8 bytes, tag in byte 0). */
 static inline void fx_tid(uint8_t id[16], uint64_t n)
 {
@@ -91,24 +38,41 @@ static inline void fx_sid(uint8_t id[8], uint64_t n)
 	id[0] |= 0x80;
 }
 
-static inline struct otlp_span *fx_span(struct otlp_batch *b, struct otlp_scope_spans *ss,
-					uint64_t trace, uint64_t span, const char *name,
-					uint64_t start, uint64_t dur)
+/*
+ * Appends a span made from numbers (fx_tid/fx_sid) to bd's current scope:
+ * parent 0 means a root span. Returns 0 or the builder's sticky error.
+ */
+static inline int fx_span(struct otlp_builder *bd, uint64_t trace, uint64_t span,
+			  uint64_t parent, const char *name, enum otlp_span_kind kind,
+			  uint64_t start, uint64_t dur)
 {
-	struct otlp_span *sp = otlp_batch_alloc(b, sizeof *sp);
-	struct otlp_span **t = &ss->spans;
-	while (*t)
-		t = &(*t)->next;
-	*t = sp;
-	ss->n_spans++;
-	b->n_spans++;
-	fx_tid(sp->trace_id, trace);
-	fx_sid(sp->span_id, span);
-	sp->name = fx_str(b, name);
-	sp->kind = OTLP_SPAN_KIND_SERVER;
-	sp->start_time_unix_nano = start;
-	sp->end_time_unix_nano = start + dur;
-	return sp;
+	uint8_t tid[16], sid[8], pid[8];
+	fx_tid(tid, trace);
+	fx_sid(sid, span);
+	if (parent)
+		fx_sid(pid, parent);
+	return otlp_build_span(bd, tid, sid, parent ? pid : NULL, name, kind, start, start + dur);
+}
+
+/*
+ * A batch of one resource (service.name svc) and one scope "s" holding
+ * the spans t = from..to-1: trace t, span t, "op", SERVER, starting at
+ * t0 + t * step, lasting dur. Aborts when out of memory (a test fixture).
+ */
+static inline struct otlp_batch *fx_batch(const char *svc, int from, int to, uint64_t t0,
+					  uint64_t step, uint64_t dur)
+{
+	struct otlp_builder bd;
+	otlp_builder_init(&bd);
+	otlp_build_resource(&bd, svc);
+	otlp_build_scope(&bd, "s", NULL);
+	for (int t = from; t < to; t++)
+		fx_span(&bd, (uint64_t)t, (uint64_t)t, 0, "op", OTLP_SPAN_KIND_SERVER,
+			t0 + (uint64_t)t * step, dur);
+	struct otlp_batch *b = otlp_builder_take(&bd);
+	if (b == NULL)
+		abort();
+	return b;
 }
 
 /* A fresh empty directory under $TMPDIR (or /tmp). */

@@ -44,10 +44,7 @@ static int hook(void *arg, enum store_io_op op, const char *path, size_t *len)
 
 static int append(struct store *s, int from, int to)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_scope_spans *ss = fx_ss(b, fx_rs(b, "svc"), "s");
-	for (int t = from; t < to; t++)
-		fx_span(b, ss, (uint64_t)t, (uint64_t)t, "op", T0 + (uint64_t)t * 1000, 500);
+	struct otlp_batch *b = fx_batch("svc", from, to, T0, 1000, 500);
 	int rc = store_append(s, b);
 	otlp_batch_free(b);
 	return rc;
@@ -291,9 +288,7 @@ TEST(group_commit_shares_fsyncs)
 	enum { N = 200 };
 	static struct otlp_batch *b[N];
 	for (int i = 0; i < N; i++) {
-		b[i] = otlp_batch_new();
-		struct otlp_scope_spans *ss = fx_ss(b[i], fx_rs(b[i], "svc"), "s");
-		fx_span(b[i], ss, (uint64_t)i, (uint64_t)i, "op", T0 + (uint64_t)i, 5);
+		b[i] = fx_batch("svc", i, i + 1, T0, 1, 5);
 	}
 	store_io_set_hook(count_hook, &c);
 	static struct acks a;

@@ -13,11 +13,7 @@
 
 static struct otlp_batch *batch(int from, int to, const char *svc)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_scope_spans *ss = fx_ss(b, fx_rs(b, svc), "s");
-	for (int t = from; t < to; t++)
-		fx_span(b, ss, (uint64_t)t, (uint64_t)t, "op", T0 + (uint64_t)t * 1000, 500);
-	return b;
+	return fx_batch(svc, from, to, T0, 1000, 500);
 }
 
 static int append(struct store *s, int from, int to)

@@ -67,9 +67,7 @@ TEST(acks_on_loop_after_durable_then_close)
 	c.handle = col_sink_store_handle(st);
 	ASSERT(c.handle != NULL);
 	for (int i = 0; i < N; i++) {
-		struct otlp_batch *b = otlp_batch_new();
-		struct otlp_scope_spans *ss = fx_ss(b, fx_rs(b, "sinksvc"), "s");
-		fx_span(b, ss, (uint64_t)i, (uint64_t)i, "op", 1700000000000000000ull + (uint64_t)i, 9);
+		struct otlp_batch *b = fx_batch("sinksvc", i, i + 1, 1700000000000000000ull, 1, 9);
 		struct col_batch *cb = col_batch_new(b, COL_PROTO_GRPC, 100, 0);
 		args[i] = (struct ack_arg){ &c, i };
 		ASSERT_OK(col_stage_submit(st, cb, on_ack, &args[i]));
@@ -93,8 +91,7 @@ TEST(acks_on_loop_after_durable_then_close)
 	otlp_batch_free(got);
 
 	/* one more, then close at once: it is still answered */
-	struct otlp_batch *b = otlp_batch_new();
-	fx_span(b, fx_ss(b, fx_rs(b, "sinksvc"), "s"), 999, 999, "op", 1, 1);
+	struct otlp_batch *b = fx_batch("sinksvc", 999, 1000, 0, 0, 1);
 	struct col_batch *last = col_batch_new(b, COL_PROTO_GRPC, 1, 0);
 	static struct ack_arg la;
 	static struct ctx c2;

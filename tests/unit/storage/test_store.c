@@ -23,35 +23,35 @@
  */
 static struct otlp_batch *front_batch(int from, int to)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b, "frontend");
-	struct otlp_scope_spans *ss = fx_ss(b, rs, "http");
+	struct otlp_builder bd;
+	otlp_builder_init(&bd);
+	otlp_build_resource(&bd, "frontend");
+	otlp_build_scope(&bd, "http", NULL);
 	for (int t = from; t < to; t++) {
-		struct otlp_span *sp = fx_span(b, ss, t, 1000 + t, "GET /t", T0 + t * MS,
-					       (uint64_t)(t + 1) * MS);
-		fx_kv_str(b, &sp->attrs, "http.route", t % 2 ? "/odd" : "/even");
+		fx_span(&bd, t, 1000 + t, 0, "GET /t", OTLP_SPAN_KIND_SERVER, T0 + t * MS,
+			(uint64_t)(t + 1) * MS);
+		otlp_build_str(&bd, OTLP_TO_SPAN, "http.route", t % 2 ? "/odd" : "/even");
 	}
-	return b;
+	return otlp_builder_take(&bd);
 }
 
 static struct otlp_batch *back_batch(int from, int to)
 {
-	struct otlp_batch *b = otlp_batch_new();
-	struct otlp_resource_spans *rs = fx_rs(b, "backend");
-	fx_kv_str(b, &rs->resource_attrs, "region", "eu");
-	struct otlp_scope_spans *ss = fx_ss(b, rs, "db");
+	struct otlp_builder bd;
+	otlp_builder_init(&bd);
+	otlp_build_resource(&bd, "backend");
+	otlp_build_str(&bd, OTLP_TO_RESOURCE, "region", "eu");
+	otlp_build_scope(&bd, "db", NULL);
 	for (int t = from; t < to; t++) {
-		struct otlp_span *sp = fx_span(b, ss, t, 2000 + t, t % 3 ? "query" : "update",
-					       T0 + (t + 1) * MS, (uint64_t)t * 10000);
-		sp->kind = t % 3 ? OTLP_SPAN_KIND_CLIENT : OTLP_SPAN_KIND_INTERNAL;
-		sp->has_parent = true;
-		fx_sid(sp->parent_span_id, 1000 + t);
+		fx_span(&bd, t, 2000 + t, 1000 + t, t % 3 ? "query" : "update",
+			t % 3 ? OTLP_SPAN_KIND_CLIENT : OTLP_SPAN_KIND_INTERNAL, T0 + (t + 1) * MS,
+			(uint64_t)t * 10000);
 		if (t % 5 == 0) {
-			sp->status.code = OTLP_STATUS_ERROR;
-			fx_kv_int(b, &sp->attrs, "db.rows", t);
+			otlp_build_status(&bd, OTLP_STATUS_ERROR, NULL);
+			otlp_build_int(&bd, OTLP_TO_SPAN, "db.rows", t);
 		}
 	}
-	return b;
+	return otlp_builder_take(&bd);
 }
 
 static void load(struct store *s, bool roll_between)
