@@ -47,7 +47,7 @@ struct col_load_result {
 	uint64_t sent;          /* requests started (a retry is not a new request) */
 	uint64_t acked;         /* requests answered OK */
 	uint64_t refused;       /* requests given up with a status OTLP calls retryable
-				 * (UNAVAILABLE, RESOURCE_EXHAUSTED, ...) after their retries */
+				 * (UNAVAILABLE, ...) after their retries */
 	uint64_t failed;        /* requests ended by any other status (never retried) */
 	uint64_t retries;       /* calls that resent a refused request */
 	uint64_t by_code[COL_LOAD_NCODES]; /* every answer (first tries and retries) by status */
@@ -63,9 +63,11 @@ struct col_load_result {
 /**
  * Runs the load on the calling thread until the time or count limit, then
  * waits for the calls in flight. A request refused with a retryable status
- * is sent again, with the same ids, after an exponential backoff (100 ms
- * doubling to 5 s, jittered), up to o->retries times and never after the
- * time limit. Returns 0 (see *res for outcomes), -ECONNREFUSED when no
+ * (UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
+ * DATA_LOSS, and RESOURCE_EXHAUSTED with RetryInfo, as OTLP says) is sent
+ * again, with the same ids, after an exponential backoff (100 ms doubling
+ * to 5 s, jittered; longer if RetryInfo asks), up to o->retries times and
+ * never after the time limit. Returns 0 (see *res for outcomes), -ECONNREFUSED when no
  * connection to the target could be made, -ETIMEDOUT when none was made in
  * o->connect_timeout_s, -ENOMEM or -EIO. Thread-safe (own channel, own
  * completion queue). Calls grpc_init()/grpc_shutdown() itself.

@@ -200,13 +200,27 @@ out_free_request:
 	return -EIO;
 }
 
-/* The codes OTLP lists as retryable. */
-static bool retryable(grpc_status_code st)
+/* google.rpc.RetryInfo's delay (ms) in s's trailers, or -1. */
+static int64_t retry_info_ms(const struct stream *s)
 {
-	return st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_RESOURCE_EXHAUSTED ||
-	       st == GRPC_STATUS_CANCELLED || st == GRPC_STATUS_DEADLINE_EXCEEDED ||
-	       st == GRPC_STATUS_ABORTED || st == GRPC_STATUS_OUT_OF_RANGE ||
-	       st == GRPC_STATUS_DATA_LOSS;
+	for (size_t i = 0; i < s->tmd.count; i++) {
+		const grpc_metadata *m = &s->tmd.metadata[i];
+		if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") == 0)
+			return otlp_retry_info_ms(GRPC_SLICE_START_PTR(m->value),
+						  GRPC_SLICE_LENGTH(m->value));
+	}
+	return -1;
+}
+
+/* The codes OTLP lists as retryable; RESOURCE_EXHAUSTED only when the
+ * server says when (RetryInfo): without it the request cannot succeed
+ * (too large, say). */
+static bool retryable(grpc_status_code st, int64_t retry_ms)
+{
+	return st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_CANCELLED ||
+	       st == GRPC_STATUS_DEADLINE_EXCEEDED || st == GRPC_STATUS_ABORTED ||
+	       st == GRPC_STATUS_OUT_OF_RANGE || st == GRPC_STATUS_DATA_LOSS ||
+	       (st == GRPC_STATUS_RESOURCE_EXHAUSTED && retry_ms >= 0);
 }
 
 /* The wait after the n-th refusal in a row: 100 ms doubling to 5 s, each
@@ -254,10 +268,14 @@ static bool finish_call(struct run *r, struct stream *s)
 	}
 	if ((unsigned)s->status < COL_LOAD_NCODES)
 		res->by_code[s->status]++;
-	bool refused = retryable(s->status);
+	int64_t retry_ms = retry_info_ms(s);
+	bool refused = retryable(s->status, retry_ms);
 	if (refused) {
-		/* A wait past the time limit ends at it, and the slot with it. */
+		/* The server's RetryInfo, if longer, wins over our backoff. A
+		 * wait past the time limit ends at it, and the slot with it. */
 		double d = backoff_s(r, ++s->refusals), now = mono_s();
+		if ((double)retry_ms / 1000.0 > d)
+			d = (double)retry_ms / 1000.0;
 		bool fits = r->o->seconds <= 0 || now + d < r->deadline;
 		s->retry_at = fits ? now + d : r->deadline;
 		if (d > res->max_backoff_s)

@@ -3,7 +3,10 @@
  * real ternd against spans of known minutes, kinds, operations, durations
  * and errors (a point at every step, 0 where nothing was called, NaN
  * latencies there, each of Jaeger's parameters), and `tern load` as a user
- * runs it: fresh ids in every run, a closed port, a ternd that refuses.
+ * runs it: fresh ids in every run, a closed port, a ternd that refuses,
+ * and the answers of an independent receiver (helper/otlp_receiver.py).
+ *
+ * usage: test-spm-load PATH/otlp_receiver.py [TEST]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +27,7 @@
 #include "httpc.h"
 #include "otlp.h"
 #include "otlp_grpc_client.h"
+#include "otlp_recv.h"
 #include "ternd_proc.h"
 
 extern char **environ;
@@ -575,8 +579,62 @@ TEST(load_refused_backs_off)
 	down();
 }
 
-TEST_MAIN(TEST_ENTRY(calls_zero_points), TEST_ENTRY(error_rate_zeros),
-	  TEST_ENTRY(latencies_nan_where_idle), TEST_ENTRY(span_kinds),
-	  TEST_ENTRY(group_by_operation), TEST_ENTRY(times_and_rates),
-	  TEST_ENTRY(load_fresh_ids_each_run), TEST_ENTRY(load_closed_port),
-	  TEST_ENTRY(load_refused_backs_off))
+/* The independent receiver's answers: which are retried (and how the
+ * request ends), which are not, and how each is counted. */
+TEST(load_answers_by_status)
+{
+	char *tern = getenv("TERN");
+	ASSERT_NOT_NULL(tern);
+	static const struct {
+		const char *mode;
+		int exit;
+		const char *lines[3];
+	} cases[] = {
+		/* permanent: never retried */
+		{ "invalid", 1, { "acked 0, refused 0, failed 2", "status INVALID_ARGUMENT (3): 2 answers",
+				  NULL } },
+		/* RESOURCE_EXHAUSTED without RetryInfo: not retryable (OTLP) */
+		{ "exhausted", 1, { "acked 0, refused 0, failed 2",
+				    "status RESOURCE_EXHAUSTED (8): 2 answers", NULL } },
+		/* with RetryInfo: retried, then accepted */
+		{ "exhausted_retry:2", 0, { "acked 2, refused 0, failed 0", "retries 2 ",
+					    "status RESOURCE_EXHAUSTED (8): 2 answers" } },
+		/* UNAVAILABLE three times, then accepted */
+		{ "unavailable:3", 0, { "acked 2, refused 0, failed 0", "retries 3 ",
+					"status UNAVAILABLE (14): 3 answers" } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct recv rv;
+		if (recv_start(&rv, cases[i].mode) != 0)
+			TEST_SKIP("the Python receiver (grpcio) does not start here");
+		char target[64];
+		snprintf(target, sizeof(target), "127.0.0.1:%d", rv.port);
+		char *load[] = { tern, "load", "--target", target, "--requests", "2", "--spans", "10",
+				 "--streams", "1", NULL };
+		char out[8192];
+		int st = run_capture(load, out, sizeof(out));
+		recv_stop(&rv);
+		fprintf(stderr, "mode %s: exit %d\n%s", cases[i].mode, st, out);
+		ASSERT_EQ(st, cases[i].exit);
+		for (int k = 0; k < 3 && cases[i].lines[k]; k++)
+			ASSERT_NOT_NULL(strstr(out, cases[i].lines[k]));
+	}
+}
+
+static const struct test_entry tests[] = {
+	TEST_ENTRY(calls_zero_points), TEST_ENTRY(error_rate_zeros),
+	TEST_ENTRY(latencies_nan_where_idle), TEST_ENTRY(span_kinds),
+	TEST_ENTRY(group_by_operation), TEST_ENTRY(times_and_rates),
+	TEST_ENTRY(load_fresh_ids_each_run), TEST_ENTRY(load_closed_port),
+	TEST_ENTRY(load_refused_backs_off), TEST_ENTRY(load_answers_by_status),
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s otlp_receiver.py [TEST]\n", argv[0]);
+		return 2;
+	}
+	recv_script = argv[1];
+	return test__run(tests, sizeof tests / sizeof tests[0], argc - 1, argv + 1);
+}
