@@ -305,6 +305,7 @@ struct metrics_req {
 	bool by_op;       /* groupByOperation */
 	unsigned kinds;   /* 1 << span kind, OR'ed (default server) */
 	int64_t end_ms, lookback, step, rate_per; /* ms */
+	size_t npoints;   /* at end_ms - lookback + k * step, k = 0 .. npoints - 1 */
 	double quantile;  /* latencies only */
 };
 
@@ -322,19 +323,48 @@ static int metrics_services(const struct col_api_params *p, struct metrics_req *
 	return 0;
 }
 
+/* Go's strconv.ParseBool, which Jaeger uses: 1 t T TRUE true True and
+ * 0 f F FALSE false False. 0, or -EINVAL. */
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+	static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+			*out = strcmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static int metrics_group_by(const struct col_api_params *p, struct metrics_req *m, char *err,
 			    size_t errlen)
 {
 	const char *v = col_api_param(p, "groupByOperation");
-	if (v == NULL)
-		return 0;
-	if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "t") == 0) {
-		m->by_op = true;
-	} else if (!(strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "f") == 0)) {
+	if (v != NULL && parse_bool(v, &m->by_op) != 0) {
 		snprintf(err, errlen, "unable to parse param 'groupByOperation': '%s'", v);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A span kind as Jaeger's metrics API names it (SPAN_KIND_SERVER, the
+ * OTLP enum name) or as the rest of the API does (server); -1 if neither. */
+static int metrics_kind_parse(const char *v)
+{
+	static const char prefix[] = "SPAN_KIND_";
+	if (strncmp(v, prefix, sizeof(prefix) - 1) != 0)
+		return col_an_kind_parse(v);
+	char low[16];
+	size_t n = 0;
+	for (const char *c = v + sizeof(prefix) - 1; *c && n + 1 < sizeof(low); c++) {
+		if (*c < 'A' || *c > 'Z')
+			return -1;
+		low[n++] = (char)(*c - 'A' + 'a');
+	}
+	low[n] = '\0';
+	return col_an_kind_parse(low);
 }
 
 /* spanKind may repeat; the kinds are OR'ed (default server). */
@@ -344,7 +374,7 @@ static int metrics_kinds(const struct col_api_params *p, struct metrics_req *m, 
 	for (size_t i = 0; i < p->n; i++) {
 		if (strcmp(p->k[i], "spanKind") != 0)
 			continue;
-		int k = col_an_kind_parse(p->v[i]);
+		int k = metrics_kind_parse(p->v[i]);
 		if (k < 0) {
 			snprintf(err, errlen, "unable to parse param 'spanKind': unsupported span kind: '%s'",
 				 p->v[i]);
@@ -384,11 +414,12 @@ static int metrics_times(const struct col_api_params *p, struct metrics_req *m, 
 			 m->step <= 0 ? "step" : "ratePer");
 		return -EINVAL;
 	}
-	if (m->lookback / m->step > MAX_POINTS) {
+	if (m->lookback / m->step >= MAX_POINTS) {
 		snprintf(err, errlen, "parameter 'step' too small for 'lookback' (at most %d points)",
 			 MAX_POINTS);
 		return -EINVAL;
 	}
+	m->npoints = (size_t)(m->lookback / m->step) + 1;
 	return 0;
 }
 
@@ -422,10 +453,15 @@ static int metrics_parse(const struct col_api_params *p, struct metrics_req *m, 
 	return r;
 }
 
-/* One time series: its labels and points. */
+/*
+ * One time series: its labels and a value for every point. A step
+ * without calls keeps the value it was made with: 0 for call and error
+ * rates, NaN for latencies (Jaeger's backends give NaN there: no
+ * quantile of nothing; its UI draws a gap).
+ */
 struct series {
 	const char *service, *operation; /* interned by the analytics */
-	json_object *points;
+	double *v;                       /* m->npoints values */
 };
 
 struct series_set {
@@ -436,21 +472,27 @@ struct series_set {
 static void series_set_done(struct series_set *set)
 {
 	for (size_t i = 0; i < set->n; i++)
-		json_object_put(set->v[i].points);
+		free(set->v[i].v);
 	free(set->v);
 }
 
 /* The series of row (made on first use), or NULL when out of memory. */
-static struct series *series_of(struct series_set *set, const struct col_an_row *row)
+static struct series *series_of(struct series_set *set, const struct metrics_req *m,
+				const struct col_an_row *row)
 {
 	for (size_t i = 0; i < set->n; i++)
 		if (set->v[i].service == row->service && set->v[i].operation == row->operation)
 			return &set->v[i];
-	struct series *v = realloc(set->v, (set->n + 1) * sizeof(*v));
-	if (v == NULL)
+	double *vals = malloc(m->npoints * sizeof(*vals));
+	struct series *v = vals ? realloc(set->v, (set->n + 1) * sizeof(*v)) : NULL;
+	if (v == NULL) {
+		free(vals);
 		return NULL;
+	}
+	for (size_t k = 0; k < m->npoints; k++)
+		vals[k] = m->which == M_LAT ? NAN : 0.0;
 	set->v = v;
-	v[set->n] = (struct series){ row->service, row->operation, json_object_new_array() };
+	v[set->n] = (struct series){ row->service, row->operation, vals };
 	return &v[set->n++];
 }
 
@@ -485,19 +527,20 @@ static int point_rows(struct col_server *srv, const struct metrics_req *m, int64
 	return 0;
 }
 
-/* The value of row for the metric; false when it has none (no calls). */
+/* The value of row for the metric; false when it has no calls (the
+ * series keeps its no-call value). */
 static bool point_value(const struct metrics_req *m, const struct col_an_row *row, double *val)
 {
-	if (m->which == M_CALLS) {
-		*val = (double)row->calls / ((double)m->rate_per / 1000.0);
-		return true;
-	}
-	if (row->calls == 0 || row->sk == NULL)
+	if (row->calls == 0)
 		return false;
-	if (m->which == M_ERR)
+	if (m->which == M_CALLS)
+		*val = (double)row->calls / ((double)m->rate_per / 1000.0);
+	else if (m->which == M_ERR)
 		*val = (double)row->errors / (double)row->calls;
-	else
+	else if (row->sk != NULL)
 		*val = tern_sketch_quantile(row->sk, m->quantile) / 1e6;
+	else
+		return false;
 	return true;
 }
 
@@ -509,47 +552,61 @@ static bool wanted(const struct metrics_req *m, const char *service)
 	return false;
 }
 
-/* Adds the point at t (timestamp ts) of every wanted row to its series. */
-static int add_points(const struct metrics_req *m, const struct col_an_result *r, const char *ts,
+/* Sets point k of the series of every wanted row with calls. */
+static int set_points(const struct metrics_req *m, const struct col_an_result *r, size_t k,
 		      struct series_set *set, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		const struct col_an_row *row = &r->rows[i];
-		if (!wanted(m, row->service))
+		double val;
+		if (!wanted(m, row->service) || !point_value(m, row, &val))
 			continue;
-		struct series *s = series_of(set, row);
+		struct series *s = series_of(set, m, row);
 		if (s == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		double val;
-		if (!point_value(m, row, &val))
-			continue;
-		json_object *pt = json_object_new_object();
-		json_object *gv = json_object_new_object();
-		json_object_object_add(gv, "doubleValue", json_object_new_double(val));
-		json_object_object_add(pt, "gaugeValue", gv);
-		json_object_object_add(pt, "timestamp", json_object_new_string(ts));
-		json_object_array_add(s->points, pt);
+		s->v[k] = val;
 	}
 	return 0;
 }
 
-/* Points at t0+step .. end_ms. 0, or -1 with err set. */
+/* Every series with calls in the window, a value at each of its points.
+ * 0, or -1 with err set. */
 static int metrics_collect(struct col_server *srv, const struct metrics_req *m,
 			   struct series_set *set, char *err, size_t errlen)
 {
 	struct point_rows pr = { -1, -1, { 0 } };
 	int rc = 0;
-	for (int64_t t = m->end_ms - m->lookback + m->step; t <= m->end_ms && rc == 0; t += m->step) {
-		char ts[40];
-		rfc3339(ts, sizeof(ts), (uint64_t)t);
+	for (size_t k = 0; k < m->npoints && rc == 0; k++) {
+		int64_t t = m->end_ms - m->lookback + (int64_t)k * m->step;
 		rc = point_rows(srv, m, t, &pr, err, errlen);
 		if (rc == 0)
-			rc = add_points(m, &pr.r, ts, set, err, errlen);
+			rc = set_points(m, &pr.r, k, set, err, errlen);
 	}
 	col_an_result_free(&pr.r);
 	return rc;
+}
+
+/* Jaeger's points: a NaN goes out as the string "NaN", as Go's protobuf
+ * JSON writes it (JSON has no NaN). */
+static json_object *series_points(const struct metrics_req *m, const struct series *s)
+{
+	json_object *pts = json_object_new_array();
+	for (size_t k = 0; k < m->npoints; k++) {
+		int64_t t = m->end_ms - m->lookback + (int64_t)k * m->step;
+		char ts[40];
+		rfc3339(ts, sizeof(ts), (uint64_t)(t > 0 ? t : 0));
+		json_object *pt = json_object_new_object();
+		json_object *gv = json_object_new_object();
+		json_object_object_add(gv, "doubleValue", isnan(s->v[k]) ?
+							  json_object_new_string("NaN") :
+							  json_object_new_double(s->v[k]));
+		json_object_object_add(pt, "gaugeValue", gv);
+		json_object_object_add(pt, "timestamp", json_object_new_string(ts));
+		json_object_array_add(pts, pt);
+	}
+	return pts;
 }
 
 static json_object *label(const char *name, const char *value)
@@ -560,8 +617,8 @@ static json_object *label(const char *name, const char *value)
 	return l;
 }
 
-/* Jaeger's metrics family: name, type, help and the series (takes their points). */
-static json_object *metrics_family(const struct metrics_req *m, struct series_set *set)
+/* Jaeger's metrics family: name, type, help and the series. */
+static json_object *metrics_family(const struct metrics_req *m, const struct series_set *set)
 {
 	static const char *const names[3][2] = {
 		{ "service_latencies", "service_operation_latencies" },
@@ -571,7 +628,7 @@ static json_object *metrics_family(const struct metrics_req *m, struct series_se
 	char help[160];
 	const char *grp = m->by_op ? "service & operation" : "service";
 	if (m->which == M_LAT)
-		snprintf(help, sizeof(help), "%gth quantile latency, grouped by %s", m->quantile, grp);
+		snprintf(help, sizeof(help), "%.2fth quantile latency, grouped by %s", m->quantile, grp);
 	else if (m->which == M_CALLS)
 		snprintf(help, sizeof(help), "calls/sec, grouped by %s", grp);
 	else
@@ -588,8 +645,7 @@ static json_object *metrics_family(const struct metrics_req *m, struct series_se
 		if (m->by_op)
 			json_object_array_add(labels, label("operation", set->v[i].operation));
 		json_object_object_add(mo, "labels", labels);
-		json_object_object_add(mo, "metricPoints", set->v[i].points);
-		set->v[i].points = NULL;
+		json_object_object_add(mo, "metricPoints", series_points(m, &set->v[i]));
 		json_object_array_add(ms, mo);
 	}
 	json_object_object_add(mf, "metrics", ms);

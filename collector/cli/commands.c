@@ -23,6 +23,8 @@ static const struct cli_opt load_opts[] = {
 	{ "requests", 0, "K", "stop after K requests" },
 	{ "gzip", 0, NULL, "compress requests" },
 	{ "service", 0, "NAME", "service.name of the spans (default tern-load)" },
+	{ "seed", 0, "N", "ids from this seed, to repeat a run (default: fresh ids each run)" },
+	{ "retries", 0, "N", "resend a refused request up to N times, with backoff (default 5)" },
 	END,
 };
 
@@ -80,7 +82,9 @@ const struct cli_cmd cli_commands[] = {
 	  "  prints the status and the answer; exit 1 when ternd is unhealthy or unreachable",
 	  health_opts, 0, NULL, cli_cmd_health },
 	{ "load", "OTLP/gRPC load generator", "[OPTIONS]",
-	  "  sends generated spans to ternd and prints what was acked", load_opts, 0, NULL,
+	  "  sends generated spans to ternd and prints what was acked, refused and failed\n"
+	  "  (by gRPC status); exit 1 if a request was refused or failed, 2 if the\n"
+	  "  target cannot be reached", load_opts, 0, NULL,
 	  cli_cmd_load },
 	{ "services", "services ternd has seen", "[--addr HOST:PORT] [--json]",
 	  "  one name per line (the window options are accepted and ignored)", no_opts, QUERY,

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -17,6 +19,8 @@
 #include "util/hash.h"
 
 #define EXPORT_METHOD "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define BACKOFF_FIRST_S 0.1
+#define BACKOFF_MAX_S 5.0
 
 static double mono_s(void)
 {
@@ -25,12 +29,18 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One request slot: the request it is sending (its bytes, kept for
+ * retries) and the call in flight, or the time its next try is due. */
 struct stream {
 	grpc_call *call;
 	grpc_metadata_array imd, tmd;
 	grpc_byte_buffer *req, *resp;
 	grpc_status_code status;
 	grpc_slice details;
+	grpc_slice payload;  /* this request's bytes; empty when the slot is free */
+	unsigned attempt;    /* tries made of this request */
+	unsigned refusals;   /* refusals in a row (the backoff grows with them) */
+	double retry_at;     /* mono_s() when it may send again; 0 when not waiting */
 	unsigned conn;
 };
 
@@ -43,9 +53,34 @@ struct run {
 	size_t *tid_off; /* where each span's trace id sits in payload */
 	size_t n_tid;
 	uint64_t seq;    /* requests started: each gets its own trace ids */
+	uint64_t jitter; /* splitmix state for the backoff's jitter */
 	double deadline;
-	unsigned inflight;
+	unsigned inflight, waiting;
 };
+
+const char *col_load_status_name(int code)
+{
+	static const char *const names[COL_LOAD_NCODES] = {
+		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+		"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+		"UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+	};
+	return code >= 0 && code < COL_LOAD_NCODES ? names[code] : "?";
+}
+
+uint64_t col_load_fresh_seed(void)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t st = r ^ ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+		      ((uint64_t)getpid() << 40);
+	uint64_t seed = util_splitmix64(&st);
+	return seed ? seed : 1;
+}
 
 /*
  * Finds every span's trace id in the encoded request. Trace ids are 16
@@ -77,24 +112,23 @@ static int find_trace_ids(struct run *r, const struct otlp_batch *b, const uint8
  * mask per request, so the spans of a trace still share theirs and no two
  * requests send the same trace. Costs one copy of the request.
  */
-static grpc_byte_buffer *next_request(struct run *r)
+static grpc_slice next_request(struct run *r)
 {
 	size_t len = GRPC_SLICE_LENGTH(r->payload);
 	grpc_slice sl = grpc_slice_malloc(len);
 	uint8_t *p = GRPC_SLICE_START_PTR(sl);
 	memcpy(p, GRPC_SLICE_START_PTR(r->payload), len);
-	/* Not splitmix(seq) alone: the payload's ids come from splitmix(42...),
-	 * and request 42's mask would equal (and so zero) its first trace id. */
-	uint64_t st = ++r->seq * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull;
+	/* Not splitmix(seed + seq) alone: the payload's ids come from
+	 * splitmix(seed ...), and one request's mask would equal (and so zero)
+	 * a trace id. */
+	uint64_t st = r->o->seed ^ (++r->seq * 0xd1b54a32d192ed03ull + 0x8bb84b93962eacc9ull);
 	uint64_t m[2] = { util_splitmix64(&st), util_splitmix64(&st) };
 	for (size_t i = 0; i < r->n_tid; i++) {
 		uint8_t *t = p + r->tid_off[i];
 		for (int k = 0; k < 16; k++)
 			t[k] ^= ((const uint8_t *)m)[k];
 	}
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
-	grpc_slice_unref(sl);
-	return bb;
+	return sl;
 }
 
 static bool may_start(struct run *r)
@@ -106,11 +140,17 @@ static bool may_start(struct run *r)
 	return true;
 }
 
+/* Starts the next try of s's request (a new request when its slot is
+ * free). 0, or -EIO (then the slot is free again). */
 static int start_call(struct run *r, struct stream *s)
 {
-	memset(s, 0, offsetof(struct stream, conn));
-	grpc_metadata_array_init(&s->imd);
-	grpc_metadata_array_init(&s->tmd);
+	bool fresh = GRPC_SLICE_LENGTH(s->payload) == 0;
+	s->imd = (grpc_metadata_array){ 0 };
+	s->tmd = (grpc_metadata_array){ 0 };
+	s->resp = NULL;
+	s->status = GRPC_STATUS_OK;
+	s->details = grpc_empty_slice();
+	s->retry_at = 0;
 	grpc_slice method = grpc_slice_from_static_string(EXPORT_METHOD);
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 				       gpr_time_from_millis((int64_t)(r->o->call_timeout_s * 1000),
@@ -118,8 +158,13 @@ static int start_call(struct run *r, struct stream *s)
 	s->call = grpc_channel_create_call(r->ch[s->conn], NULL, GRPC_PROPAGATE_DEFAULTS, r->cq,
 					   method, NULL, dl, NULL);
 	if (s->call == NULL)
-		return -ENOMEM;
-	s->req = next_request(r);
+		goto out_free_request;
+	if (fresh) {
+		s->payload = next_request(r);
+		s->attempt = 0;
+	}
+	/* A new byte buffer for each try: sending one may consume its slices. */
+	s->req = grpc_raw_byte_buffer_create(&s->payload, 1);
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -136,22 +181,72 @@ static int start_call(struct run *r, struct stream *s)
 	ops[5].data.recv_status_on_client.status_details = &s->details;
 	if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK) {
 		grpc_call_unref(s->call);
+		s->call = NULL;
 		grpc_byte_buffer_destroy(s->req);
-		grpc_metadata_array_destroy(&s->imd);
-		grpc_metadata_array_destroy(&s->tmd);
-		return -EIO;
+		goto out_free_request;
 	}
-	r->res->sent++;
-	r->res->spans_sent += r->o->spans_per_req;
+	if (fresh) {
+		r->res->sent++;
+		r->res->spans_sent += r->o->spans_per_req;
+	} else {
+		r->res->retries++;
+	}
+	s->attempt++;
 	r->inflight++;
 	return 0;
+out_free_request:
+	grpc_slice_unref(s->payload);
+	s->payload = grpc_empty_slice();
+	return -EIO;
 }
 
-static void finish_call(struct run *r, struct stream *s)
+/* google.rpc.RetryInfo's delay (ms) in s's trailers, or -1. */
+static int64_t retry_info_ms(const struct stream *s)
+{
+	for (size_t i = 0; i < s->tmd.count; i++) {
+		const grpc_metadata *m = &s->tmd.metadata[i];
+		if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") == 0)
+			return otlp_retry_info_ms(GRPC_SLICE_START_PTR(m->value),
+						  GRPC_SLICE_LENGTH(m->value));
+	}
+	return -1;
+}
+
+/* The codes OTLP lists as retryable; RESOURCE_EXHAUSTED only when the
+ * server says when (RetryInfo): without it the request cannot succeed
+ * (too large, say). */
+static bool retryable(grpc_status_code st, int64_t retry_ms)
+{
+	return st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_CANCELLED ||
+	       st == GRPC_STATUS_DEADLINE_EXCEEDED || st == GRPC_STATUS_ABORTED ||
+	       st == GRPC_STATUS_OUT_OF_RANGE || st == GRPC_STATUS_DATA_LOSS ||
+	       (st == GRPC_STATUS_RESOURCE_EXHAUSTED && retry_ms >= 0);
+}
+
+/* The wait after the n-th refusal in a row: 100 ms doubling to 5 s, each
+ * drawn from [d/2, d) so refused streams do not come back in step. */
+static double backoff_s(struct run *r, unsigned n)
+{
+	double d = BACKOFF_FIRST_S;
+	for (unsigned i = 1; i < n && d < BACKOFF_MAX_S; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX_S)
+		d = BACKOFF_MAX_S;
+	double u = (double)(util_splitmix64(&r->jitter) >> 11) / 9007199254740992.0;
+	return d / 2 + u * d / 2;
+}
+
+/* Records the answer to s's call. True when the slot waits (s->retry_at
+ * is set) before it resends its request, or, when the request was given
+ * up, before it sends the next: a refusal means "slow down" either way.
+ * False when the slot is free now. */
+static bool finish_call(struct run *r, struct stream *s)
 {
 	struct col_load_result *res = r->res;
+	bool wait = false, resend = false;
 	r->inflight--;
 	if (s->status == GRPC_STATUS_OK) {
+		s->refusals = 0;
 		res->acked++;
 		uint64_t rejected = 0;
 		if (s->resp != NULL) {
@@ -169,24 +264,35 @@ static void finish_call(struct run *r, struct stream *s)
 		}
 		res->rejected_spans += rejected;
 		res->spans_acked += r->o->spans_per_req - rejected;
-	} else {
-		/* The codes OTLP lists as retryable. */
-		bool refused = s->status == GRPC_STATUS_UNAVAILABLE ||
-			       s->status == GRPC_STATUS_RESOURCE_EXHAUSTED ||
-			       s->status == GRPC_STATUS_CANCELLED ||
-			       s->status == GRPC_STATUS_DEADLINE_EXCEEDED ||
-			       s->status == GRPC_STATUS_ABORTED ||
-			       s->status == GRPC_STATUS_OUT_OF_RANGE ||
-			       s->status == GRPC_STATUS_DATA_LOSS;
+		goto out_free;
+	}
+	if ((unsigned)s->status < COL_LOAD_NCODES)
+		res->by_code[s->status]++;
+	int64_t retry_ms = retry_info_ms(s);
+	bool refused = retryable(s->status, retry_ms);
+	if (refused) {
+		/* The server's RetryInfo, if longer, wins over our backoff. A
+		 * wait past the time limit ends at it, and the slot with it. */
+		double d = backoff_s(r, ++s->refusals), now = mono_s();
+		if ((double)retry_ms / 1000.0 > d)
+			d = (double)retry_ms / 1000.0;
+		bool fits = r->o->seconds <= 0 || now + d < r->deadline;
+		s->retry_at = fits ? now + d : r->deadline;
+		if (d > res->max_backoff_s)
+			res->max_backoff_s = d;
+		r->waiting++;
+		wait = true;
+		resend = fits && (int)s->attempt <= r->o->retries;
+	}
+	if (!resend) {
 		if (refused)
 			res->refused++;
 		else
 			res->failed++;
-		/* Keep the first real failure rather than later refusals. */
-		if ((!refused && res->failed == 1) || (refused && res->failed == 0))
-			res->last_status = (int)s->status;
-		else
-			goto out_free;
+	}
+	/* Keep the first real failure rather than later refusals. */
+	if ((!refused && res->failed == 1) || (refused && res->failed == 0)) {
+		res->last_status = (int)s->status;
 		size_t n = GRPC_SLICE_LENGTH(s->details);
 		if (n >= sizeof(res->last_error))
 			n = sizeof(res->last_error) - 1;
@@ -202,6 +308,44 @@ out_free:
 	grpc_metadata_array_destroy(&s->tmd);
 	grpc_call_unref(s->call);
 	s->call = NULL;
+	if (!resend) {
+		grpc_slice_unref(s->payload);
+		s->payload = grpc_empty_slice();
+	}
+	return wait;
+}
+
+/*
+ * Waits until ch is connected. A target where nothing listens fails the
+ * first connection at once (TRANSIENT_FAILURE): the run stops there
+ * instead of counting refusals. 0, -ECONNREFUSED or -ETIMEDOUT.
+ */
+static int wait_connected(grpc_channel *ch, grpc_completion_queue *cq, double timeout_s)
+{
+	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+				       gpr_time_from_millis((int64_t)(timeout_s * 1000), GPR_TIMESPAN));
+	grpc_connectivity_state st = grpc_channel_check_connectivity_state(ch, 1);
+	while (st != GRPC_CHANNEL_READY) {
+		if (st == GRPC_CHANNEL_TRANSIENT_FAILURE || st == GRPC_CHANNEL_SHUTDOWN)
+			return -ECONNREFUSED;
+		grpc_channel_watch_connectivity_state(ch, st, dl, cq, ch);
+		grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							   NULL);
+		if (ev.type != GRPC_OP_COMPLETE || !ev.success)
+			return -ETIMEDOUT;
+		st = grpc_channel_check_connectivity_state(ch, 1);
+	}
+	return 0;
+}
+
+/* The stream whose retry is due first, or NULL if none waits. */
+static struct stream *next_retry(struct run *r, struct stream *streams)
+{
+	struct stream *first = NULL;
+	for (unsigned i = 0; i < r->o->streams; i++)
+		if (streams[i].retry_at > 0 && (first == NULL || streams[i].retry_at < first->retry_at))
+			first = &streams[i];
+	return first;
 }
 
 int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
@@ -221,13 +365,21 @@ int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
 		o.call_timeout_s = 30;
 	if (o.seconds <= 0 && o.requests == 0)
 		o.requests = 1;
+	if (o.retries == 0)
+		o.retries = 5;
+	if (o.connect_timeout_s <= 0)
+		o.connect_timeout_s = 5;
+	if (o.seed == 0)
+		o.seed = col_load_fresh_seed();
 	memset(res, 0, sizeof(*res));
+	res->seed = o.seed;
 	r.o = &o;
 	r.res = res;
+	r.jitter = o.seed ^ 0x6a09e667f3bcc909ull;
 
 	uint8_t *buf;
 	size_t len;
-	struct otlp_batch *b = col_load_batch(o.spans_per_req, o.service, 42);
+	struct otlp_batch *b = col_load_batch(o.spans_per_req, o.service, o.seed);
 	if (b == NULL)
 		return -ENOMEM;
 	ret = otlp_encode_proto(b, &buf, &len);
@@ -266,24 +418,45 @@ int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
 	grpc_channel_credentials_release(creds);
 	r.cq = grpc_completion_queue_create_for_next(NULL);
 
+	for (unsigned i = 0; i < o.connections && ret == 0; i++)
+		ret = wait_connected(r.ch[i], r.cq, o.connect_timeout_s);
+
 	double t0 = mono_s();
 	r.deadline = t0 + o.seconds;
-	for (unsigned i = 0; i < o.streams && may_start(&r); i++) {
+	for (unsigned i = 0; i < o.streams && ret == 0 && may_start(&r); i++) {
 		streams[i].conn = i % o.connections;
-		if (start_call(&r, &streams[i]) != 0) {
-			ret = -EIO;
-			break;
-		}
+		ret = start_call(&r, &streams[i]);
 	}
-	while (r.inflight > 0) {
-		grpc_event ev = grpc_completion_queue_next(
-			r.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	while (r.inflight > 0 || r.waiting > 0) {
+		struct stream *due = next_retry(&r, streams);
+		gpr_timespec until = gpr_inf_future(GPR_CLOCK_REALTIME);
+		if (due != NULL)
+			until = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+					     gpr_time_from_micros((int64_t)((due->retry_at - mono_s()) * 1e6),
+								  GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_next(r.cq, until, NULL);
+		struct stream *s;
+		if (ev.type == GRPC_QUEUE_TIMEOUT && due != NULL) {
+			if (mono_s() < due->retry_at)
+				continue;
+			s = due;
+			s->retry_at = 0;
+			r.waiting--;
+			bool resend = GRPC_SLICE_LENGTH(s->payload) > 0;
+			if ((resend || (ret == 0 && may_start(&r))) && start_call(&r, s) != 0) {
+				if (resend)
+					res->refused++; /* its last answer was a refusal */
+				ret = -EIO;
+			}
+			continue;
+		}
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
-		struct stream *s = ev.tag;
-		finish_call(&r, s);
-		if (ret == 0 && may_start(&r) && start_call(&r, s) != 0)
-			ret = -EIO;
+		s = ev.tag;
+		if (finish_call(&r, s))
+			continue;
+		if (ret == 0 && may_start(&r))
+			ret = start_call(&r, s);
 	}
 	res->elapsed_s = mono_s() - t0;
 
@@ -295,6 +468,8 @@ int col_load_run(const struct col_load_opts *opts, struct col_load_result *res)
 	for (unsigned i = 0; i < o.connections; i++)
 		grpc_channel_destroy(r.ch[i]);
 out_free:
+	for (unsigned i = 0; streams != NULL && i < o.streams; i++)
+		grpc_slice_unref(streams[i].payload);
 	free(r.ch);
 	free(streams);
 	free(r.tid_off);
