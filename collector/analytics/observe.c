@@ -209,8 +209,8 @@ static void pend_expire_oldest(struct col_analytics *a)
 }
 
 /* p waits for its parent. When the set is full the oldest stops waiting.
- * Out of memory: p is counted at once, without its parent. */
-static void pend_add(struct col_analytics *a, const struct an_pend *p)
+ * Out of memory: p is counted at once, without its parent, and -ENOMEM. */
+static int pend_add(struct col_analytics *a, const struct an_pend *p)
 {
 	struct an_pending *q = &a->pend;
 	if (q->n >= q->max) {
@@ -221,7 +221,7 @@ static void pend_add(struct col_analytics *a, const struct an_pend *p)
 		if (q->cap >= q->max || q->cap >= UINT32_MAX / 2) {
 			a->st.unknown_parent++;
 			count(a, p, false, 0, NULL);
-			return;
+			return -ENOMEM;
 		}
 		uint32_t nc = q->cap ? q->cap * 2 : 256;
 		if (nc > q->max)
@@ -230,7 +230,7 @@ static void pend_add(struct col_analytics *a, const struct an_pend *p)
 		if (ne == NULL) {
 			a->st.unknown_parent++;
 			count(a, p, false, 0, NULL);
-			return;
+			return -ENOMEM;
 		}
 		q->e = ne;
 		for (uint32_t i = nc; i > q->cap; i--) {
@@ -255,6 +255,7 @@ static void pend_add(struct col_analytics *a, const struct an_pend *p)
 	q->tail = i + 1;
 	q->n++;
 	a->pend_dirty = true;
+	return 0;
 }
 
 /* The span (trace, span id) of service svc has come: its waiting children
@@ -282,9 +283,7 @@ static void pend_resolve(struct col_analytics *a, const uint8_t *trace, const ui
 int an_pend_restore(struct col_analytics *a, const struct an_pend *p)
 {
 	seen_put(a, tid64(p->trace), id64(p->span), p->chash, p->svc);
-	size_t before = a->st.unknown_parent;
-	pend_add(a, p);
-	return a->st.unknown_parent != before ? -ENOMEM : 0;
+	return pend_add(a, p);
 }
 
 size_t col_an_expire(struct col_analytics *a, uint64_t now_ms)
@@ -401,7 +400,7 @@ void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mod
 					a->st.unknown_parent++;
 					count(a, &p, false, 0, at);
 				} else {
-					pend_add(a, &p);
+					pend_add(a, &p); /* out of memory: counted parentless */
 				}
 			}
 		}

@@ -185,17 +185,21 @@ static void ckpt_free(struct an_ckpt *c)
 	free(c);
 }
 
+/* How far before a checkpoint the warm-up at start-up begins, at least. */
+#define WARM_MIN_MS 60000u
+
 /* The warm-up position of a checkpoint made now: the newest checkpoint at
- * least a settle time old, so that after a restart a child that comes up
- * to a settle time after its parent still finds it, and a duplicate its
- * original. Forgets the older ones. */
+ * least a settle time (and a minute) old, so that after a restart a child
+ * that comes up to a settle time after its parent still finds it, and a
+ * resend its original. Forgets the older ones. */
 static struct store_pos warm_pos(struct col_analytics *a, uint64_t now_ms)
 {
 	if (a->nwhist == 0)
 		return a->base;
+	uint64_t span = a->o.settle_ms > WARM_MIN_MS ? a->o.settle_ms : WARM_MIN_MS;
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < a->nwhist; i++)
-		if (a->whist[i].ms + a->o.settle_ms <= now_ms)
+		if (a->whist[i].ms + span <= now_ms)
 			k = i;
 	memmove(a->whist, a->whist + k, (a->nwhist - k) * sizeof(*a->whist));
 	a->nwhist -= k;
