@@ -1057,8 +1057,74 @@ TEST(out_of_order_and_duplicates)
 	ASSERT(strstr(out, "      3 ") != NULL); /* SPANS */
 }
 
+/* n spans of service svc in traces 950000.. : roots (span 1), or their
+ * children in the caller's trace (span 2, parent 1). */
+static int send_family(const char *svc, bool children, int from, int n)
+{
+	struct sp *s = calloc((size_t)n, sizeof(*s));
+	for (int i = 0; i < n; i++) {
+		uint64_t t = T0 + 4 * MIN_NS + (uint64_t)(from + i) * 1000;
+		if (children) {
+			s[i] = (struct sp){ svc, "1", "work", OTLP_SPAN_KIND_INTERNAL, t, 2000000, (from + i) % 10 == 0 };
+			ids(&s[i], 950000 + (uint32_t)(from + i), 2, 1);
+		} else {
+			s[i] = (struct sp){ svc, "1", "GET /", OTLP_SPAN_KIND_SERVER, t, 5000000, false };
+			ids(&s[i], 950000 + (uint32_t)(from + i), 1, 0);
+		}
+	}
+	int rc = send_spans(s, (size_t)n);
+	free(s);
+	return rc;
+}
+
+/* Children exported before their parents, with kill -9 between: the
+ * waiting children go with the checkpoints, a resend after the restart is
+ * recognised, and the parents that come after the restarts still make
+ * the children entries of their service and the edges exact. */
+TEST(kill9_with_waiting_spans)
+{
+	settle_ms = "20000";
+	UP(false);
+	ASSERT_EQ(send_family("k9-api", true, 0, 50), 0);
+	usleep(800 * 1000); /* checkpoints (200 ms) save the waiting set */
+	ASSERT_OK(ternd_proc_kill(&proc));
+	start_ternd("200");
+	if (TEST_FAILED())
+		return;
+	ASSERT_EQ(all_calls_of("k9-api"), 0); /* still waiting */
+	ASSERT_EQ(send_family("k9-web", false, 0, 25), 0);
+	ASSERT_EQ(send_family("k9-api", true, 0, 50), 0); /* a resend */
+	ASSERT_OK(ternd_proc_kill(&proc)); /* no checkpoint needed */
+	start_ternd("200");
+	if (TEST_FAILED())
+		return;
+	ASSERT_EQ(send_family("k9-web", false, 25, 25), 0);
+	ASSERT_EQ(calls_of("k9-api", T0, T0 + 10 * MIN_NS), 50);
+	ASSERT_EQ(all_calls_of("k9-api"), 50);
+	ASSERT_EQ(calls_of("k9-web", T0, T0 + 10 * MIN_NS), 50);
+	char path[256];
+	int st;
+	json_object *o;
+	snprintf(path, sizeof(path), "/api/dependencies?endTs=%" PRIu64 "&lookback=600000",
+		 (T0 + 10 * MIN_NS) / 1000000);
+	ASSERT_OK(http_get(path, &st, &o));
+	json_object *d = get(o, "data");
+	ASSERT_EQ((int64_t)json_object_array_length(d), 1);
+	ASSERT_STR_EQ(dstr(json_object_array_get_idx(d, 0), "parent"), "k9-web");
+	ASSERT_EQ((int64_t)dnum(json_object_array_get_idx(d, 0), "callCount"), 50);
+	json_object_put(o);
+	/* and after a clean stop and start */
+	ASSERT_EQ(ternd_proc_stop(&proc), 0);
+	start_ternd("200");
+	if (TEST_FAILED())
+		return;
+	ASSERT_EQ(calls_of("k9-api", T0, T0 + 10 * MIN_NS), 50);
+	ASSERT_EQ(all_calls_of("k9-api"), 50);
+	ASSERT_EQ(ternd_proc_stop(&proc), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(ingest), TEST_ENTRY(summary), TEST_ENTRY(jaeger_services_operations),
 	  TEST_ENTRY(jaeger_traces), TEST_ENTRY(jaeger_dependencies_and_metrics),
 	  TEST_ENTRY(bad_parameters), TEST_ENTRY(slow_now_and_metrics), TEST_ENTRY(cli), TEST_ENTRY(restart_clean),
 	  TEST_ENTRY(kill9_exact), TEST_ENTRY(kill9_under_load),
-	  TEST_ENTRY(out_of_order_and_duplicates))
+	  TEST_ENTRY(out_of_order_and_duplicates), TEST_ENTRY(kill9_with_waiting_spans))
