@@ -390,7 +390,8 @@ void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mod
 				p.kind = (int)sp->kind < 0 || sp->kind > 255 ? 0 : (uint8_t)sp->kind;
 				p.err = sp->status.code == OTLP_STATUS_ERROR;
 				uint32_t psvc;
-				if (!sp->has_parent)
+				/* An all-zero span id is invalid (W3C): no parent. */
+				if (!sp->has_parent || id64(sp->parent_span_id) == 0)
 					count(a, &p, false, 0, at);
 				else if (seen_svc(a, tid, id64(sp->parent_span_id), &psvc))
 					count(a, &p, true, psvc, at);

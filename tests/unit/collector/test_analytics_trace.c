@@ -298,6 +298,21 @@ TEST(same_ids_other_content)
 	col_an_free(a);
 }
 
+TEST(zero_parent_is_root)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	struct b x = { 0 };
+	resource(&x, "web");
+	uint8_t tid[16] = { 9 }, sid[8] = { 1 }, zero[8] = { 0 };
+	ASSERT_OK(otlp_build_span(&x.bd, tid, sid, zero, "GET /", OTLP_SPAN_KIND_INTERNAL, T0,
+				  T0 + 1000));
+	observe(a, &x);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "web", "GET /", true), 1);
+	col_an_free(a);
+}
+
 /* One store in a fresh directory. */
 static struct store *open_store(char *dir)
 {
@@ -436,5 +451,6 @@ TEST(crash_between_blob_and_index)
 
 TEST_MAIN(TEST_ENTRY(children_before_parents), TEST_ENTRY(edges_whatever_the_kinds),
 	  TEST_ENTRY(parent_never_arrives), TEST_ENTRY(pending_overflow), TEST_ENTRY(duplicates),
-	  TEST_ENTRY(same_ids_other_content), TEST_ENTRY(restart_with_waiting_spans),
+	  TEST_ENTRY(same_ids_other_content),
+	  TEST_ENTRY(zero_parent_is_root), TEST_ENTRY(restart_with_waiting_spans),
 	  TEST_ENTRY(crash_between_blob_and_index))
