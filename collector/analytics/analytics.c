@@ -156,9 +156,6 @@ void an_map_free(struct map64 *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- keys, series, hours ---- */
-
-
 /* ---- keys, hours, cells ---- */
 
 static uint64_t key_hash(const struct an_key *k)
@@ -201,7 +198,7 @@ struct col_analytics *col_an_new(const struct col_an_options *o)
 	if (a->o.max_services == 0)
 		a->o.max_services = 1000;
 	if (a->o.max_pending == 0)
-		a->o.max_pending = 1;
+		a->o.max_pending = 100000;
 	int64_t e = an_str_find(&a->str, "", 0, true);
 	int64_t ot = an_str_find(&a->str, COL_AN_OTHER, strlen(COL_AN_OTHER), true);
 	int64_t un = an_str_find(&a->str, "unknown_service", strlen("unknown_service"), true);
