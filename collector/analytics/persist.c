@@ -124,6 +124,7 @@ int col_an_load(struct col_analytics *a, struct store *st, char *msg, size_t msg
 		note = " (index unreadable: rebuilt from the whole log)";
 		if (index_reset(a) != 0)
 			return -ENOMEM;
+		rc = 0;
 	}
 	/* Load the recent hours now (older ones on demand). */
 	int64_t now_hour = (int64_t)(time(NULL) / 3600);

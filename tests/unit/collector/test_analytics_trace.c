@@ -394,6 +394,43 @@ TEST(restart_with_waiting_spans)
 	ASSERT_EQ(edge(a, "web", "api"), 1);
 	ASSERT_EQ(edge(a, "queue", "api"), 1);
 	col_an_free(a);
+
+	/* A truncated or altered index (with waiting spans in it) is refused
+	 * whole: the log is read again from its start, and the answers are
+	 * the same. */
+	resource(&x, "api");
+	span(&x, "late child", OTLP_SPAN_KIND_INTERNAL, 30, 31, 20, 4000, false);
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+	void *index;
+	size_t ilen;
+	ASSERT_OK(store_meta_get(st, "an-index", &index, &ilen));
+	for (size_t cut = 0; cut <= ilen; cut += cut < 80 ? 1 : 13) {
+		uint8_t *bad = malloc(ilen + 1);
+		memcpy(bad, index, ilen);
+		size_t blen = cut < ilen ? cut : ilen + 1;
+		if (cut == ilen)
+			bad[ilen] = 0; /* a byte too many */
+		ASSERT_OK(store_meta_put(st, "an-index", bad, blen));
+		free(bad);
+		a = col_an_new(NULL);
+		ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+		ASSERT(strstr(msg, "index unreadable") != NULL);
+		ASSERT_EQ(stats(a).pending, 1);
+		ASSERT_EQ(calls(a, "api", NULL, false), 3);
+		ASSERT_EQ(edge(a, "web", "api"), 1);
+		col_an_free(a);
+	}
+	ASSERT_OK(store_meta_put(st, "an-index", index, ilen));
+	free(index);
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "index unreadable") == NULL);
+	ASSERT(strstr(msg, "1 spans waiting") != NULL);
+	col_an_free(a);
 	store_close(st);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
