@@ -78,7 +78,9 @@ static int read_log(struct col_analytics *a, struct store_pos from, enum an_mode
 		if (rc == -EAGAIN)
 			break;
 		if (rc == -ERANGE || rc == -EBADMSG) {
-			(*bad)++;
+			/* Retention may have dropped the start of the warm-up. */
+			if (rc == -EBADMSG || mode != AN_WARM)
+				(*bad)++;
 			continue;
 		}
 		if (rc != 0)
@@ -95,9 +97,13 @@ static int read_log(struct col_analytics *a, struct store_pos from, enum an_mode
 	return rc == -EAGAIN ? 0 : rc;
 }
 
-/* Forgets what a bad index left half-read. */
+/* Forgets what a bad index left half-read (waiting spans it restored, and
+ * hours that some of them, pushed out by a lower cap, were counted in). */
 static int index_reset(struct col_analytics *a)
 {
+	for (uint32_t i = 0; i < a->nhours; i++)
+		an_hour_free(a->hours[i]);
+	a->nhours = 0;
 	a->nphours = 0;
 	a->base = (struct store_pos){ 0, 0 };
 	a->warm = a->base;
