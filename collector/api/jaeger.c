@@ -1,8 +1,9 @@
 /*
  * api/jaeger.c: Jaeger's query API (the paths, parameters and JSON that
  * Jaeger UI and Grafana's Jaeger data source use) over the store and the
- * analytics: services, operations, trace search, one trace, dependencies.
- * Times are microseconds since the epoch, durations microseconds.
+ * analytics: services, operations, trace search, one trace (copies of a
+ * span shown once), dependencies. Times are microseconds since the epoch,
+ * durations microseconds.
  */
 #include <errno.h>
 #include <inttypes.h>
