@@ -4,7 +4,7 @@
  * parents, a parent that never comes, the settle time, the cap on waiting
  * spans, duplicates and same ids with other content, edges whatever the
  * kinds, and the waiting spans across a checkpoint and a crash (a real
- * store on disk).
+ * store on disk), also when the waiting set is restored over a lower cap.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -486,8 +486,45 @@ TEST(crash_between_blob_and_index)
 	ASSERT_EQ(system(cmd), 0);
 }
 
+TEST(restore_over_a_lower_cap)
+{
+	setup_time();
+	char dir[] = "/tmp/tern-an-trace-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	struct store *st = open_store(dir);
+	struct col_analytics *a = col_an_new(NULL);
+	char msg[512];
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	struct b x = { 0 };
+	resource(&x, "api");
+	for (int i = 0; i < 3; i++)
+		span(&x, "w", OTLP_SPAN_KIND_INTERNAL, (uint8_t)(10 + i), (uint8_t)(20 + i), 0, 1000,
+		     false);
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+	/* Restarted with room for one: the two oldest stop waiting. */
+	struct col_an_options o;
+	col_an_options_default(&o);
+	o.max_pending = 1;
+	a = col_an_new(&o);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "index unreadable") == NULL);
+	struct col_an_stats s = stats(a);
+	ASSERT_EQ(s.pending, 1);
+	ASSERT_EQ(s.pending_overflow, 2);
+	ASSERT_EQ(calls(a, "api", "w", true), 2);
+	col_an_expire(a, UINT64_MAX);
+	ASSERT_EQ(calls(a, "api", "w", true), 3);
+	col_an_free(a);
+	store_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(children_before_parents), TEST_ENTRY(edges_whatever_the_kinds),
 	  TEST_ENTRY(parent_never_arrives), TEST_ENTRY(pending_overflow), TEST_ENTRY(duplicates),
 	  TEST_ENTRY(same_ids_other_content),
 	  TEST_ENTRY(zero_parent_is_root), TEST_ENTRY(restart_with_waiting_spans),
-	  TEST_ENTRY(crash_between_blob_and_index))
+	  TEST_ENTRY(crash_between_blob_and_index), TEST_ENTRY(restore_over_a_lower_cap))
