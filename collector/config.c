@@ -70,6 +70,14 @@ static const struct opt opts[] = {
 	{ "analytics-max-services", "TERND_ANALYTICS_MAX_SERVICES", K_U32,
 	  F(analytics_max_services), 1, 1 << 20, "N",
 	  "services tracked by analytics; the rest count as __other__ (default 1000)" },
+	{ "analytics-settle-ms", "TERND_ANALYTICS_SETTLE_MS", K_U32,
+	  F(analytics_settle_ms), 0, 3600000, "MS",
+	  "how long a span waits for its parent before it counts as parentless "
+	  "(default 15000; docs/analytics.md)" },
+	{ "analytics-max-pending", "TERND_ANALYTICS_MAX_PENDING", K_U32,
+	  F(analytics_max_pending), 1, 1 << 26, "N",
+	  "spans waiting for their parent at most (about 100 bytes each); past it the "
+	  "oldest stops waiting (default 100000)" },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -93,6 +101,8 @@ void col_config_defaults(struct col_config *c)
 	c->analytics_memory_hours = 24;
 	c->analytics_checkpoint_ms = 10000;
 	c->analytics_max_services = 1000;
+	c->analytics_settle_ms = 15000;
+	c->analytics_max_pending = 100000;
 }
 
 int col_parse_size(const char *s, uint64_t *out)

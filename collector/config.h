@@ -36,6 +36,8 @@ struct col_config {
 	uint32_t analytics_memory_hours;   /* hours of minute sketches kept in memory */
 	uint32_t analytics_checkpoint_ms;  /* how often analytics are persisted */
 	uint32_t analytics_max_services;   /* past it: service __other__ */
+	uint32_t analytics_settle_ms;      /* how long a child waits for its parent */
+	uint32_t analytics_max_pending;    /* children waiting at most */
 };
 
 /** Fills c with the defaults. */

@@ -202,6 +202,8 @@ static int start_analytics(struct ternd *t, char *err, size_t errlen)
 	o.mem_hours = s->cfg.analytics_memory_hours;
 	o.checkpoint_ms = s->cfg.analytics_checkpoint_ms;
 	o.max_services = s->cfg.analytics_max_services;
+	o.settle_ms = s->cfg.analytics_settle_ms;
+	o.max_pending = s->cfg.analytics_max_pending;
 	s->an = col_an_new(&o);
 	if (s->an == NULL) {
 		snprintf(err, errlen, "analytics: out of memory");

@@ -6,16 +6,19 @@
  * every minute, ternd keeps one mergeable quantile sketch of span
  * durations (tern_sketch.h, <= 1% relative error) plus counts of calls and
  * errors. "entry" says whether the spans count for the service's own
- * latency: kind SERVER or CONSUMER, a root span, or a span whose parent is
- * known to belong to another service. Caller -> callee edges between
- * services are counted per minute too. Any window merges its minutes
- * (and, for whole hours, an hourly roll-up), so percentiles are never
- * averaged.
+ * latency: kind SERVER or CONSUMER, a root span, a span whose parent is in
+ * another service, or one whose parent never came. Caller -> callee edges
+ * between services (one call per parent -> child pair whose services
+ * differ, whatever the kinds) are counted per minute too. Both are decided
+ * from the trace: a child whose parent has not arrived yet waits for it.
+ * Any window merges its minutes (and, for whole hours, an hourly roll-up),
+ * so percentiles are never averaged.
  *
  * Persistence: each hour's minutes are written as one blob with
  * store_meta_put() together with the log position they cover; on start-up
  * col_an_load() reads them and replays the log tail after that position,
  * so a crash loses nothing and counts nothing twice (docs/analytics.md).
+ * The spans waiting for a parent at a checkpoint are saved with it.
  *
  * Threads: a struct col_analytics belongs to ternd's loop thread; no
  * function here may be called from another thread at the same time.
@@ -45,9 +48,11 @@ extern "C" {
 struct col_an_options {
 	uint32_t max_ops_per_service; /* distinct operation names; default 2000 */
 	uint32_t mem_hours;           /* hours of minutes kept in memory; default 24 */
-	uint32_t parent_slots;        /* recent span id -> service map; default 131072 */
+	uint32_t parent_slots;        /* recently seen spans (parents, duplicates); default 131072 */
 	uint32_t checkpoint_ms;       /* how often finished data is persisted; default 10000 */
 	uint32_t max_services;        /* distinct service names; past it: __other__; default 1000 */
+	uint32_t settle_ms;           /* how long a child waits for its parent; default 15000 */
+	uint32_t max_pending;         /* spans waiting at most; past it the oldest stops; default 100000 */
 };
 
 /** Fills *o with the defaults. */
@@ -60,7 +65,7 @@ struct col_an_stats {
 	uint64_t spans;            /* observed */
 	uint64_t overflow_spans;   /* put in __other__ by the operation cap */
 	uint64_t overflow_ops;     /* distinct operation names refused by the cap */
-	uint64_t unknown_parent;   /* non-root spans whose parent was not in the map */
+	uint64_t unknown_parent;   /* children classified without their parent (settle or overflow) */
 	uint64_t series;           /* (key, hour) series in memory */
 	uint64_t hours_in_memory;
 	uint64_t checkpoints;      /* completed */
@@ -70,6 +75,9 @@ struct col_an_stats {
 	uint64_t future_spans;     /* starting over a day from now: not counted */
 	uint64_t checkpoint_waits; /* ticks that found batches in flight and waited */
 	uint64_t overflow_service_spans; /* resources (of spans) put in service __other__ */
+	uint64_t pending;          /* spans waiting for their parent now */
+	uint64_t pending_overflow; /* stopped waiting because max_pending was reached */
+	uint64_t duplicate_spans;  /* seen before (trace, span id, content): not counted */
 };
 
 /** Makes empty analytics. o may be NULL (defaults). NULL when out of memory. */
@@ -82,12 +90,22 @@ struct col_analytics *col_an_new(const struct col_an_options *o);
 void col_an_free(struct col_analytics *a);
 
 /**
- * Counts every span of b (a batch that is now durable). Copies what it
- * keeps: b may be freed right after. Cost per span: one hash of the parent
- * map, and one key lookup per run of spans with the same name and kind.
- * Out of memory: the span is counted in nothing (and not retried).
+ * Counts every span of b (a batch that is now durable), once: a span seen
+ * recently with the same trace id, span id and content is a duplicate and
+ * not counted. A span whose parent has not been seen waits for it (at most
+ * settle_ms, at most max_pending spans) and is counted when the parent
+ * comes or when its wait ends (docs/analytics.md). Copies what it keeps:
+ * b may be freed right after. Out of memory: the span is counted in
+ * nothing (and not retried).
  */
 void col_an_observe(struct col_analytics *a, const struct otlp_batch *b);
+
+/**
+ * Counts the waiting spans whose settle time has ended by now_ms (wall
+ * clock, ms; 0: now; UINT64_MAX: all of them) as spans whose parent never
+ * came. col_an_start() runs it on a timer. Returns how many.
+ */
+size_t col_an_expire(struct col_analytics *a, uint64_t now_ms);
 
 /**
  * Binds a to its store: reads the persisted hours and replays the log

@@ -1,8 +1,9 @@
 /*
  * api/jaeger.c: Jaeger's query API (the paths, parameters and JSON that
  * Jaeger UI and Grafana's Jaeger data source use) over the store and the
- * analytics: services, operations, trace search, one trace, dependencies.
- * Times are microseconds since the epoch, durations microseconds.
+ * analytics: services, operations, trace search, one trace (copies of a
+ * span shown once), dependencies. Times are microseconds since the epoch,
+ * durations microseconds.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -331,28 +332,114 @@ static int process_id(struct procs *pr, const struct otlp_resource_spans *rs, ch
 	return 0;
 }
 
-/* Builds one Jaeger trace from every span of b (all of one trace). */
+/* One span of a trace being built, with its JSON text to compare copies. */
+struct tspan {
+	const struct otlp_span *sp;
+	json_object *js;
+	const char *text; /* owned by js */
+	size_t ix;        /* order in the batch */
+	bool drop;        /* a copy of an earlier span */
+};
+
+static int tspan_cmp(const void *x, const void *y)
+{
+	const struct tspan *a = x, *b = y;
+	int c = memcmp(a->sp->span_id, b->sp->span_id, 8);
+	if (c == 0)
+		c = strcmp(a->text, b->text);
+	if (c == 0)
+		c = a->ix < b->ix ? -1 : a->ix > b->ix;
+	return c;
+}
+
+static int tspan_ix_cmp(const void *x, const void *y)
+{
+	const struct tspan *a = x, *b = y;
+	return a->ix < b->ix ? -1 : a->ix > b->ix;
+}
+
+/* Marks the copies of a span (same span id, same content: a client's
+ * retry, a forwarder's resend) to be left out, keeping the first; returns
+ * the warnings for span ids shared by different spans (both kept), as
+ * Jaeger's trace JSON says it, or NULL. v is sorted by tspan_cmp. */
+static json_object *tspan_dedup(struct tspan *v, size_t n)
+{
+	json_object *warn = NULL;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, distinct = 1;
+		for (; j < n && memcmp(v[j].sp->span_id, v[i].sp->span_id, 8) == 0; j++) {
+			if (strcmp(v[j].text, v[j - 1].text) == 0)
+				v[j].drop = true;
+			else
+				distinct++;
+		}
+		if (distinct > 1) {
+			char sid[17], msg[160];
+			util_hex_encode(sid, v[i].sp->span_id, 8);
+			snprintf(msg, sizeof(msg),
+				 "duplicate span IDs: %zu different spans have span ID %s", distinct, sid);
+			if (warn == NULL)
+				warn = json_object_new_array();
+			json_object_array_add(warn, json_object_new_string(msg));
+		}
+		i = j;
+	}
+	return warn;
+}
+
+/* Builds one Jaeger trace from every span of b (all of one trace). Copies
+ * of a span are shown once (tspan_dedup). */
 static json_object *trace_json(const struct otlp_batch *b)
 {
 	json_object *spans = json_object_new_array();
 	struct procs pr = { json_object_new_object(), NULL, 0 };
 	char tid[33] = "";
-	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
+	size_t n = 0, cap = 0;
+	struct tspan *v = NULL;
+	bool oom = false;
+	for (const struct otlp_resource_spans *rs = b->resource_spans; rs && !oom; rs = rs->next) {
 		char pid[24];
 		if (process_id(&pr, rs, pid) != 0)
 			break;
 		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
-			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
+			for (const struct otlp_span *sp = ss->spans; sp && !oom; sp = sp->next) {
 				util_hex_encode(tid, sp->trace_id, 16);
-				json_object_array_add(spans, span_json(sp, ss, tid, pid));
+				json_object *js = span_json(sp, ss, tid, pid);
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 64;
+					struct tspan *nv = realloc(v, nc * sizeof(*nv));
+					if (nv == NULL) {
+						json_object_put(js);
+						oom = true;
+						break;
+					}
+					v = nv;
+					cap = nc;
+				}
+				const char *text = json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN);
+				v[n] = (struct tspan){ sp, js, text, n, false };
+				n++;
 			}
 	}
+	json_object *warn = NULL;
+	if (n > 1) {
+		qsort(v, n, sizeof(*v), tspan_cmp);
+		warn = tspan_dedup(v, n);
+		qsort(v, n, sizeof(*v), tspan_ix_cmp);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].drop)
+			json_object_put(v[i].js);
+		else
+			json_object_array_add(spans, v[i].js);
+	}
+	free(v);
 	free(pr.keys);
 	json_object *trace = json_object_new_object();
 	json_object_object_add(trace, "traceID", json_object_new_string(tid));
 	json_object_object_add(trace, "spans", spans);
 	json_object_object_add(trace, "processes", pr.obj);
-	json_object_object_add(trace, "warnings", NULL);
+	json_object_object_add(trace, "warnings", warn);
 	return trace;
 }
 

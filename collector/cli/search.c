@@ -1,4 +1,5 @@
 /* cli/search.c: tern search: traces of a service, one line each. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,7 +35,30 @@ static int search_path(struct cli *c, char *path, size_t len)
 	return 0;
 }
 
-/* One line: id, root span, spans, duration, errors, start. */
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Whether sp has a CHILD_OF parent among the trace's span ids (sorted). */
+static bool has_parent_in(json_object *sp, const char **ids, size_t n)
+{
+	json_object *refs = cli_field(sp, "references");
+	for (size_t j = 0; refs && j < json_object_array_length(refs); j++) {
+		json_object *r = json_object_array_get_idx(refs, j);
+		if (strcmp(cli_str(r, "refType"), "CHILD_OF") != 0)
+			continue;
+		const char *pid = cli_str(r, "spanID");
+		if (ids != NULL && bsearch(&pid, ids, n, sizeof(*ids), cmp_str) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* One line: id, root span, spans, duration, errors, start. The root is
+ * the earliest span without a parent in the trace (its parent may be
+ * missing); start times alone do not tell it: a child often starts in
+ * the same millisecond as its parent. */
 static void print_trace_line(json_object *tr)
 {
 	json_object *spans = cli_field(tr, "spans"), *procs = cli_field(tr, "processes");
@@ -42,11 +66,19 @@ static void print_trace_line(json_object *tr)
 	int64_t t0 = INT64_MAX, t1 = 0;
 	int errors = 0;
 	char root[160] = "";
+	const char **ids = ns ? malloc(ns * sizeof(*ids)) : NULL;
+	for (size_t k = 0; ids && k < ns; k++)
+		ids[k] = cli_str(json_object_array_get_idx(spans, k), "spanID");
+	if (ids)
+		qsort(ids, ns, sizeof(*ids), cmp_str);
+	int64_t root_t = INT64_MAX;
 	for (size_t k = 0; k < ns; k++) {
 		json_object *sp = json_object_array_get_idx(spans, k);
 		int64_t st = (int64_t)cli_num(sp, "startTime"), du = (int64_t)cli_num(sp, "duration");
-		if (st < t0) {
+		if (st < t0)
 			t0 = st;
+		if (st < root_t && !has_parent_in(sp, ids, ns)) {
+			root_t = st;
 			snprintf(root, sizeof(root), "%s: %s",
 				 cli_str(cli_field(procs, cli_str(sp, "processID")), "serviceName"),
 				 cli_str(sp, "operationName"));
@@ -58,6 +90,7 @@ static void print_trace_line(json_object *tr)
 			if (strcmp(cli_str(json_object_array_get_idx(stags, j), "key"), "error") == 0)
 				errors++;
 	}
+	free(ids);
 	char dur[24], when[40] = "";
 	time_t ts = (time_t)(t0 / 1000000);
 	struct tm tm;

@@ -1,0 +1,530 @@
+/*
+ * test_analytics_trace.c: analytics decided from the trace, not from
+ * arrival order (collector/analytics/observe.c): children before their
+ * parents, a parent that never comes, the settle time, the cap on waiting
+ * spans, duplicates and same ids with other content, edges whatever the
+ * kinds, and the waiting spans across a checkpoint and a crash (a real
+ * store on disk), also when the waiting set is restored over a lower cap.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analytics/analytics.h"
+#include "harness.h"
+#include "store.h"
+
+/* For helpers that return a value (ASSERT returns from the function). */
+#define CHECK(x)                                                              \
+	do {                                                                  \
+		if ((x) != 0) {                                               \
+			fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #x); \
+			abort();                                              \
+		}                                                             \
+	} while (0)
+
+#define MIN_NS 60000000000ull
+#define HOUR_NS (60 * MIN_NS)
+
+static uint64_t T0; /* an hour boundary, 3 hours ago */
+
+struct b {
+	struct otlp_batch *b;
+	struct otlp_builder bd;
+};
+
+static void resource(struct b *x, const char *svc)
+{
+	if (x->b == NULL) {
+		ASSERT_OK(otlp_builder_init(&x->bd));
+		x->b = x->bd.batch;
+	}
+	ASSERT_OK(otlp_build_resource(&x->bd, svc));
+	ASSERT_OK(otlp_build_scope(&x->bd, NULL, NULL));
+}
+
+/* A span of trace 7: id, parent (0: none), start T0 + at, duration dur. */
+static void span(struct b *x, const char *name, int kind, uint8_t id, uint8_t parent,
+		 uint64_t at, uint64_t dur, bool err)
+{
+	uint8_t tid[16] = { 7 }, sid[8] = { id }, pid[8] = { parent };
+	ASSERT_OK(otlp_build_span(&x->bd, tid, sid, parent ? pid : NULL, name,
+				  (enum otlp_span_kind)kind, T0 + at, T0 + at + dur));
+	ASSERT_OK(otlp_build_status(&x->bd, err ? OTLP_STATUS_ERROR : OTLP_STATUS_UNSET, NULL));
+}
+
+static void observe(struct col_analytics *a, struct b *x)
+{
+	col_an_observe(a, x->b);
+	otlp_batch_free(x->b);
+	*x = (struct b){ 0 };
+}
+
+/* Calls of (svc, op) in the first minute; entry: only entry spans. */
+static int64_t calls(struct col_analytics *a, const char *svc, const char *op, bool entry)
+{
+	struct col_an_filter f = { svc, op, NULL, -1, entry, 0 };
+	struct col_an_result r;
+	CHECK(col_an_query(a, &f, T0, T0 + MIN_NS, 0, &r));
+	int64_t n = r.n ? (int64_t)r.rows[0].calls : 0;
+	col_an_result_free(&r);
+	return n;
+}
+
+/* Calls on the edge parent -> child in the first minute (-1: no edge). */
+static int64_t edge(struct col_analytics *a, const char *parent, const char *child)
+{
+	struct col_an_edge *e;
+	size_t n;
+	CHECK(col_an_deps(a, T0, T0 + MIN_NS, &e, &n));
+	int64_t c = -1;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].parent, parent) == 0 && strcmp(e[i].child, child) == 0)
+			c = (int64_t)e[i].calls;
+	free(e);
+	return c;
+}
+
+static size_t nedges(struct col_analytics *a)
+{
+	struct col_an_edge *e;
+	size_t n;
+	CHECK(col_an_deps(a, T0, T0 + MIN_NS, &e, &n));
+	free(e);
+	return n;
+}
+
+static struct col_an_stats stats(struct col_analytics *a)
+{
+	struct col_an_stats st;
+	col_an_get_stats(a, &st);
+	return st;
+}
+
+static void setup_time(void)
+{
+	T0 = ((uint64_t)time(NULL) * 1000000000ull / HOUR_NS - 3) * HOUR_NS;
+}
+
+TEST(children_before_parents)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	ASSERT(a != NULL);
+	struct b x = { 0 };
+	/* api exports first: its INTERNAL entry 4 (parent 3 in web) and its
+	 * child 5; then a worker without kinds, 6, child of 5. */
+	resource(&x, "worker");
+	span(&x, "job", OTLP_SPAN_KIND_UNSPECIFIED, 6, 5, 40, 1000, false);
+	observe(a, &x);
+	resource(&x, "api");
+	span(&x, "db", OTLP_SPAN_KIND_INTERNAL, 5, 4, 30, 2000, false);
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 3, 20, 4000, true);
+	observe(a, &x);
+	/* 5 came before 4 in its batch but found it there; 6 found 5. */
+	ASSERT_EQ(stats(a).pending, 1);
+	ASSERT_EQ(calls(a, "worker", "job", true), 1);
+	/* web comes last: its root and the CLIENT span 3. */
+	resource(&x, "web");
+	span(&x, "call api", OTLP_SPAN_KIND_CLIENT, 3, 1, 10, 5000, false);
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false);
+	observe(a, &x);
+	struct col_an_stats st = stats(a);
+	ASSERT_EQ(st.pending, 0);
+	ASSERT_EQ(st.unknown_parent, 0);
+	ASSERT_EQ(st.spans, 5);
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	ASSERT_EQ(calls(a, "api", "db", true), 0);
+	ASSERT_EQ(calls(a, "api", NULL, false), 2);
+	ASSERT_EQ(calls(a, "worker", "job", true), 1);
+	ASSERT_EQ(calls(a, "web", NULL, true), 1);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	ASSERT_EQ(edge(a, "api", "worker"), 1);
+	ASSERT_EQ(nedges(a), 2);
+	col_an_free(a);
+}
+
+TEST(edges_whatever_the_kinds)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	struct b x = { 0 };
+	/* SERVER -> SERVER (no CLIENT span between) and kind-less pairs. */
+	resource(&x, "front");
+	span(&x, "in", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 9000, false);
+	resource(&x, "back");
+	span(&x, "in", OTLP_SPAN_KIND_SERVER, 2, 1, 1, 5000, false);
+	span(&x, "again", OTLP_SPAN_KIND_SERVER, 3, 1, 2, 5000, false);
+	resource(&x, "plain");
+	span(&x, "x", OTLP_SPAN_KIND_UNSPECIFIED, 4, 2, 3, 1000, false);
+	span(&x, "y", OTLP_SPAN_KIND_UNSPECIFIED, 5, 4, 4, 500, false);
+	observe(a, &x);
+	ASSERT_EQ(edge(a, "front", "back"), 2);
+	ASSERT_EQ(edge(a, "back", "plain"), 1);
+	ASSERT_EQ(nedges(a), 2);
+	ASSERT_EQ(calls(a, "plain", NULL, true), 1);
+	ASSERT_EQ(calls(a, "back", NULL, true), 2);
+	col_an_free(a);
+}
+
+TEST(parent_never_arrives)
+{
+	setup_time();
+	struct col_an_options o;
+	col_an_options_default(&o);
+	o.settle_ms = 200;
+	struct col_analytics *a = col_an_new(&o);
+	struct b x = { 0 };
+	resource(&x, "api");
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 99, 0, 4000, true);
+	observe(a, &x);
+	/* Inside the settle time: in no answer. */
+	ASSERT_EQ(col_an_expire(a, 0), 0);
+	ASSERT_EQ(calls(a, "api", NULL, false), 0);
+	ASSERT_EQ(stats(a).pending, 1);
+	usleep(300 * 1000);
+	ASSERT_EQ(col_an_expire(a, 0), 1);
+	/* The first span of its service we know of: an entry, no edge. */
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	ASSERT_EQ(nedges(a), 0);
+	ASSERT_EQ(stats(a).unknown_parent, 1);
+	ASSERT_EQ(stats(a).pending, 0);
+	/* The parent comes after all: the child was counted already. */
+	resource(&x, "web");
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 99, 0, 0, 10000, false);
+	observe(a, &x);
+	ASSERT_EQ(calls(a, "api", NULL, false), 1);
+	ASSERT_EQ(nedges(a), 0);
+
+	/* settle 0: no wait at all */
+	col_an_free(a);
+	o.settle_ms = 0;
+	a = col_an_new(&o);
+	resource(&x, "api");
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 99, 0, 4000, true);
+	observe(a, &x);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	col_an_free(a);
+}
+
+TEST(pending_overflow)
+{
+	setup_time();
+	struct col_an_options o;
+	col_an_options_default(&o);
+	o.max_pending = 2;
+	struct col_analytics *a = col_an_new(&o);
+	struct b x = { 0 };
+	resource(&x, "api");
+	span(&x, "first", OTLP_SPAN_KIND_INTERNAL, 11, 1, 0, 1000, false);
+	span(&x, "second", OTLP_SPAN_KIND_INTERNAL, 12, 2, 0, 1000, false);
+	span(&x, "third", OTLP_SPAN_KIND_INTERNAL, 13, 3, 0, 1000, false);
+	observe(a, &x);
+	struct col_an_stats st = stats(a);
+	ASSERT_EQ(st.pending, 2);
+	ASSERT_EQ(st.pending_overflow, 1);
+	ASSERT_EQ(calls(a, "api", "first", true), 1); /* the oldest stopped waiting */
+	char buf[8192];
+	ASSERT(col_an_render_metrics(a, buf, sizeof(buf)) < sizeof(buf));
+	ASSERT(strstr(buf, "ternd_analytics_pending_overflow_total 1\n") != NULL);
+	ASSERT(strstr(buf, "ternd_analytics_pending 2\n") != NULL);
+	/* The parents of the two still waiting come: same service, not entries. */
+	resource(&x, "api");
+	span(&x, "p2", OTLP_SPAN_KIND_SERVER, 2, 0, 0, 5000, false);
+	span(&x, "p3", OTLP_SPAN_KIND_SERVER, 3, 0, 0, 5000, false);
+	observe(a, &x);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "api", "second", true), 0);
+	ASSERT_EQ(calls(a, "api", "third", false), 1);
+	/* Many more than the cap: nothing lost, never more waiting than it. */
+	for (int i = 0; i < 50; i++) {
+		resource(&x, "api");
+		span(&x, "many", OTLP_SPAN_KIND_INTERNAL, (uint8_t)(100 + i), (uint8_t)(200 + i), 0,
+		     1000, false);
+		observe(a, &x);
+		ASSERT_LE(stats(a).pending, 2);
+	}
+	col_an_expire(a, UINT64_MAX);
+	ASSERT_EQ(calls(a, "api", "many", true), 50);
+	ASSERT_EQ(stats(a).pending_overflow, 49);
+	col_an_free(a);
+}
+
+TEST(duplicates)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	struct b x = { 0 };
+	/* The same export three times (a retry, a resend after a crash),
+	 * the child waiting for its parent the first time. */
+	for (int k = 0; k < 3; k++) {
+		resource(&x, "api");
+		span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 3, 20, 4000, true);
+		observe(a, &x);
+	}
+	ASSERT_EQ(stats(a).pending, 1);
+	for (int k = 0; k < 2; k++) {
+		resource(&x, "web");
+		span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 3, 0, 0, 10000, false);
+		span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 3, 0, 0, 10000, false);
+		observe(a, &x);
+	}
+	struct col_an_stats st = stats(a);
+	ASSERT_EQ(st.spans, 2);
+	ASSERT_EQ(st.duplicate_spans, 5);
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	ASSERT_EQ(calls(a, "web", NULL, false), 1);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	col_an_free(a);
+}
+
+TEST(same_ids_other_content)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	struct b x = { 0 };
+	resource(&x, "web");
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false);
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 20000, false); /* other end */
+	span(&x, "GET /x", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false); /* other name */
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, true);  /* other status */
+	observe(a, &x);
+	ASSERT_EQ(stats(a).duplicate_spans, 0);
+	ASSERT_EQ(calls(a, "web", NULL, true), 4);
+	col_an_free(a);
+}
+
+TEST(zero_parent_is_root)
+{
+	setup_time();
+	struct col_analytics *a = col_an_new(NULL);
+	struct b x = { 0 };
+	resource(&x, "web");
+	uint8_t tid[16] = { 9 }, sid[8] = { 1 }, zero[8] = { 0 };
+	ASSERT_OK(otlp_build_span(&x.bd, tid, sid, zero, "GET /", OTLP_SPAN_KIND_INTERNAL, T0,
+				  T0 + 1000));
+	observe(a, &x);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "web", "GET /", true), 1);
+	col_an_free(a);
+}
+
+/* One store in a fresh directory. */
+static struct store *open_store(char *dir)
+{
+	struct store_options so;
+	store_options_default(&so);
+	so.dir = dir;
+	struct store *st;
+	CHECK(store_open(&so, &st, NULL));
+	return st;
+}
+
+/* Appends x to the log and observes it, as ternd's store sink does. */
+static void durable(struct store *st, struct col_analytics *a, struct b *x)
+{
+	ASSERT_OK(store_append(st, x->b));
+	observe(a, x);
+}
+
+TEST(restart_with_waiting_spans)
+{
+	setup_time();
+	char dir[] = "/tmp/tern-an-trace-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	struct store *st = open_store(dir);
+	struct col_analytics *a = col_an_new(NULL);
+	char msg[512];
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	struct b x = { 0 };
+	/* A: two children whose parents have not come, and a root. */
+	resource(&x, "api");
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 3, 20, 4000, false);
+	span(&x, "other", OTLP_SPAN_KIND_INTERNAL, 8, 7, 20, 4000, false);
+	span(&x, "cron", OTLP_SPAN_KIND_INTERNAL, 9, 0, 20, 4000, false);
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a)); /* the waiting spans go with it */
+	/* B: the parent of 4 (in the log and counted, then a crash). */
+	resource(&x, "web");
+	span(&x, "call api", OTLP_SPAN_KIND_CLIENT, 3, 1, 10, 5000, false);
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false);
+	durable(st, a, &x);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	col_an_free(a); /* kill -9: nothing after the checkpoint persisted */
+
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	/* 2 restored, then B (replayed) resolves one */
+	ASSERT(strstr(msg, "2 spans waiting") != NULL);
+	struct col_an_stats s = stats(a);
+	ASSERT_EQ(s.pending, 1);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	ASSERT_EQ(calls(a, "api", "cron", true), 1);
+	ASSERT_EQ(calls(a, "web", NULL, false), 2);
+	/* A resend of A after the restart: remembered, not counted again. */
+	resource(&x, "api");
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 3, 20, 4000, false);
+	span(&x, "other", OTLP_SPAN_KIND_INTERNAL, 8, 7, 20, 4000, false);
+	span(&x, "cron", OTLP_SPAN_KIND_INTERNAL, 9, 0, 20, 4000, false);
+	durable(st, a, &x);
+	ASSERT_EQ(stats(a).duplicate_spans, 3);
+	/* The parent of 8 comes now, from another service. */
+	resource(&x, "queue");
+	span(&x, "deliver", OTLP_SPAN_KIND_PRODUCER, 7, 0, 0, 100, false);
+	durable(st, a, &x);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(edge(a, "queue", "api"), 1);
+	ASSERT_EQ(calls(a, "api", NULL, false), 3);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+
+	/* Clean restart: the same answers, nothing replayed twice. */
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "replayed 0 records") != NULL);
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "api", NULL, false), 3);
+	ASSERT_EQ(calls(a, "api", NULL, true), 3);
+	ASSERT_EQ(calls(a, "web", NULL, false), 2);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	ASSERT_EQ(edge(a, "queue", "api"), 1);
+	col_an_free(a);
+
+	/* A truncated or altered index (with waiting spans in it) is refused
+	 * whole: the log is read again from its start, and the answers are
+	 * the same. */
+	resource(&x, "api");
+	span(&x, "late child", OTLP_SPAN_KIND_INTERNAL, 30, 31, 20, 4000, false);
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+	void *index;
+	size_t ilen;
+	ASSERT_OK(store_meta_get(st, "an-index", &index, &ilen));
+	for (size_t cut = 0; cut <= ilen; cut += cut < 80 ? 1 : 13) {
+		uint8_t *bad = malloc(ilen + 1);
+		memcpy(bad, index, ilen);
+		size_t blen = cut < ilen ? cut : ilen + 1;
+		if (cut == ilen)
+			bad[ilen] = 0; /* a byte too many */
+		ASSERT_OK(store_meta_put(st, "an-index", bad, blen));
+		free(bad);
+		a = col_an_new(NULL);
+		ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+		ASSERT(strstr(msg, "index unreadable") != NULL);
+		ASSERT_EQ(stats(a).pending, 1);
+		ASSERT_EQ(calls(a, "api", NULL, false), 3);
+		ASSERT_EQ(edge(a, "web", "api"), 1);
+		col_an_free(a);
+	}
+	ASSERT_OK(store_meta_put(st, "an-index", index, ilen));
+	free(index);
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "index unreadable") == NULL);
+	ASSERT(strstr(msg, "1 spans waiting") != NULL);
+	col_an_free(a);
+	store_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(crash_between_blob_and_index)
+{
+	setup_time();
+	char dir[] = "/tmp/tern-an-trace-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	struct store *st = open_store(dir);
+	struct col_analytics *a = col_an_new(NULL);
+	char msg[512];
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	struct b x = { 0 };
+	resource(&x, "api");
+	span(&x, "handle", OTLP_SPAN_KIND_INTERNAL, 4, 3, 20, 4000, false);
+	span(&x, "cron", OTLP_SPAN_KIND_SERVER, 9, 0, 20, 4000, false);
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	char key[48], key1[48];
+	snprintf(key, sizeof(key), "an-index");
+	void *index;
+	size_t ilen;
+	ASSERT_OK(store_meta_get(st, key, &index, &ilen));
+	resource(&x, "web");
+	span(&x, "call api", OTLP_SPAN_KIND_CLIENT, 3, 1, 10, 5000, false);
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false);
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	/* The second checkpoint wrote the hour to the other slot; a crash
+	 * before its index leaves the first index: put it back. */
+	snprintf(key1, sizeof(key1), "an-h-%llu.1", (unsigned long long)(T0 / HOUR_NS));
+	void *blob;
+	size_t blen;
+	ASSERT_OK(store_meta_get(st, key1, &blob, &blen));
+	free(blob);
+	ASSERT_OK(store_meta_put(st, key, index, ilen));
+	free(index);
+	col_an_free(a);
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT_EQ(stats(a).pending, 0);
+	ASSERT_EQ(calls(a, "api", NULL, false), 2);
+	ASSERT_EQ(calls(a, "api", "handle", true), 1);
+	ASSERT_EQ(calls(a, "web", NULL, false), 2);
+	ASSERT_EQ(edge(a, "web", "api"), 1);
+	col_an_free(a);
+	store_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(restore_over_a_lower_cap)
+{
+	setup_time();
+	char dir[] = "/tmp/tern-an-trace-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	struct store *st = open_store(dir);
+	struct col_analytics *a = col_an_new(NULL);
+	char msg[512];
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	struct b x = { 0 };
+	resource(&x, "api");
+	for (int i = 0; i < 3; i++)
+		span(&x, "w", OTLP_SPAN_KIND_INTERNAL, (uint8_t)(10 + i), (uint8_t)(20 + i), 0, 1000,
+		     false);
+	durable(st, a, &x);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+	/* Restarted with room for one: the two oldest stop waiting. */
+	struct col_an_options o;
+	col_an_options_default(&o);
+	o.max_pending = 1;
+	a = col_an_new(&o);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "index unreadable") == NULL);
+	struct col_an_stats s = stats(a);
+	ASSERT_EQ(s.pending, 1);
+	ASSERT_EQ(s.pending_overflow, 2);
+	ASSERT_EQ(calls(a, "api", "w", true), 2);
+	col_an_expire(a, UINT64_MAX);
+	ASSERT_EQ(calls(a, "api", "w", true), 3);
+	col_an_free(a);
+	store_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST_MAIN(TEST_ENTRY(children_before_parents), TEST_ENTRY(edges_whatever_the_kinds),
+	  TEST_ENTRY(parent_never_arrives), TEST_ENTRY(pending_overflow), TEST_ENTRY(duplicates),
+	  TEST_ENTRY(same_ids_other_content),
+	  TEST_ENTRY(zero_parent_is_root), TEST_ENTRY(restart_with_waiting_spans),
+	  TEST_ENTRY(crash_between_blob_and_index), TEST_ENTRY(restore_over_a_lower_cap))
