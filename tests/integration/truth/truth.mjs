@@ -39,8 +39,11 @@
 //   per (service, kind): all spans and errors (the SPM series);
 //   per (parent service -> child service): parent -> child pairs.
 // ternd: /api/tern/summary (services), /api/metrics/calls and
-// /api/metrics/errors (summed over the window: step = ratePer = 1 minute),
-// /api/dependencies. Counts must be equal, percentiles within 1 %.
+// /api/metrics/errors (summed over the window: step = ratePer = 1 minute;
+// a call-rate point at every step, idle ones included, and an error-rate
+// series for every service and kind with calls), /api/metrics/latencies
+// (one point over the whole window), /api/dependencies. Counts must be
+// equal, percentiles within 1 %.
 //
 // usage: TERND=/path/to/ternd node truth.mjs /path/to/truth-agent
 // env: TRUTH_ROUNDS (4), TRUTH_TRACES (traces per round, 50),
@@ -361,12 +364,13 @@ function computeTruth() {
       v.durs.push(s.dur);
     }
     const k = `${s.svc} ${KIND_NAME[s.kind]}`;
-    if (!spm.has(k)) spm.set(k, { calls: 0, errors: 0 });
+    if (!spm.has(k)) spm.set(k, { calls: 0, errors: 0, durs: [] });
     spm.get(k).calls++;
     spm.get(k).errors += s.err ? 1 : 0;
+    spm.get(k).durs.push(s.dur);
     if (ps !== null && ps !== s.svc) edges.set(`${ps} ${s.svc}`, (edges.get(`${ps} ${s.svc}`) || 0) + 1);
   }
-  for (const v of services.values()) {
+  for (const v of [...services.values(), ...spm.values()]) {
     v.durs.sort((a, b) => a - b);
     v.p50 = exactQuantile(v.durs, 0.5) / 1e6;
     v.p95 = exactQuantile(v.durs, 0.95) / 1e6;
@@ -380,6 +384,7 @@ function computeTruth() {
 const MIN = 60000;
 const winStartMs = Math.floor(runStartMs / MIN) * MIN - 2 * MIN;
 const winEndMs = Math.ceil((lastExportMs + 2 * MIN) / MIN) * MIN;
+const STEPS = (winEndMs - winStartMs) / MIN; // points of the SPM series, some idle
 
 async function getJson(path) {
   const res = await fetch(`http://127.0.0.1:${ports.query}${path}`);
@@ -398,30 +403,52 @@ async function askTernd(truth) {
   // SPM: one query per kind for every service; step = ratePer = 1 minute,
   // so the points' windows tile the whole window and calls = rate * 60.
   const svcs = [...new Set([...truth.services.keys(), ...[...truth.spm.keys()].map((k) => k.split(' ')[0])])];
-  const q = `${svcs.map((s) => `service=${encodeURIComponent(s)}`).join('&')}` +
-    `&endTs=${winEndMs}&lookback=${winEndMs - winStartMs}&step=${MIN}&ratePer=${MIN}`;
+  const svcParams = svcs.map((s) => `service=${encodeURIComponent(s)}`).join('&');
+  const serviceOf = (m) => m.labels.find((l) => l.name === 'service_name').value;
+  const q = `${svcParams}&endTs=${winEndMs}&lookback=${winEndMs - winStartMs}&step=${MIN}&ratePer=${MIN}`;
   const spm = new Map();
+  const blank = () => ({ calls: 0, errors: 0, callsRaw: 0, errorsRaw: 0, points: 0, idleNonZero: 0 });
   for (const kind of Object.keys(KIND)) {
     const calls = await getJson(`/api/metrics/calls?${q}&spanKind=${kind}`);
     const errs = await getJson(`/api/metrics/errors?${q}&spanKind=${kind}`);
     const perPoint = new Map(); // "svc ts" -> calls
     for (const m of calls.metrics || []) {
-      const svc = m.labels.find((l) => l.name === 'service_name').value;
-      const v = spm.get(`${svc} ${kind}`) || { calls: 0, errors: 0, callsRaw: 0, errorsRaw: 0 };
+      const svc = serviceOf(m);
+      const v = spm.get(`${svc} ${kind}`) || blank();
       for (const p of m.metricPoints) {
         const n = p.gaugeValue.doubleValue * (MIN / 1000);
         perPoint.set(`${svc} ${p.timestamp}`, n);
         v.callsRaw += n;
+        v.points++;
       }
       v.calls = Math.round(v.callsRaw);
       spm.set(`${svc} ${kind}`, v);
     }
     for (const m of errs.metrics || []) {
-      const svc = m.labels.find((l) => l.name === 'service_name').value;
-      const v = spm.get(`${svc} ${kind}`) || { calls: 0, errors: 0, callsRaw: 0, errorsRaw: 0 };
-      for (const p of m.metricPoints) v.errorsRaw += p.gaugeValue.doubleValue * (perPoint.get(`${svc} ${p.timestamp}`) || 0);
+      const svc = serviceOf(m);
+      const v = spm.get(`${svc} ${kind}`) || blank();
+      v.errorSeries = true;
+      for (const p of m.metricPoints) {
+        const n = perPoint.get(`${svc} ${p.timestamp}`) || 0;
+        const val = p.gaugeValue.doubleValue;
+        v.errorsRaw += val * n;
+        if (n === 0 && typeof val === 'number' && val !== 0) v.idleNonZero++;
+      }
       v.errors = Math.round(v.errorsRaw);
       spm.set(`${svc} ${kind}`, v);
+    }
+    // Latencies: one point (step = ratePer = lookback) over the whole window.
+    const whole = `${svcParams}&endTs=${winEndMs}&lookback=${winEndMs - winStartMs}&step=${winEndMs - winStartMs}` +
+      `&ratePer=${winEndMs - winStartMs}&spanKind=${kind}`;
+    for (const [p, qv] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]]) {
+      const lat = await getJson(`/api/metrics/latencies?${whole}&quantile=${qv}`);
+      for (const m of lat.metrics || []) {
+        const svc = serviceOf(m);
+        const v = spm.get(`${svc} ${kind}`) || blank();
+        const pts = m.metricPoints.filter((pt) => pt.gaugeValue.doubleValue > 0);
+        if (pts.length === 1) v[p] = pts[0].gaugeValue.doubleValue;
+        spm.set(`${svc} ${kind}`, v);
+      }
     }
   }
   return { services, edges, spm };
@@ -463,6 +490,20 @@ function compare(truth, got, label, print = true) {
     const whole = (x) => Math.abs(x - Math.round(x)) < 1e-6;
     add(`metrics ${k} calls`, t.calls, g.calls, g.calls === t.calls && whole(g.callsRaw));
     add(`metrics ${k} errors`, t.errors, g.errors, g.errors === t.errors && whole(g.errorsRaw));
+    if (t.calls === 0) continue;
+    for (const p of ['p50', 'p95', 'p99']) {
+      const gv = g[p];
+      const err = typeof gv === 'number' ? Math.abs(gv - t[p]) / t[p] : Infinity;
+      if (Number.isFinite(err)) maxPctErr = Math.max(maxPctErr, err);
+      add(`metrics ${k} latency ${p}_ms`, t[p].toFixed(3),
+        typeof gv === 'number' ? `${gv.toFixed(3)} (${(100 * err).toFixed(2)} %)` : '(none)',
+        err <= PCT_TOL + 1e-9);
+    }
+    // Jaeger's answers: a call-rate point at every step (0 where idle), and
+    // an error-rate series even for a service without errors.
+    add(`metrics ${k} call-rate points`, STEPS, g.points, g.points === STEPS);
+    add(`metrics ${k} error-rate series`, 'yes', g.errorSeries ? 'yes' : 'no', g.errorSeries === true);
+    add(`metrics ${k} error rate != 0 at idle steps`, 0, g.idleNonZero, g.idleNonZero === 0);
   }
   const edgeKeys = [...new Set([...truth.edges.keys(), ...got.edges.keys()])].sort();
   for (const k of edgeKeys) {
