@@ -47,7 +47,7 @@
 //
 // usage: TERND=/path/to/ternd node truth.mjs /path/to/truth-agent
 // env: TRUTH_ROUNDS (4), TRUTH_TRACES (traces per round, 50),
-//      TRUTH_SETTLE_MS (5000), TRUTH_GAP_MS (1500)
+//      TRUTH_SETTLE_MS (10000), TRUTH_GAP_MS (1500)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -65,7 +65,7 @@ if (!TERND || !AGENT) {
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.TRUTH_ROUNDS || 4);
 const TRACES = Number(process.env.TRUTH_TRACES || 50);
-const SETTLE_MS = Number(process.env.TRUTH_SETTLE_MS || 5000);
+const SETTLE_MS = Number(process.env.TRUTH_SETTLE_MS || 10000);
 const GAP_MS = Number(process.env.TRUTH_GAP_MS || 1500);
 const KILL_ROUND = Math.min(1, ROUNDS - 1);
 const PCT_TOL = 0.01;
@@ -141,6 +141,8 @@ class Agent {
     this.service = service;
     this.nextKey = 0;
     this.waiting = [];
+    this.ended = [];   // spans ended, not yet exported
+    this.exported = 0; // libtern's exported counter at the last flush
     this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc.on('exit', (code, sig) => {
       this.dead = `agent ${service} exited: code ${code} signal ${sig}`;
@@ -232,31 +234,49 @@ async function end(spans) {
   for (const s of spans) {
     if (!bySvc.has(s.svc)) bySvc.set(s.svc, []);
     bySvc.get(s.svc).push(s);
+    agents[s.svc].ended.push(s);
   }
   await Promise.all([...bySvc].map(([svc, list]) =>
     agents[svc].send(list.map((s) => `E ${s.key} ${s.dur} ${s.err ? 1 : 0}`))));
 }
 
-// Exports what a service ended: F (times 2 = a duplicate export), or R (resend).
+// Exports what a service ended since its last flush: F (times 2: a
+// duplicate export), or R (the SDK resends its last batch). Every span
+// exported notes when its export began and when ternd had taken it.
 async function flush(svc, cmd = 'F', times = 1) {
-  const line = svc === 'api' || svc === 'legacy' ? 'F' : cmd === 'R' ? 'R' : `F ${times}`;
-  const [r] = await agents[svc].send([line]);
-  const f = r.split(' ').map(Number);
-  if (svc === 'api' || svc === 'legacy') {
-    if (f[1] !== 0 || f[3] !== 0) throw new Error(`libtern ${svc} flush: ${r} (rc, exported, dropped)`);
-    const exported = f[2] - (agents[svc].exported || 0);
-    agents[svc].exported = f[2];
-    stats.exports++;
-    stats.spansSent += exported;
-    return;
+  const a = agents[svc];
+  const libtern = svc === 'api' || svc === 'legacy';
+  const batch = cmd === 'R' ? [] : a.ended.splice(0);
+  const began = Date.now();
+  const [r] = await a.send([libtern ? 'F' : cmd === 'R' ? 'R' : `F ${times}`]);
+  const done = Date.now();
+  if (done - began > 500) log(`${svc}: export of ${batch.length} spans took ${done - began} ms`);
+  for (const s of batch) {
+    s.sentAt = began;
+    s.takenAt = done;
   }
-  if (f[1] !== 1) throw new Error(`sdk ${svc} export failed: ${r}`);
-  const n = f[2];
-  const copies = cmd === 'R' ? 1 : times;
+  const f = r.split(' ').map(Number);
+  let n;
+  let copies = 1;
+  if (libtern) {
+    // F RC EXPORTED DROPPED: counters since the agent started.
+    n = f[2] - a.exported;
+    a.exported = f[2];
+    if (f[1] !== 0 || f[3] !== 0 || n !== batch.length) {
+      throw new Error(`libtern ${svc}: flush of ${batch.length} spans answered ${r} (rc, exported, dropped)`);
+    }
+  } else {
+    // F OK SPANS ATTEMPTS
+    n = f[2];
+    copies = cmd === 'R' ? 1 : times;
+    if (f[1] !== 1 || (cmd !== 'R' && n !== batch.length)) {
+      throw new Error(`sdk ${svc}: export of ${batch.length} spans answered ${r} (ok, spans, attempts)`);
+    }
+    stats.retriedExports += f[3] - copies;
+  }
   stats.exports += copies;
   stats.spansSent += n * copies;
-  stats.duplicates += cmd === 'R' ? n : n * (times - 1);
-  stats.retriedExports += f[3] - copies;
+  stats.duplicates += cmd === 'R' ? n : n * (copies - 1);
 }
 
 const spec = (svc, kind, name, parent, med, sigma, errP) =>
@@ -314,8 +334,8 @@ async function round(r) {
   let restarted = null;
   if (r === KILL_ROUND) {
     await killTernd(ternd, 'SIGKILL');
-    log(`round ${r}: ternd killed (SIGKILL) before the api's SERVER spans; restarting in 1 s`);
-    restarted = sleep(1000).then(startTernd).then((p) => {
+    log(`round ${r}: ternd killed (SIGKILL) before the api's SERVER spans; restarting in 0.5 s`);
+    restarted = sleep(500).then(startTernd).then((p) => {
       ternd = p;
       restarts++;
       log(`round ${r}: ternd restarted on the same data directory and ports`);
@@ -550,6 +570,13 @@ try {
     failed += c.diffs.length;
   }
   const entries = [...truth.services.values()].reduce((a, v) => a + v.calls, 0);
+  let minGap = Infinity;
+  let maxGap = 0;
+  for (const s of sent.values()) {
+    if (!s.parent) continue;
+    minGap = Math.min(minGap, s.parent.sentAt - s.takenAt);
+    maxGap = Math.max(maxGap, s.parent.takenAt - s.sentAt);
+  }
   const edges = [...truth.edges.values()].reduce((a, v) => a + v, 0);
   console.log('\n== run figures ==');
   console.log(`services ${truth.services.size}, traces ${ROUNDS * TRACES}, unique spans ${sent.size}, ` +
@@ -558,8 +585,20 @@ try {
     `exports retried by the SDK agents ${stats.retriedExports}, ternd restarts ${restarts} (kill -9)`);
   console.log(`max percentile error: after settle ${(100 * first.maxPctErr).toFixed(3)} %, ` +
     `after restart ${(100 * second.maxPctErr).toFixed(3)} %`);
-  console.log(`settle ${SETTLE_MS} ms, gap between a child's and its parent's export ${GAP_MS} ms, ` +
-    `run ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`settle ${SETTLE_MS} ms; a parent's export began ${minGap} ms or more after its ` +
+    `child was taken, and was taken at most ${maxGap} ms after the child's export began ` +
+    `(one level every ${GAP_MS} ms); run ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // The exporters' reconnection after the kill (gRPC's backoff) stretches
+  // the gaps of that round; a parent taken after the settle time would
+  // test what ternd does with a parent that comes too late, not this.
+  if (maxGap >= SETTLE_MS) {
+    console.log(`note: a parent came ${maxGap} ms after its child, more than the settle time: ` +
+      'differences above may come from that (a slow machine?)');
+  }
+  if (minGap <= 0) {
+    console.log('not ok - a parent was exported before its child was taken');
+    failed++;
+  }
 } finally {
   await Promise.all(Object.values(agents).map(async (a) => {
     if (a.dead) return;
