@@ -284,6 +284,13 @@ const spec = (svc, kind, name, parent, med, sigma, errP) =>
 
 let ternd = await startTernd();
 let restarts = 0;
+// Whatever way this script ends (an agent that died, a ternd that did not
+// come back), the ternd it started goes with it; the agents end when
+// their stdin closes.
+process.on('exit', () => {
+  if (ternd.exitCode === null && ternd.signalCode === null) ternd.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
 log(`ternd on grpc ${ports.grpc} http ${ports.http} query ${ports.query}, data ${dataDir}; ` +
   `settle ${SETTLE_MS} ms by ${settleFlag ? '--analytics-settle-ms and ' : ''}` +
   `TERND_ANALYTICS_SETTLE_MS`);
