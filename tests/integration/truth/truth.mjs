@@ -27,15 +27,16 @@
 // killed with SIGKILL in the middle (after the api's children went out,
 // before the api's SERVER spans) and restarted on the same data directory
 // and ports; the frontend's exporter retries meanwhile, and the worker
-// resends a batch ternd had already acknowledged. After the last round and the settle time,
-// the test compares; then it kills ternd again, restarts it and compares
-// once more (the answers must survive the replay).
+// resends a batch ternd had already acknowledged. After the last round and
+// the settle time the test compares; then it kills ternd again, restarts
+// it and compares once more (the answers must survive the replay).
 //
 // Truth (computed here, from what was sent; duplicates count once):
 //   per service, its entry spans (kind SERVER or CONSUMER, no parent, or a
 //   parent in another service): calls, errors (status ERROR), p50/p95/p99
 //   as the exact value of rank floor(q * (n - 1)) of the sorted durations,
-//   the rank docs/analytics.md and the sketch use;
+//   the rank the sketch reads (tern_sketch_quantile in agent/sketch.c;
+//   bench/query compares the same way);
 //   per (service, kind): all spans and errors (the SPM series);
 //   per (parent service -> child service): parent -> child pairs.
 // ternd: /api/tern/summary (services), /api/metrics/calls and
@@ -76,18 +77,22 @@ const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] $
 
 // ---- ternd ----
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
+// n distinct free ports: all are held until all are known. ternd binds
+// them itself, and binds the same ones again after a kill -9, where the
+// libtern agents (their endpoint fixed at tern_init) find it.
+async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  })));
+  const got = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return got;
 }
 
-const ports = { grpc: await freePort(), http: await freePort(), query: await freePort() };
+const [grpcPort, httpPort, queryPort] = await freePorts(3);
+const ports = { grpc: grpcPort, http: httpPort, query: queryPort };
 const dataDir = mkdtempSync(join(tmpdir(), 'tern-truth-'));
 const help = spawnSync(TERND, ['--help'], { encoding: 'utf8' });
 const settleFlag = `${help.stdout}${help.stderr}`.includes('--analytics-settle-ms');
