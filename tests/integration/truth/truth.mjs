@@ -38,13 +38,14 @@
 //   the rank the sketch reads (tern_sketch_quantile in agent/sketch.c;
 //   bench/query compares the same way);
 //   per (service, kind): all spans and errors (the SPM series);
-//   per (parent service -> child service): parent -> child pairs.
+//   per (parent service -> child service): parent -> child pairs;
+//   per trace: its spans.
 // ternd: /api/tern/summary (services), /api/metrics/calls and
 // /api/metrics/errors (summed over the window: step = ratePer = 1 minute;
 // a call-rate point at every step, idle ones included, and an error-rate
 // series for every service and kind with calls), /api/metrics/latencies
-// (one point over the whole window), /api/dependencies. Counts must be
-// equal, percentiles within 1 %.
+// (one point over the whole window), /api/dependencies, /api/traces/{id}
+// (every trace). Counts must be equal, percentiles within 1 %.
 //
 // usage: TERND=/path/to/ternd node truth.mjs /path/to/truth-agent
 // env: TRUTH_ROUNDS (4), TRUTH_TRACES (traces per round, 50),
@@ -412,7 +413,9 @@ function computeTruth() {
     v.p95 = exactQuantile(v.durs, 0.95) / 1e6;
     v.p99 = exactQuantile(v.durs, 0.99) / 1e6;
   }
-  return { services, spm, edges };
+  const traces = new Map(); // trace id -> spans
+  for (const s of sent.values()) traces.set(s.traceId, (traces.get(s.traceId) || 0) + 1);
+  return { services, spm, edges, traces };
 }
 
 // ---- ternd's answers ----
@@ -491,7 +494,14 @@ async function askTernd(truth) {
       }
     }
   }
-  return { services, edges, spm };
+  // Each trace read back: its spans, a duplicate shown once.
+  const traces = new Map();
+  for (const id of truth.traces.keys()) {
+    const res = await fetch(`http://127.0.0.1:${ports.query}/api/traces/${id}`);
+    const body = await res.json().catch(() => null);
+    traces.set(id, res.status === 200 && body && body.data && body.data[0] ? body.data[0].spans.length : -res.status);
+  }
+  return { services, edges, spm, traces };
 }
 
 // ---- compare and print ----
@@ -545,6 +555,11 @@ function compare(truth, got, label, print = true) {
     add(`metrics ${k} error-rate series`, 'yes', g.errorSeries ? 'yes' : 'no', g.errorSeries === true);
     add(`metrics ${k} error rate != 0 at idle steps`, 0, g.idleNonZero, g.idleNonZero === 0);
   }
+  // The traces: one row for all, and the first few that differ.
+  const wrongTraces = [...truth.traces].filter(([id, n]) => got.traces.get(id) !== n);
+  add('traces read back with their span count', truth.traces.size,
+    truth.traces.size - wrongTraces.length, wrongTraces.length === 0);
+  for (const [id, n] of wrongTraces.slice(0, 3)) add(`  trace ${id} spans`, n, got.traces.get(id), false);
   const edgeKeys = [...new Set([...truth.edges.keys(), ...got.edges.keys()])].sort();
   for (const k of edgeKeys) {
     const t = truth.edges.get(k) || 0;
