@@ -207,7 +207,7 @@ function lineChart({ series, t0, t1, fmt, onClick, height = 220, title }) {
 // Bars: [{label, v, title}], onClick(bar).
 function barChart({ bars, fmt, onClick, title, height = 180 }) {
   const W = 640, H = height, L = 48, R = 8, T = 10, B = 40;
-  const max = niceMax(Math.max(0, ...bars.map((b) => b.v)));
+  const max = Math.ceil(niceMax(Math.max(0, ...bars.map((b) => b.v))) / 4) * 4;
   const bw = (W - L - R) / Math.max(1, bars.length);
   const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title || '' });
   for (let k = 0; k <= 4; k++) {
@@ -476,7 +476,7 @@ function compareForm(service) {
   };
   return el('div', {}, el('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); run(); } },
     el('label', {}, 'Baseline ', base), el('label', {}, 'Current ', cur), el('label', {}, 'Threshold % ', thr),
-    el('button', { type: 'submit' }, 'Compare')),
+    el('button', { type: 'submit', id: 'cmp-run' }, 'Compare')),
   el('p', { class: 'muted' }, 'Each side is version=V (service.version, over the window above) or window=START,END (unix seconds or 2026-11-21T06:00:00Z), as tern compare takes them.'), out);
 }
 
@@ -644,7 +644,7 @@ function spanDetails(tr, r) {
       ? el('ul', { class: 'plain' }, s.logs.map((l) => el('li', {}, el('span', { class: 'mono' }, `+${fmtMs((l.timestamp - s.startTime) / 1000)} `),
         l.fields.map((f) => `${f.key}=${typeof f.value === 'object' ? JSON.stringify(f.value) : f.value}`).join(' '))))
       : el('p', { class: 'muted' }, 'none'),
-    el('h4', {}, 'Resource'), kv([{ key: 'service.name', value: proc.serviceName }, ...(proc.tags || [])]));
+    el('h4', {}, 'Resource'), kv([{ key: 'service.name', value: proc.serviceName }, ...(proc.tags || []).filter((t) => t.key !== 'service.name')]));
 }
 
 // ---- dependency graph ----------------------------------------------------
@@ -665,7 +665,7 @@ async function viewDeps() {
         layer.set(d.child, layer.get(d.parent) + 1);
   const cols = [];
   for (const n of names) (cols[layer.get(n)] ||= []).push(n);
-  const NW = 170, NH = 54, GX = 120, GY = 36;
+  const NW = 170, NH = 54, GX = 220, GY = 40;
   const W = cols.length * NW + (cols.length - 1) * GX + 40;
   const H = Math.max(...cols.map((c) => (c || []).length)) * (NH + GY) + 20;
   const pos = new Map();
@@ -682,9 +682,9 @@ async function viewDeps() {
     const target = svcRow(d.child);
     const er = target ? target.error_rate : 0;
     g.append(svg('path', { d: path, class: 'edge' + (er > 0.01 ? ' bad' : ''), 'marker-end': 'url(#arrow)', 'data-edge': `${d.parent}>${d.child}` }));
-    const lx = self ? a.x + NW + 20 : (x1 + x2) / 2, ly = self ? a.y - 22 : (y1 + y2) / 2 - 6;
+    const lx = self ? a.x + NW + 20 : (x1 + x2) / 2, ly = self ? a.y - 22 : (y1 + y2) / 2 - 22;
     g.append(svg('text', { x: lx, y: ly, class: 'edge-label', 'text-anchor': 'middle', 'data-calls': d.callCount }, `${fmtInt(d.callCount)} calls`));
-    if (target) g.append(svg('text', { x: lx, y: ly + 14, class: 'edge-label' + (er > 0.01 ? ' bad' : ''), 'text-anchor': 'middle' }, `${fmtPct(er)} errors at ${d.child}`));
+    if (target) g.append(svg('text', { x: lx, y: ly + 14, class: 'edge-label' + (er > 0.01 ? ' bad' : ''), 'text-anchor': 'middle' }, `${fmtPct(er)} errors`));
   }
   for (const n of names) {
     const p = pos.get(n), r = svcRow(n);

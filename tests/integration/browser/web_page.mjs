@@ -1,0 +1,270 @@
+// The web page against a real ternd holding known data: every view is
+// loaded in Debian's chromium, the numbers it shows are checked against
+// the truth this test chose (calls, errors, percentiles within the
+// sketch's 1%, a trace's span count and critical path, report tiers, SLO
+// verdicts, version comparison), and each view is saved as a screenshot.
+//
+// Usage: TERND=/path/to/ternd node web_page.mjs [SCREENSHOT_DIR]
+// Exits 77 when chromium or playwright-core is missing.
+import assert from 'node:assert/strict';
+
+import { launchBrowser, loadPlaywright, openView, screenshotDir, shoot, startTernd } from './lib.mjs';
+
+const pw = loadPlaywright();
+const N = 200;
+const MS = 1e6; // ns
+
+// ---- the known data ------------------------------------------------------
+// Trace i (0..N-1): frontend SERVER "GET /checkout" of D_i = 10 + 0.5 i ms
+// (version 1.0 for i < 100, 2.0 after; error when i % 10 == 0) with three
+// children: INTERNAL "cache" [0.5, 1.5] ms, CLIENT "GET backend" [1, B_i + 2]
+// (backend SERVER "GET /price" [1.5, 1.5 + B_i] below it, error when
+// i % 25 == 0), INTERNAL "render" [B_i + 2.5, D_i - 0.5]; B_i = 2 + 0.1 (i % 50).
+// The critical path: checkout, render, GET backend, GET /price (not cache).
+const D = (i) => 10 + 0.5 * i;
+const B = (i) => 2 + 0.1 * (i % 50);
+const hex = (n, len) => n.toString(16).padStart(len, '0');
+const traceId = (i) => 'a0b1c2d3' + hex(i + 1, 24);
+
+function spansOf(i, t0) {
+  const id = (k) => hex(i * 16 + k + 1, 16);
+  const at = (ms) => String(t0 + BigInt(Math.round(ms * MS)));
+  const span = (k, parent, name, kind, s, e, err) => ({
+    traceId: traceId(i), spanId: id(k), parentSpanId: parent === null ? '' : id(parent), name, kind,
+    startTimeUnixNano: at(s), endTimeUnixNano: at(e),
+    attributes: [{ key: 'test.index', value: { intValue: String(i) } }],
+    status: err ? { code: 2, message: 'test error' } : {},
+  });
+  return {
+    frontend: [
+      span(0, null, 'GET /checkout', 2, 0, D(i), i % 10 === 0),
+      span(1, 0, 'cache', 1, 0.5, 1.5, false),
+      span(2, 0, 'GET backend', 3, 1, B(i) + 2, false),
+      span(4, 0, 'render', 1, B(i) + 2.5, D(i) - 0.5, false),
+    ],
+    backend: [span(3, 2, 'GET /price', 2, 1.5, 1.5 + B(i), i % 25 === 0)],
+  };
+}
+
+function resource(service, version) {
+  return { attributes: [
+    { key: 'service.name', value: { stringValue: service } },
+    { key: 'service.version', value: { stringValue: version } },
+  ] };
+}
+
+async function sendKnownData(httpAddr) {
+  // Spread over the minutes from 10 to 2 minutes ago: inside the 15 min window.
+  const now = BigInt(Date.now()) * 1000000n;
+  const rs = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = now - 600n * 1000000000n + BigInt(i) * 2400000000n; // 2.4 s apart
+    const sp = spansOf(i, t0);
+    const v = i < N / 2 ? '1.0' : '2.0';
+    rs.push({ resource: resource('frontend', v), scopeSpans: [{ scope: { name: 'test' }, spans: sp.frontend }] });
+    rs.push({ resource: resource('backend', '1.0'), scopeSpans: [{ scope: { name: 'test' }, spans: sp.backend }] });
+  }
+  for (let k = 0; k < rs.length; k += 100) {
+    const r = await fetch(`http://${httpAddr}/v1/traces`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceSpans: rs.slice(k, k + 100) }),
+    });
+    assert.equal(r.status, 200, `export: HTTP ${r.status}`);
+  }
+}
+
+// The sketch's quantile is the value of rank floor(q (n - 1)) within 1%.
+function quantile(values, q) {
+  const s = values.slice().sort((a, b) => a - b);
+  return s[Math.floor(q * (s.length - 1))];
+}
+const range = (n, f) => Array.from({ length: n }, (_, i) => f(i));
+const TRUTH = {
+  frontend: { calls: N, errors: N / 10, durs: range(N, D) },
+  backend: { calls: N, errors: N / 25, durs: range(N, B) },
+};
+
+function near(actual, truth, what, rel = 0.01, abs = 0) {
+  assert.ok(Math.abs(actual - truth) <= rel * truth + abs,
+    `${what}: page shows ${actual}, truth ${truth} (allowed ${rel * 100}% + ${abs})`);
+}
+// "12.3ms", "1.05s", "850µs" -> ms, and the rounding of that text.
+function parseShown(text) {
+  const m = /^([\d.]+)(µs|ms|s)$/.exec(text.trim());
+  assert.ok(m, `not a duration: '${text}'`);
+  const v = parseFloat(m[1]);
+  return m[2] === 's' ? [v * 1000, 5] : m[2] === 'ms' ? [v, 0.05] : [v / 1000, 0.0005];
+}
+
+// ---- the checks ----------------------------------------------------------
+
+async function checkOverview(page, base, dir) {
+  await openView(page, base, '#/', 'overview');
+  const rows = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => ({
+    service: tr.cells[0].textContent,
+    cells: [...tr.cells].slice(1).map((td) => ({ v: td.dataset.v, text: td.textContent })),
+  })));
+  assert.deepEqual(rows.map((r) => r.service).sort(), ['backend', 'frontend']);
+  for (const r of rows) {
+    const t = TRUTH[r.service];
+    const [calls, rate, errors, errRate, p50, p95, p99] = r.cells;
+    assert.equal(calls.text, String(t.calls), `${r.service} calls`);
+    assert.equal(Number(calls.v), t.calls);
+    assert.equal(errors.text, String(t.errors), `${r.service} errors`);
+    assert.equal(errRate.text, (100 * t.errors / t.calls).toFixed(2) + '%', `${r.service} error rate`);
+    assert.ok(Number(rate.v) > 0, `${r.service} calls/s`);
+    for (const [cell, q] of [[p50, 0.5], [p95, 0.95], [p99, 0.99]]) {
+      const truth = quantile(t.durs, q);
+      near(Number(cell.v), truth, `${r.service} p${q * 100} (API value on the page)`);
+      const [shown, round] = parseShown(cell.text);
+      near(shown, truth, `${r.service} p${q * 100} (as shown)`, 0.01, round);
+    }
+  }
+  // Sorting: click Calls/s header twice and p95 once; the order follows.
+  await page.click('#services-table th[data-key="p95_ms"]');
+  const order = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
+  assert.deepEqual(order, ['backend', 'frontend'], 'p95 ascending after a click');
+  assert.ok(await page.$('#slow-list'), 'the slow-now list is beside the table');
+  return shoot(page, dir, 'overview');
+}
+
+async function checkService(page, base, dir) {
+  await openView(page, base, '#/service/frontend', 'service');
+  const kpis = await page.$$eval('#service-kpis .kpi', (ks) => Object.fromEntries(ks.map((k) => [k.dataset.k, k.querySelector('.v').textContent])));
+  const t = TRUTH.frontend;
+  assert.equal(kpis.Calls, String(t.calls));
+  assert.equal(kpis.Errors, String(t.errors));
+  for (const q of [50, 95, 99]) {
+    const [shown, round] = parseShown(kpis['p' + q]);
+    near(shown, quantile(t.durs, q / 100), `frontend p${q} on the service page`, 0.01, round);
+  }
+  // Operations by share of time: checkout first, all four there.
+  const ops = await page.$$eval('#ops-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
+  assert.deepEqual(ops.slice().sort(), ['GET /checkout', 'GET backend', 'cache', 'render']);
+  assert.equal(ops[0], 'GET /checkout');
+  // Callees from the dependencies.
+  const text = await page.textContent('main');
+  assert.match(text, /Callees\s*backend 200 calls/);
+  // The histogram counts the service's server spans of the window's traces.
+  await page.waitForSelector('#histogram figure', { timeout: 15000 });
+  assert.match(await page.textContent('#histogram figcaption'), new RegExp(`^${N} server spans from ${N} traces`));
+  const bars = await page.$$eval('#histogram rect.bar', (rs) => rs.map((r) => Number(r.querySelector('title').textContent.split(': ')[1].split(' ')[0])));
+  assert.equal(bars.reduce((a, b) => a + b, 0), N, 'histogram bars add up to the spans');
+  // Version comparison, as tern compare: 2.0 is slower than 1.0.
+  await page.fill('#cmp-base', 'version=1.0');
+  await page.fill('#cmp-cur', 'version=2.0');
+  await page.click('#cmp-run');
+  await page.waitForSelector('#cmp-out table');
+  const cmp = await page.$$eval('#cmp-out tbody tr', (trs) => trs.map((tr) => ({ op: tr.cells[0].textContent, verdict: tr.lastChild.textContent, p95: tr.cells[4].dataset.v })));
+  const checkout = cmp.find((r) => r.op === 'GET /checkout');
+  const p95a = quantile(range(N / 2, D), 0.95), p95b = quantile(range(N / 2, (i) => D(i + N / 2)), 0.95);
+  assert.equal(checkout.verdict, 'regression');
+  near(Number(checkout.p95), ((p95b - p95a) / p95a) * 100, 'p95 change of GET /checkout', 0.03);
+  const shot = await shoot(page, dir, 'service');
+  // One click on the latency chart opens example traces of that time and latency.
+  const box = await page.locator('#view svg.chart.clickable').first().boundingBox();
+  await page.mouse.click(box.x + box.width * 0.6, box.y + box.height * 0.5);
+  await page.waitForFunction(() => location.hash.startsWith('#/traces?') && document.body.dataset.ready === 'traces', null, { timeout: 15000 });
+  const h = new URLSearchParams(await page.evaluate(() => location.hash.split('?')[1]));
+  assert.equal(h.get('service'), 'frontend');
+  assert.ok(h.get('start') && h.get('end') && h.get('minDuration') && h.get('maxDuration'), 'time and latency range in the link');
+  return shot;
+}
+
+async function checkTraces(page, base, dir) {
+  await openView(page, base, '#/traces?service=frontend&errors=1&limit=100', 'traces');
+  let n = await page.$$eval('#trace-results tbody tr', (trs) => trs.length);
+  assert.equal(n, TRUTH.frontend.errors, 'traces with errors');
+  await openView(page, base, '#/traces?service=frontend&minDuration=100ms&limit=100', 'traces');
+  n = await page.$$eval('#trace-results tbody tr', (trs) => trs.length);
+  assert.equal(n, range(N, D).filter((d) => d >= 100).length, 'traces of 100 ms or more');
+  const spans = await page.$$eval('#trace-results tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent));
+  assert.ok(spans.every((s) => s === '5'), 'each trace has 5 spans');
+  return shoot(page, dir, 'traces');
+}
+
+async function checkTrace(page, base, dir) {
+  const i = N - 1;
+  await openView(page, base, `#/trace/${traceId(i)}`, 'trace');
+  assert.equal(await page.getAttribute('#span-count', 'data-v'), '5');
+  const rows = await page.$$eval('#waterfall .wf-row[data-span]', (rs) => rs.map((r) => ({
+    label: r.querySelector('.wf-label').textContent.replace(/^◆/, ''), critical: r.classList.contains('critical'),
+    dur: Number(r.querySelector('.wf-dur').dataset.v),
+  })));
+  assert.equal(rows.length, 5);
+  const crit = rows.filter((r) => r.critical).map((r) => r.label).sort();
+  assert.deepEqual(crit, ['backend: GET /price', 'frontend: GET /checkout', 'frontend: GET backend', 'frontend: render']);
+  assert.equal(rows.find((r) => r.label === 'frontend: GET /checkout').dur, D(i) * 1000);
+  // Span details: attributes, status, resource.
+  await page.click('#waterfall .wf-row[data-span]:has-text("GET /price")');
+  const details = await page.textContent('#span-details');
+  assert.match(details, /test\.index/);
+  assert.match(details, /service\.version/);
+  return shoot(page, dir, 'trace');
+}
+
+async function checkDeps(page, base, dir) {
+  await openView(page, base, '#/deps', 'deps');
+  assert.equal(await page.getAttribute('#dep-graph text[data-calls]', 'data-calls'), String(N));
+  const row = await page.$$eval('#dep-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(row, [['frontend', 'backend', String(N), (100 * TRUTH.backend.errors / N).toFixed(2) + '%']]);
+  return shoot(page, dir, 'dependencies');
+}
+
+async function checkReport(page, base, dir) {
+  const thr = { critical: 50, high: 20, medium: 5 };
+  await openView(page, base, `#/report?critical=${thr.critical}ms&high=${thr.high}ms&medium=${thr.medium}ms`, 'report');
+  // The truth: each operation's average from the chosen durations, tiered as tern report.
+  const avg = (f) => range(N, f).reduce((a, b) => a + b, 0) / N;
+  const ops = { 'GET /checkout': avg(D), render: avg((i) => D(i) - 0.5 - (B(i) + 2.5)), 'GET backend': avg((i) => B(i) + 1), 'GET /price': avg(B), cache: 1 };
+  const want = { critical: [], high: [], medium: [], low: [] };
+  for (const [op, a] of Object.entries(ops))
+    want[a > thr.critical ? 'critical' : a > thr.high ? 'high' : a > thr.medium ? 'medium' : 'low'].push(op);
+  for (const tier of Object.keys(want)) {
+    const got = await page.$$eval(`#tier-${tier} tbody tr`, (trs) => trs.map((tr) => tr.cells[1].textContent));
+    assert.deepEqual(got.sort(), want[tier].sort(), `tier ${tier}`);
+  }
+  return shoot(page, dir, 'report');
+}
+
+async function checkSlo(page, base, dir) {
+  await openView(page, base, '#/check?service=backend&p99=1s', 'check');
+  assert.match(await page.textContent('#check-verdict'), /^OK: backend meets every target \(200 calls\)$/);
+  await openView(page, base, '#/check?service=frontend&p95=100ms&p99=1s&errorRate=5%25', 'check');
+  // p95 is 104.5 ms > 100 ms and errors are 10% > 5%: two violations.
+  assert.match(await page.textContent('#check-verdict'), /^FAIL: 2 target\(s\) violated for frontend \(200 calls\)$/);
+  const rows = await page.$$eval('#check-table tbody tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[3].textContent]));
+  assert.deepEqual(rows, [['p50', ''], ['p95', 'violated'], ['p99', 'met'], ['error_rate', 'violated']]);
+  return shoot(page, dir, 'check');
+}
+
+// ---- main ----------------------------------------------------------------
+
+const dir = screenshotDir();
+const ternd = await startTernd();
+let browser;
+let failed = false;
+try {
+  await sendKnownData(ternd.addrs['otlp-http']);
+  browser = await launchBrowser(pw);
+  const page = await browser.ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const base = `http://${ternd.addrs.query}`;
+  for (const [name, fn] of [['overview', checkOverview], ['service', checkService], ['traces', checkTraces],
+    ['trace', checkTrace], ['dependencies', checkDeps], ['report', checkReport], ['check', checkSlo]]) {
+    try {
+      await fn(page, base, dir);
+      console.log(`ok ${name}`);
+    } catch (e) {
+      failed = true;
+      console.log(`FAIL ${name}: ${e.message}`);
+      await shoot(page, dir, `${name}-failed`).catch(() => {});
+    }
+  }
+  if (errors.length) { failed = true; console.log(`FAIL page errors: ${errors.join('; ')}`); }
+} finally {
+  if (browser) await browser.close();
+  await ternd.stop();
+}
+process.exit(failed ? 1 : 0);
