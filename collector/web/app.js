@@ -469,7 +469,7 @@ function compareForm(service) {
             : `${fmtMs(e['baseline_' + k])} / ${fmtMs(e['current_' + k])} (${fmtChange(e['change_pct_' + k])})`);
       out.replaceChildren(
         el('p', { class: 'verdict ' + (regressions ? 'fail' : 'ok') }, `${regressions} regression(s) beyond ${threshold}%`),
-        el('table', { class: 'data' }, el('thead', {}, el('tr', {}, ['Operation', 'Kind', 'Calls', 'p50 base / cur', 'p95 base / cur', 'p99 base / cur', 'Errors base / cur', 'Verdict'].map((h) => el('th', {}, h)))),
+        el('table', { class: 'data' }, el('thead', {}, el('tr', {}, ['Operation', 'Kind', 'Calls', 'p50 base / cur', 'p95 base / cur', 'p99 base / cur', 'Errors base / cur', 'Verdict'].map((h, i) => el('th', { class: i >= 2 && i <= 6 ? 'num' : '' }, h)))),
           el('tbody', {}, ops.map((e) => el('tr', { class: 'v-' + e.verdict }, el('td', {}, e.operation), el('td', { class: 'muted' }, e.span_kind),
             num(e.calls, fmtInt(e.calls)), CMP_KEYS.map((k) => cell(e, k)), el('td', { class: 'verdict-cell' }, e.verdict))))));
     } catch (e) { out.replaceChildren(errorBox(e)); }
@@ -813,7 +813,7 @@ async function viewCheck(q) {
   const fmtT = (name, v) => (name === 'error_rate' ? fmtPct(v) : fmtMs(v));
   return el('div', {}, head, section(`Result · ${windowLabel()}`,
     el('p', { class: 'verdict ' + (res.ok ? 'ok' : 'fail'), id: 'check-verdict' }, verdict),
-    res.row ? el('table', { class: 'data', id: 'check-table' }, el('thead', {}, el('tr', {}, ['Target', 'Limit', 'Actual', ''].map((h) => el('th', {}, h)))),
+    res.row ? el('table', { class: 'data narrow', id: 'check-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Target'), el('th', { class: 'num' }, 'Limit'), el('th', { class: 'num' }, 'Actual'), el('th', {}, 'Verdict'))),
       el('tbody', {}, targets.map(([name, key], i) => {
         const bad = res.violations.find((v) => v.target === name);
         return el('tr', { class: bad ? 'v-regression' : '' }, el('td', {}, name),

@@ -125,7 +125,33 @@ async function checkOverview(page, base, dir) {
   const order = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
   assert.deepEqual(order, ['backend', 'frontend'], 'p95 ascending after a click');
   assert.ok(await page.$('#slow-list'), 'the slow-now list is beside the table');
-  return shoot(page, dir, 'overview');
+  const shot = await shoot(page, dir, 'overview');
+
+  // Live refresh: the table is drawn anew within 10 s.
+  await page.evaluate(() => { document.querySelector('#services-table table').dataset.old = '1'; });
+  await page.waitForFunction(() => document.querySelector('#services-table table') && !document.querySelector('#services-table table[data-old]'), null, { timeout: 15000 });
+
+  // A custom window of the last 5 whole minutes: calls and the p95 change
+  // against the 5 minutes before are the API's for those windows.
+  const minute = 60000, e = Math.floor(Date.now() / minute) * minute, s = e - 5 * minute;
+  const iso = (ms) => new Date(ms).toISOString().slice(0, 16); // the page runs in UTC
+  await page.selectOption('#win', 'custom');
+  await page.fill('#win-start', iso(s));
+  await page.fill('#win-end', iso(e));
+  await page.evaluate(() => { document.body.dataset.ready = 'loading'; });
+  await page.click('#win-apply');
+  await page.waitForFunction(() => document.body.dataset.ready === 'overview');
+  const get = (q) => fetch(`${base}/api/tern/summary?${new URLSearchParams(q)}`).then((r) => r.json()).then((b) => b.data.services.find((x) => x.service === 'frontend'));
+  const cur = await get({ service: 'frontend', start: s * 1000, end: e * 1000 });
+  const prev = await get({ service: 'frontend', start: (s - 5 * minute) * 1000, end: s * 1000 });
+  const row = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => ({ v: c.dataset.v, text: c.textContent }))).find((r) => r[0].text === 'frontend'));
+  assert.ok(cur && prev && cur.calls > 0 && prev.calls > 0, 'data on both sides of the custom window');
+  assert.equal(Number(row[1].v), cur.calls, 'calls in the custom window');
+  assert.equal(Number(row[9].v), ((cur.p95_ms - prev.p95_ms) / prev.p95_ms) * 100, 'p95 change against the window before');
+  await shoot(page, dir, 'overview-custom-window');
+  await page.selectOption('#win', '15m');
+  await page.waitForFunction(() => document.body.dataset.ready === 'overview');
+  return shot;
 }
 
 async function checkService(page, base, dir) {
