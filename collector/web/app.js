@@ -384,7 +384,14 @@ function kpi(label, v, text) {
 // opens the traces of that bucket.
 async function histogram(name, holder) {
   const traces = (await api('/api/traces', { service: name, limit: 1500, ...windowParams() })).data;
-  const durs = [];
+  const durs = [], versions = new Set();
+  for (const tr of traces)
+    for (const p of Object.values(tr.processes))
+      if (p.serviceName === name)
+        for (const t of p.tags || []) if (t.key === 'service.version') versions.add(String(t.value));
+  // The versions seen offer themselves to the comparison's inputs.
+  const list = document.getElementById('cmp-versions');
+  if (list) list.replaceChildren(...[...versions].sort().map((v) => el('option', { value: 'version=' + v })));
   for (const tr of traces)
     for (const s of tr.spans)
       if (tr.processes[s.processID].serviceName === name && s.tags.some((t) => t.key === 'span.kind' && t.value === 'server'))
@@ -446,8 +453,8 @@ function sideParams(spec) {
 }
 
 function compareForm(service) {
-  const base = el('input', { id: 'cmp-base', placeholder: 'version=1.1', value: '' });
-  const cur = el('input', { id: 'cmp-cur', placeholder: 'version=1.2', value: '' });
+  const base = el('input', { id: 'cmp-base', placeholder: 'version=1.1', value: '', list: 'cmp-versions', size: 24 });
+  const cur = el('input', { id: 'cmp-cur', placeholder: 'version=1.2', value: '', list: 'cmp-versions', size: 24 });
   const thr = el('input', { id: 'cmp-thr', value: '5', size: 4 });
   const out = el('div', { id: 'cmp-out' });
   const run = async () => {
@@ -474,7 +481,7 @@ function compareForm(service) {
             num(e.calls, fmtInt(e.calls)), CMP_KEYS.map((k) => cell(e, k)), el('td', { class: 'verdict-cell' }, e.verdict))))));
     } catch (e) { out.replaceChildren(errorBox(e)); }
   };
-  return el('div', {}, el('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); run(); } },
+  return el('div', {}, el('datalist', { id: 'cmp-versions' }), el('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); run(); } },
     el('label', {}, 'Baseline ', base), el('label', {}, 'Current ', cur), el('label', {}, 'Threshold % ', thr),
     el('button', { type: 'submit', id: 'cmp-run' }, 'Compare')),
   el('p', { class: 'muted' }, 'Each side is version=V (service.version, over the window above) or window=START,END (unix seconds or 2026-11-21T06:00:00Z), as tern compare takes them.'), out);

@@ -183,6 +183,8 @@ async function checkService(page, base, dir) {
   await page.waitForSelector('#cmp-out table');
   const cmp = await page.$$eval('#cmp-out tbody tr', (trs) => trs.map((tr) => ({ op: tr.cells[0].textContent, verdict: tr.lastChild.textContent, p95: tr.cells[4].dataset.v })));
   const checkout = cmp.find((r) => r.op === 'GET /checkout');
+  const versions = await page.$$eval('#cmp-versions option', (os) => os.map((o) => o.value));
+  assert.deepEqual(versions, ['version=1.0', 'version=2.0'], 'the versions seen are offered');
   const p95a = quantile(range(N / 2, D), 0.95), p95b = quantile(range(N / 2, (i) => D(i + N / 2)), 0.95);
   assert.equal(checkout.verdict, 'regression');
   near(Number(checkout.p95), ((p95b - p95a) / p95a) * 100, 'p95 change of GET /checkout', 0.03);
@@ -271,12 +273,15 @@ const ternd = await startTernd();
 let browser;
 let failed = false;
 try {
-  await sendKnownData(ternd.addrs['otlp-http']);
   browser = await launchBrowser(pw);
   const page = await browser.ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const base = `http://${ternd.addrs.query}`;
+  // An empty ternd: the page says what to do rather than fail.
+  await openView(page, base, '#/', 'overview');
+  assert.match(await page.textContent('#services-table'), /^No spans in this window/);
+  await sendKnownData(ternd.addrs['otlp-http']);
   for (const [name, fn] of [['overview', checkOverview], ['service', checkService], ['traces', checkTraces],
     ['trace', checkTrace], ['dependencies', checkDeps], ['report', checkReport], ['check', checkSlo]]) {
     try {
