@@ -128,6 +128,7 @@ try {
 } finally {
   for (const p of procs) p.kill('SIGKILL');
   if (browser) await browser.close();
-  await ternd.stop();
+  const end = await ternd.stop();
+  if (end !== 0) { failed = true; console.log(`FAIL ternd did not exit cleanly: ${end}`); }
 }
 process.exit(failed ? 1 : 0);

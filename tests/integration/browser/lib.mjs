@@ -45,7 +45,8 @@ export async function launchBrowser(pw) {
 }
 
 // Starts ternd (extra: more arguments); resolves once it printed its
-// `listening NAME HOST:PORT` lines.
+// `listening NAME HOST:PORT` lines. stop() sends SIGTERM and resolves with
+// 0 for a clean exit, or how it ended (a sanitizer's report exits 1).
 export function startTernd(extra = []) {
   const TERND = process.env.TERND;
   if (!TERND) skip('TERND is not set (run through meson test)');
@@ -68,7 +69,7 @@ export function startTernd(extra = []) {
         resolve({
           proc, addrs,
           stop: () => new Promise((res) => {
-            proc.on('exit', () => { rmSync(dataDir, { recursive: true, force: true }); res(); });
+            proc.on('exit', (code, sig) => { rmSync(dataDir, { recursive: true, force: true }); res(code === 0 ? 0 : `code ${code} signal ${sig}`); });
             proc.kill('SIGTERM');
           }),
         });

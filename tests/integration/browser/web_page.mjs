@@ -296,6 +296,7 @@ try {
   if (errors.length) { failed = true; console.log(`FAIL page errors: ${errors.join('; ')}`); }
 } finally {
   if (browser) await browser.close();
-  await ternd.stop();
+  const end = await ternd.stop();
+  if (end !== 0) { failed = true; console.log(`FAIL ternd did not exit cleanly: ${end}`); }
 }
 process.exit(failed ? 1 : 0);
