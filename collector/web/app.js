@@ -360,7 +360,8 @@ async function viewService(name) {
     : el('p', { class: 'muted' }, 'none');
 
   const hist = el('div', { id: 'histogram' }, el('p', { class: 'muted' }, 'Loading the latency histogram…'));
-  histogram(name, hist).catch((e) => hist.replaceChildren(errorBox(e)));
+  const versions = el('datalist', { id: 'cmp-versions' });
+  histogram(name, hist, versions).catch((e) => hist.replaceChildren(errorBox(e)));
 
   return el('div', {},
     el('h1', {}, name, el('span', { class: 'muted small' }, ` · ${windowLabel()}`)),
@@ -372,7 +373,7 @@ async function viewService(name) {
     el('div', { class: 'grid2' }, section('Calls', callsChart), section('Errors', errChart)),
     section('Operations by share of time', opsHolder),
     el('div', { class: 'grid2' }, section('Callers', depList(callers, 'parent')), section('Callees', depList(callees, 'child'))),
-    section('Compare versions or windows', compareForm(name)));
+    section('Compare versions or windows', compareForm(name, versions)));
 }
 
 function kpi(label, v, text) {
@@ -381,8 +382,9 @@ function kpi(label, v, text) {
 
 // The latency histogram of the service's server spans, from the traces of
 // the window (up to 1500, the API's limit): log-spaced buckets; a click
-// opens the traces of that bucket.
-async function histogram(name, holder) {
+// opens the traces of that bucket. The service.version values seen go
+// into versionList (the comparison's suggestions).
+async function histogram(name, holder, versionList) {
   const traces = (await api('/api/traces', { service: name, limit: 1500, ...windowParams() })).data;
   const durs = [], versions = new Set();
   for (const tr of traces)
@@ -390,8 +392,7 @@ async function histogram(name, holder) {
       if (p.serviceName === name)
         for (const t of p.tags || []) if (t.key === 'service.version') versions.add(String(t.value));
   // The versions seen offer themselves to the comparison's inputs.
-  const list = document.getElementById('cmp-versions');
-  if (list) list.replaceChildren(...[...versions].sort().map((v) => el('option', { value: 'version=' + v })));
+  versionList.replaceChildren(...[...versions].sort().map((v) => el('option', { value: 'version=' + v })));
   for (const tr of traces)
     for (const s of tr.spans)
       if (tr.processes[s.processID].serviceName === name && s.tags.some((t) => t.key === 'span.kind' && t.value === 'server'))
@@ -452,7 +453,7 @@ function sideParams(spec) {
   return { start: Math.round(a), end: Math.round(b) };
 }
 
-function compareForm(service) {
+function compareForm(service, versionList) {
   const base = el('input', { id: 'cmp-base', placeholder: 'version=1.1', value: '', list: 'cmp-versions', size: 24 });
   const cur = el('input', { id: 'cmp-cur', placeholder: 'version=1.2', value: '', list: 'cmp-versions', size: 24 });
   const thr = el('input', { id: 'cmp-thr', value: '5', size: 4 });
@@ -481,7 +482,7 @@ function compareForm(service) {
             num(e.calls, fmtInt(e.calls)), CMP_KEYS.map((k) => cell(e, k)), el('td', { class: 'verdict-cell' }, e.verdict))))));
     } catch (e) { out.replaceChildren(errorBox(e)); }
   };
-  return el('div', {}, el('datalist', { id: 'cmp-versions' }), el('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); run(); } },
+  return el('div', {}, versionList, el('form', { class: 'inline', onsubmit: (ev) => { ev.preventDefault(); run(); } },
     el('label', {}, 'Baseline ', base), el('label', {}, 'Current ', cur), el('label', {}, 'Threshold % ', thr),
     el('button', { type: 'submit', id: 'cmp-run' }, 'Compare')),
   el('p', { class: 'muted' }, 'Each side is version=V (service.version, over the window above) or window=START,END (unix seconds or 2026-11-21T06:00:00Z), as tern compare takes them.'), out);
