@@ -9,7 +9,8 @@ if ! command -v node >/dev/null 2>&1; then
 	echo "skip: node is not on PATH"
 	exit 77
 fi
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+# serve.mjs needs node alone.
+if [ "$1" != serve.mjs ] && [ ! -d "$here/node_modules/playwright-core" ]; then
 	echo "skip: no $here/node_modules/playwright-core (scripts/setup --test installs it)"
 	exit 77
 fi
