@@ -294,7 +294,7 @@ async function viewOverview() {
   const cols = [
     { key: 'service', label: 'Service', cell: (r) => el('td', { class: 'svc' }, link(svcHref(r.service), r.service)) },
     ...statCols(),
-    { key: null, label: 'p95 trend', cell: (r) => el('td', {}, sparkline(p95[r.service])) },
+    { key: null, label: 'p95 trend', cell: (r) => el('td', {}, el('a', { href: tracesHref({ service: r.service, minDuration: durParam(r.p95_ms) }), title: `traces of ${r.service} slower than its p95` }, sparkline(p95[r.service]))) },
     { key: 'change', label: 'p95 vs previous', num: true, cell: (r) => num(r.change ?? '', fmtChange(r.change), r.change > 10 ? 'bad' : r.change < -10 ? 'good' : '') },
   ];
   const holder = el('div', { id: 'services-table' });

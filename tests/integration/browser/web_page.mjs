@@ -125,6 +125,10 @@ async function checkOverview(page, base, dir) {
   const order = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
   assert.deepEqual(order, ['backend', 'frontend'], 'p95 ascending after a click');
   assert.ok(await page.$('#slow-list'), 'the slow-now list is beside the table');
+  const sparkHref = await page.getAttribute('#services-table tbody tr:has(a:text-is("frontend")) td:nth-child(9) a', 'href');
+  const sq = new URLSearchParams(sparkHref.split('?')[1]);
+  assert.equal(sq.get('service'), 'frontend');
+  near(parseFloat(sq.get('minDuration')) / 1000, quantile(TRUTH.frontend.durs, 0.95), 'the sparkline opens traces above p95');
   const shot = await shoot(page, dir, 'overview');
 
   // Live refresh: the table is drawn anew within 10 s.
