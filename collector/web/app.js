@@ -159,9 +159,11 @@ function sparkline(points, w = 110, h = 26) {
   const max = Math.max(...points.map((p) => p.v)) || 1;
   const x = (t) => (t1 > t0 ? ((t - t0) / (t1 - t0)) * (w - 4) + 2 : w / 2);
   const y = (v) => h - 3 - (v / max) * (h - 6);
-  s.append(svg('polyline', { points: points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ') }));
+  // One point is a level, not a dot: draw it across.
+  const pts = points.length > 1 ? points.map((p) => `${x(p.t)},${y(p.v)}`) : [`2,${y(points[0].v)}`, `${w - 2},${y(points[0].v)}`];
+  s.append(svg('polyline', { points: pts.join(' ') }));
   const last = points[points.length - 1];
-  s.append(svg('circle', { cx: x(last.t), cy: y(last.v), r: 2 }));
+  s.append(svg('circle', { cx: points.length > 1 ? x(last.t) : w - 2, cy: y(last.v), r: 2 }));
   return s;
 }
 
