@@ -7,6 +7,7 @@
 // Usage: TERND=/path/to/ternd node web_page.mjs [SCREENSHOT_DIR]
 // Exits 77 when chromium or playwright-core is missing.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 
 import { launchBrowser, loadPlaywright, openView, screenshotDir, shoot, startTernd } from './lib.mjs';
 
@@ -194,8 +195,9 @@ async function checkService(page, base, dir) {
   near(Number(checkout.p95), ((p95b - p95a) / p95a) * 100, 'p95 change of GET /checkout', 0.03);
   const shot = await shoot(page, dir, 'service');
   // One click on the latency chart opens example traces of that time and latency.
-  const box = await page.locator('#view svg.chart.clickable').first().boundingBox();
-  await page.mouse.click(box.x + box.width * 0.6, box.y + box.height * 0.5);
+  const chart = page.locator('#view svg.chart.clickable').first();
+  const box = await chart.boundingBox();
+  await chart.click({ position: { x: box.width * 0.6, y: box.height * 0.5 } });
   await page.waitForFunction(() => location.hash.startsWith('#/traces?') && document.body.dataset.ready === 'traces', null, { timeout: 15000 });
   const h = new URLSearchParams(await page.evaluate(() => location.hash.split('?')[1]));
   assert.equal(h.get('service'), 'frontend');
@@ -270,6 +272,56 @@ async function checkSlo(page, base, dir) {
   return shoot(page, dir, 'check');
 }
 
+// ---- the page computes as the CLI does ---------------------------------
+// tern report / check / compare / trace against the same ternd: the page's
+// tiers, verdicts, changes and critical path must be the CLI's.
+
+function tern(addr, args) {
+  const r = spawnSync(process.env.TERN, [...args, '--addr', addr], { encoding: 'utf8', timeout: 20000 });
+  assert.ok(r.status === 0 || r.status === 1, `tern ${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+  return r.stdout;
+}
+
+async function checkSameAsCli(page, base, addr) {
+  if (!process.env.TERN) return console.log('note: TERN unset, CLI comparison not run');
+  // Report tiers.
+  const cliReport = JSON.parse(tern(addr, ['report', '--since', '15m', '--critical', '50ms', '--high', '20ms', '--medium', '5ms', '--json']));
+  await openView(page, base, '#/report?critical=50ms&high=20ms&medium=5ms', 'report');
+  for (const tier of ['critical', 'high', 'medium', 'low']) {
+    const got = await page.$$eval(`#tier-${tier} tbody tr`, (trs) => trs.map((tr) => `${tr.cells[0].textContent}/${tr.cells[1].textContent}`));
+    assert.deepEqual(got, cliReport[tier].map((r) => `${r.service}/${r.operation}`), `tern report's ${tier} tier`);
+  }
+  // SLO check.
+  const cliCheck = JSON.parse(tern(addr, ['check', '--since', '15m', '--service', 'frontend', '--p95', '100ms', '--p99', '1s', '--error-rate', '5%', '--json']));
+  await openView(page, base, '#/check?service=frontend&p95=100ms&p99=1s&errorRate=5%25', 'check');
+  const verdict = await page.textContent('#check-verdict');
+  assert.equal(verdict.startsWith('OK'), cliCheck.ok, 'tern check\'s verdict');
+  const viol = await page.$$eval('#check-table tbody tr', (trs) => trs.filter((tr) => tr.cells[3].textContent === 'violated').map((tr) => [tr.cells[0].textContent, Number(tr.cells[2].dataset.v)]));
+  assert.deepEqual(viol, cliCheck.violations.map((v) => [v.target, v.actual]), 'tern check\'s violations and actual values');
+  // Compare.
+  const cliCmp = JSON.parse(tern(addr, ['compare', '--since', '15m', '--service', 'frontend', '--baseline', 'version=1.0', '--current', 'version=2.0', '--json']));
+  await openView(page, base, '#/service/frontend', 'service');
+  await page.fill('#cmp-base', 'version=1.0');
+  await page.fill('#cmp-cur', 'version=2.0');
+  await page.click('#cmp-run');
+  await page.waitForSelector('#cmp-out table');
+  const rows = await page.$$eval('#cmp-out tbody tr', (trs) => trs.map((tr) => ({
+    op: tr.cells[0].textContent, verdict: tr.lastChild.textContent,
+    ch: [3, 4, 5, 6].map((i) => tr.cells[i].dataset.v === '' ? null : Number(tr.cells[i].dataset.v)),
+  })));
+  assert.deepEqual(rows, cliCmp.operations.map((e) => ({
+    op: e.operation, verdict: e.verdict,
+    ch: ['p50_ms', 'p95_ms', 'p99_ms', 'error_rate'].map((k) => e['change_pct_' + k]),
+  })), 'tern compare\'s operations, changes and verdicts');
+  // Critical path of the slowest trace.
+  const id = traceId(N - 1);
+  const text = tern(addr, ['trace', id]).split('\n').slice(2).filter(Boolean);
+  const cliCrit = text.map((l) => l.slice(0, 52).trim()).filter((l) => l.startsWith('*')).map((l) => l.replace(/^\*\s*/, '')).sort();
+  await openView(page, base, `#/trace/${id}`, 'trace');
+  const crit = await page.$$eval('#waterfall .wf-row.critical .wf-label', (ls) => ls.map((l) => l.textContent.replace(/^◆/, '')));
+  assert.deepEqual(crit.sort(), cliCrit, 'tern trace\'s critical path');
+}
+
 // ---- main ----------------------------------------------------------------
 
 const dir = screenshotDir();
@@ -287,7 +339,8 @@ try {
   assert.match(await page.textContent('#services-table'), /^No spans in this window/);
   await sendKnownData(ternd.addrs['otlp-http']);
   for (const [name, fn] of [['overview', checkOverview], ['service', checkService], ['traces', checkTraces],
-    ['trace', checkTrace], ['dependencies', checkDeps], ['report', checkReport], ['check', checkSlo]]) {
+    ['trace', checkTrace], ['dependencies', checkDeps], ['report', checkReport], ['check', checkSlo],
+    ['same-as-cli', (p, b) => checkSameAsCli(p, b, ternd.addrs.query)]]) {
     try {
       await fn(page, base, dir);
       console.log(`ok ${name}`);
