@@ -65,6 +65,16 @@ async function sendKnownData(httpAddr) {
     rs.push({ resource: resource('frontend', v), scopeSpans: [{ scope: { name: 'test' }, spans: sp.frontend }] });
     rs.push({ resource: resource('backend', '1.0'), scopeSpans: [{ scope: { name: 'test' }, spans: sp.backend }] });
   }
+  // slowsvc, for the slow-now list: "GET /slow" took 10 ms from 40 to 20
+  // minutes ago (the baseline hour) and 100 ms from 4 to 2 minutes ago.
+  const slow = [];
+  const root = (k, startNs, ms) => ({
+    traceId: 'f0' + hex(k + 1, 30), spanId: hex(0x100000 + k, 16), name: 'GET /slow', kind: 2,
+    startTimeUnixNano: String(startNs), endTimeUnixNano: String(startNs + BigInt(ms * MS)), attributes: [], status: {},
+  });
+  for (let k = 0; k < SLOW_BASE; k++) slow.push(root(k, now - 2400n * 1000000000n + BigInt(k) * 40000000000n, 10));
+  for (let k = 0; k < SLOW_RECENT; k++) slow.push(root(1000 + k, now - 240n * 1000000000n + BigInt(k) * 6000000000n, 100));
+  rs.push({ resource: resource('slowsvc', '1.0'), scopeSpans: [{ scope: { name: 'test' }, spans: slow }] });
   for (let k = 0; k < rs.length; k += 100) {
     const r = await fetch(`http://${httpAddr}/v1/traces`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
@@ -80,6 +90,7 @@ function quantile(values, q) {
   return s[Math.floor(q * (s.length - 1))];
 }
 const range = (n, f) => Array.from({ length: n }, (_, i) => f(i));
+const SLOW_BASE = 30, SLOW_RECENT = 20;
 const TRUTH = {
   frontend: { calls: N, errors: N / 10, durs: range(N, D) },
   backend: { calls: N, errors: N / 25, durs: range(N, B) },
@@ -105,9 +116,13 @@ async function checkOverview(page, base, dir) {
     service: tr.cells[0].textContent,
     cells: [...tr.cells].slice(1).map((td) => ({ v: td.dataset.v, text: td.textContent })),
   })));
-  assert.deepEqual(rows.map((r) => r.service).sort(), ['backend', 'frontend']);
+  assert.deepEqual(rows.map((r) => r.service).sort(), ['backend', 'frontend', 'slowsvc']);
   for (const r of rows) {
     const t = TRUTH[r.service];
+    if (r.service === 'slowsvc') {
+      assert.equal(r.cells[0].text, String(SLOW_RECENT), 'slowsvc calls in the window');
+      continue;
+    }
     const [calls, rate, errors, errRate, p50, p95, p99] = r.cells;
     assert.equal(calls.text, String(t.calls), `${r.service} calls`);
     assert.equal(Number(calls.v), t.calls);
@@ -124,8 +139,12 @@ async function checkOverview(page, base, dir) {
   // Sorting: click Calls/s header twice and p95 once; the order follows.
   await page.click('#services-table th[data-key="p95_ms"]');
   const order = await page.$$eval('#services-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
-  assert.deepEqual(order, ['backend', 'frontend'], 'p95 ascending after a click');
-  assert.ok(await page.$('#slow-list'), 'the slow-now list is beside the table');
+  assert.deepEqual(order, ['backend', 'slowsvc', 'frontend'], 'p95 ascending after a click (6.9, 100, 104.5 ms)');
+  // Slow now: slowsvc's p95 went from 10 ms to 100 ms.
+  const slow = await page.$$eval('#slow-list li', (lis) => lis.map((li) => li.textContent));
+  const s10 = slow.find((t) => t.startsWith('slowsvc GET /slow'));
+  assert.ok(s10, `slowsvc in the slow-now list: ${JSON.stringify(slow)}`);
+  near(Number(/×([\d.]+)/.exec(s10)[1]), 10, 'slowsvc p95 ratio', 0.03);
   const sparkHref = await page.getAttribute('#services-table tbody tr:has(a:text-is("frontend")) td:nth-child(9) a', 'href');
   const sq = new URLSearchParams(sparkHref.split('?')[1]);
   assert.equal(sq.get('service'), 'frontend');
@@ -250,7 +269,7 @@ async function checkReport(page, base, dir) {
   await openView(page, base, `#/report?critical=${thr.critical}ms&high=${thr.high}ms&medium=${thr.medium}ms`, 'report');
   // The truth: each operation's average from the chosen durations, tiered as tern report.
   const avg = (f) => range(N, f).reduce((a, b) => a + b, 0) / N;
-  const ops = { 'GET /checkout': avg(D), render: avg((i) => D(i) - 0.5 - (B(i) + 2.5)), 'GET backend': avg((i) => B(i) + 1), 'GET /price': avg(B), cache: 1 };
+  const ops = { 'GET /slow': 100, 'GET /checkout': avg(D), render: avg((i) => D(i) - 0.5 - (B(i) + 2.5)), 'GET backend': avg((i) => B(i) + 1), 'GET /price': avg(B), cache: 1 };
   const want = { critical: [], high: [], medium: [], low: [] };
   for (const [op, a] of Object.entries(ops))
     want[a > thr.critical ? 'critical' : a > thr.high ? 'high' : a > thr.medium ? 'medium' : 'low'].push(op);
