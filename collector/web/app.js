@@ -39,10 +39,10 @@ function fmtMs(ms) {
 function fmtPct(f) { return (100 * f).toFixed(2) + '%'; }
 function fmtRate(r) { return r.toFixed(2); }
 function fmtInt(n) { return Math.round(n).toLocaleString('en-US'); }
-function fmtTime(ms) {
+function fmtTime(ms, seconds) {
   const d = new Date(ms);
   const p = (x) => String(x).padStart(2, '0');
-  return `${p(d.getHours())}:${p(d.getMinutes())}`;
+  return `${p(d.getHours())}:${p(d.getMinutes())}` + (seconds ? `:${p(d.getSeconds())}` : '');
 }
 function fmtDateTime(ms) {
   const d = new Date(ms);
@@ -169,8 +169,8 @@ function sparkline(points, w = 110, h = 26) {
 
 // Lines over time. series: [{name, points:[{t,v}]}]; t0, t1 in ms;
 // onClick(t, v) gets the time and value under the pointer.
-function lineChart({ series, t0, t1, fmt, onClick, height = 220, title }) {
-  const W = 640, H = height, L = 64, R = 12, T = 12, B = 26;
+function lineChart({ series, t0, t1, fmt, onClick, height = 220, width = 640, title }) {
+  const W = width, H = height, L = 64, R = 12, T = 12, B = 26;
   const all = series.flatMap((s) => s.points.map((p) => p.v));
   const max = niceMax(Math.max(0, ...all));
   const x = (t) => L + ((t - t0) / (t1 - t0 || 1)) * (W - L - R);
@@ -183,15 +183,17 @@ function lineChart({ series, t0, t1, fmt, onClick, height = 220, title }) {
   }
   for (let k = 0; k <= 4; k++) {
     const t = t0 + ((t1 - t0) * k) / 4;
-    g.append(svg('text', { x: x(t), y: H - 8, class: 'axis', 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' }, fmtTime(t)));
+    g.append(svg('text', { x: x(t), y: H - 8, class: 'axis', 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' }, fmtTime(t, t1 - t0 < 600000)));
   }
   series.forEach((s, i) => {
     const color = s.color || COLORS[i % COLORS.length];
-    if (s.points.length > 1)
+    if (s.points.length > 1 && !s.dots)
       g.append(svg('polyline', { points: s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' '), stroke: color, class: 'line' }));
-    for (const p of s.points)
-      g.append(svg('circle', { cx: x(p.t), cy: y(p.v), r: 2.5, fill: color },
-        svg('title', {}, `${s.name} ${fmtTime(p.t)}: ${fmt(p.v)}`)));
+    for (const p of s.points) {
+      const dot = svg('circle', { cx: x(p.t), cy: y(p.v), r: s.dots ? 4 : 2.5, fill: color, class: s.dots ? 'dot' : null },
+        svg('title', {}, p.title || `${s.name} ${fmtTime(p.t)}: ${fmt(p.v)}`));
+      g.append(p.href ? svg('a', { href: p.href }, dot) : dot);
+    }
   });
   if (onClick) {
     g.addEventListener('click', (ev) => {
@@ -543,8 +545,19 @@ async function viewTraces(q) {
   ];
   const draw = () => holder.replaceChildren(rows.length ? table(cols, rows, st, draw) : el('p', { class: 'muted' }, 'No traces match.'));
   draw();
+  // Duration against start time, one dot a trace (errors red); a click opens it.
+  let scatter = null;
+  if (rows.length) {
+    const ts = rows.map((r) => r.start / 1000), pad = Math.max(1000, (Math.max(...ts) - Math.min(...ts)) * 0.05);
+    const pt = (r) => ({ t: r.start / 1000, v: r.duration / 1000, href: '#/trace/' + r.id, title: `${r.root}: ${fmtMs(r.duration / 1000)}, ${r.spans} spans` });
+    scatter = lineChart({
+      t0: Math.min(...ts) - pad, t1: Math.max(...ts) + pad, fmt: fmtMs, height: 190, width: 1300,
+      series: [{ name: 'traces', dots: true, points: rows.filter((r) => !r.errors).map(pt) },
+        { name: 'with errors', dots: true, color: COLORS[2], points: rows.filter((r) => r.errors).map(pt) }],
+    });
+  }
   const range = q.get('start') ? ` between ${fmtDateTime(q.get('start') / 1000)} and ${fmtDateTime(q.get('end') / 1000)}` : ` · ${windowLabel()}`;
-  return el('div', {}, section('Search traces', form), section(`${rows.length} traces${range}`, holder));
+  return el('div', {}, section('Search traces', form), section(`${rows.length} traces${range}`, scatter, holder));
 }
 
 function isError(s) { return s.tags.some((t) => t.key === 'error' && t.value === true); }

@@ -228,6 +228,10 @@ async function checkTraces(page, base, dir) {
   await openView(page, base, '#/traces?service=frontend&errors=1&limit=100', 'traces');
   let n = await page.$$eval('#trace-results tbody tr', (trs) => trs.length);
   assert.equal(n, TRUTH.frontend.errors, 'traces with errors');
+  // The scatter: one dot a trace, each a link to it.
+  const dots = await page.$$eval('#view svg.chart a', (as) => as.map((a) => a.getAttribute('href')));
+  assert.equal(dots.length, TRUTH.frontend.errors, 'a dot per trace');
+  assert.ok(dots.every((h) => h.startsWith('#/trace/a0b1c2d3')));
   await openView(page, base, '#/traces?service=frontend&minDuration=100ms&limit=100', 'traces');
   n = await page.$$eval('#trace-results tbody tr', (trs) => trs.length);
   assert.equal(n, range(N, D).filter((d) => d >= 100).length, 'traces of 100 ms or more');
