@@ -633,6 +633,7 @@ async function viewTrace(id) {
     el('div', { class: 'wf-row wf-head' }, el('div', { class: 'wf-label' }, 'Service: operation'), el('div', { class: 'wf-dur' }, 'Duration'), el('div', { class: 'wf-track ticks' }, ticks)),
     rows.map((r) => el('div', {
       class: 'wf-row' + (r.critical ? ' critical' : '') + (r.error ? ' error' : ''), 'data-span': r.id, tabindex: 0,
+      onkeydown: (ev) => { if (ev.key === 'Enter') ev.currentTarget.click(); },
       onclick: (ev) => { wf.querySelectorAll('.selected').forEach((n) => n.classList.remove('selected')); ev.currentTarget.classList.add('selected'); details.replaceChildren(spanDetails(tr, r)); },
     },
     el('div', { class: 'wf-label', style: `padding-left:${r.depth * 14 + 4}px` },
