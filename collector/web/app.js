@@ -322,33 +322,43 @@ function tracesHref(p) {
   return '#/traces?' + new URLSearchParams(Object.entries(p).filter(([, v]) => v !== null && v !== undefined && v !== ''));
 }
 
-async function viewService(name) {
+// The service page; q's op and kind narrow it to one operation.
+async function viewService(name, q) {
+  const op = q.get('op') || '', kind = q.get('kind') || 'server';
   const sp = spmParams();
+  const sel = { service: name, spanKind: kind, ...(op ? { groupByOperation: true } : {}), ...sp };
   const [sum, lat50, lat95, lat99, calls, errs, deps] = await Promise.all([
     summary({ service: name }),
-    spm('latencies', { service: name, quantile: 0.5, ...sp }),
-    spm('latencies', { service: name, quantile: 0.95, ...sp }),
-    spm('latencies', { service: name, quantile: 0.99, ...sp }),
-    spm('calls', { service: name, ...sp }),
-    spm('errors', { service: name, ...sp }),
+    spm('latencies', { ...sel, quantile: 0.5 }),
+    spm('latencies', { ...sel, quantile: 0.95 }),
+    spm('latencies', { ...sel, quantile: 0.99 }),
+    spm('calls', sel),
+    spm('errors', sel),
     api('/api/dependencies', { endTs: sp.endTs, lookback: sp.lookback }).then((b) => b.data),
   ]);
-  const row = sum.services[0] || { calls: 0, errors: 0, error_rate: 0, p50_ms: 0, p95_ms: 0, p99_ms: 0, rate_per_s: 0 };
+  const none = { calls: 0, errors: 0, error_rate: 0, p50_ms: 0, p95_ms: 0, p99_ms: 0, rate_per_s: 0 };
+  const row = (op ? sum.operations.find((o) => o.operation === op && o.span_kind === kind) : sum.services[0]) || none;
+  const key = op || name; // the SPM series' label
   const t1 = sp.endTs, t0 = t1 - sp.lookback;
   const openTraces = (t, v) => {
-    location.hash = tracesHref({ service: name, start: Math.round((t - sp.step) * 1000), end: Math.round((t + sp.step / 2) * 1000), minDuration: durParam(v * 0.8), maxDuration: durParam(v * 1.25) });
+    location.hash = tracesHref({ service: name, operation: op, start: Math.round((t - sp.step) * 1000), end: Math.round((t + sp.step / 2) * 1000), minDuration: durParam(v * 0.8), maxDuration: durParam(v * 1.25) });
   };
   const latency = lineChart({
-    title: 'Latency (server spans, per step) — click for example traces', t0, t1, fmt: fmtMs, onClick: openTraces,
-    series: [{ name: 'p50', points: lat50[name] || [] }, { name: 'p95', points: lat95[name] || [] }, { name: 'p99', points: lat99[name] || [] }],
+    title: `Latency (${kind} spans, per step) — click for example traces`, t0, t1, fmt: fmtMs, onClick: openTraces,
+    series: [{ name: 'p50', points: lat50[key] || [] }, { name: 'p95', points: lat95[key] || [] }, { name: 'p99', points: lat99[key] || [] }],
   });
-  const callsChart = lineChart({ title: 'Calls per second', t0, t1, fmt: (v) => v.toFixed(v < 10 ? 2 : 0), height: 160, series: [{ name: 'calls/s', points: calls[name] || [] }] });
-  const errChart = lineChart({ title: 'Error rate', t0, t1, fmt: fmtPct, height: 160, series: [{ name: 'errors / calls', color: COLORS[2], points: errs[name] || [] }] });
+  const callsChart = lineChart({ title: 'Calls per second', t0, t1, fmt: (v) => v.toFixed(v < 10 ? 2 : 0), height: 160, series: [{ name: 'calls/s', points: calls[key] || [] }] });
+  const errChart = lineChart({ title: 'Error rate', t0, t1, fmt: fmtPct, height: 160, series: [{ name: 'errors / calls', color: COLORS[2], points: errs[key] || [] }] });
+  const opHref = (o, k) => svcHref(name) + (o ? '?' + new URLSearchParams({ op: o, kind: k }) : '');
+  const opSel = el('select', { id: 'svc-op', onchange: (ev) => { const [k, o] = JSON.parse(ev.target.value); location.hash = opHref(o, k); } },
+    el('option', { value: JSON.stringify(['server', '']) }, 'all (entry spans)'),
+    sum.operations.map((o) => el('option', { value: JSON.stringify([o.span_kind, o.operation]), selected: o.operation === op && o.span_kind === kind }, `${o.operation} (${o.span_kind})`)));
 
   const opsState = { key: 'total_ms', dir: -1 };
   const opsHolder = el('div', { id: 'ops-table' });
   const opCols = [
-    { key: 'operation', label: 'Operation', cell: (r) => el('td', {}, link(tracesHref({ service: name, operation: r.operation }), r.operation)) },
+    { key: 'operation', label: 'Operation', cell: (r) => el('td', {}, link(opHref(r.operation, r.span_kind), r.operation), ' ',
+      el('a', { href: tracesHref({ service: name, operation: r.operation }), class: 'small-link' }, 'traces')) },
     { key: 'span_kind', label: 'Kind', cell: (r) => el('td', { class: 'muted' }, r.span_kind) },
     ...statCols(),
     { key: 'total_ms', label: 'Share of time', num: true, cell: (r) => el('td', { class: 'num share', 'data-v': r.time_share },
@@ -365,10 +375,12 @@ async function viewService(name) {
 
   const hist = el('div', { id: 'histogram' }, el('p', { class: 'muted' }, 'Loading the latency histogram…'));
   const versions = el('datalist', { id: 'cmp-versions' });
-  histogram(name, hist, versions).catch((e) => hist.replaceChildren(errorBox(e)));
+  histogram(name, op, kind, hist, versions).catch((e) => hist.replaceChildren(errorBox(e)));
 
   return el('div', {},
-    el('h1', {}, name, el('span', { class: 'muted small' }, ` · ${windowLabel()}`)),
+    el('h1', {}, op ? [link(svcHref(name), name), ' / ', op] : name, el('span', { class: 'muted small' }, ` · ${windowLabel()}`)),
+    el('p', { class: 'inline' }, el('label', {}, 'Operation ', opSel),
+      el('span', { class: 'muted' }, op ? ` ${kind} spans of this operation` : ' the service\'s entry spans; charts: its server spans')),
     el('div', { class: 'kpis', id: 'service-kpis' },
       kpi('Calls', row.calls, fmtInt(row.calls)), kpi('Calls/s', row.rate_per_s, fmtRate(row.rate_per_s)),
       kpi('Errors', row.errors, fmtInt(row.errors)), kpi('Error rate', row.error_rate, fmtPct(row.error_rate)),
@@ -384,12 +396,13 @@ function kpi(label, v, text) {
   return el('div', { class: 'kpi', 'data-k': label }, el('div', { class: 'muted' }, label), el('div', { class: 'v', 'data-v': v }, text));
 }
 
-// The latency histogram of the service's server spans, from the traces of
+// The latency histogram of the service's spans of kind (of operation op
+// when given), from the traces of
 // the window (up to 1500, the API's limit): log-spaced buckets; a click
 // opens the traces of that bucket. The service.version values seen go
 // into versionList (the comparison's suggestions).
-async function histogram(name, holder, versionList) {
-  const traces = (await api('/api/traces', { service: name, limit: 1500, ...windowParams() })).data;
+async function histogram(name, op, kind, holder, versionList) {
+  const traces = (await api('/api/traces', { service: name, operation: op, limit: 1500, ...windowParams() })).data;
   const durs = [], versions = new Set();
   for (const tr of traces)
     for (const p of Object.values(tr.processes))
@@ -399,9 +412,9 @@ async function histogram(name, holder, versionList) {
   versionList.replaceChildren(...[...versions].sort().map((v) => el('option', { value: 'version=' + v })));
   for (const tr of traces)
     for (const s of tr.spans)
-      if (tr.processes[s.processID].serviceName === name && s.tags.some((t) => t.key === 'span.kind' && t.value === 'server'))
+      if (tr.processes[s.processID].serviceName === name && (!op || s.operationName === op) && s.tags.some((t) => t.key === 'span.kind' && t.value === kind))
         durs.push(s.duration / 1000);
-  if (!durs.length) return holder.replaceChildren(el('p', { class: 'muted' }, 'No server spans in this window.'));
+  if (!durs.length) return holder.replaceChildren(el('p', { class: 'muted' }, `No ${kind} spans in this window.`));
   const lo = Math.min(...durs), hi = Math.max(...durs);
   const n = 24, a = Math.log(Math.max(lo, 0.001)), b = Math.log(Math.max(hi, lo * 1.0001, 0.0011));
   const edges = Array.from({ length: n + 1 }, (_, i) => Math.exp(a + ((b - a) * i) / n));
@@ -409,10 +422,10 @@ async function histogram(name, holder, versionList) {
   for (const d of durs) counts[Math.min(n - 1, Math.max(0, Math.floor(((Math.log(Math.max(d, 0.001)) - a) / (b - a || 1)) * n)))]++;
   const [s, e] = windowMs();
   holder.replaceChildren(barChart({
-    title: `${durs.length} server spans from ${traces.length} traces — click a bar for its traces`,
+    title: `${durs.length} ${kind} spans from ${traces.length} traces — click a bar for its traces`,
     fmt: (v) => String(Math.round(v)),
     bars: counts.map((c, i) => ({ label: fmtMs(edges[i]), v: c, lo: edges[i], hi: edges[i + 1], title: `${fmtMs(edges[i])}–${fmtMs(edges[i + 1])}: ${c} spans` })),
-    onClick: (bar) => { location.hash = tracesHref({ service: name, start: Math.round(s * 1000), end: Math.round(e * 1000), minDuration: durParam(bar.lo), maxDuration: durParam(bar.hi) }); },
+    onClick: (bar) => { location.hash = tracesHref({ service: name, operation: op, start: Math.round(s * 1000), end: Math.round(e * 1000), minDuration: durParam(bar.lo), maxDuration: durParam(bar.hi) }); },
   }));
 }
 
@@ -859,7 +872,7 @@ async function route() {
   const name = parts[0] || 'overview';
   document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.nav === name));
   const views = {
-    overview: () => viewOverview(), service: () => viewService(parts[1]), traces: () => viewTraces(q),
+    overview: () => viewOverview(), service: () => viewService(parts[1], q), traces: () => viewTraces(q),
     trace: () => viewTrace(parts[1]), deps: () => viewDeps(), report: () => viewReport(q), check: () => viewCheck(q),
   };
   const fn = views[name] || views.overview;

@@ -189,7 +189,7 @@ async function checkService(page, base, dir) {
     near(shown, quantile(t.durs, q / 100), `frontend p${q} on the service page`, 0.01, round);
   }
   // Operations by share of time: checkout first, all four there.
-  const ops = await page.$$eval('#ops-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
+  const ops = await page.$$eval('#ops-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].querySelector('a').textContent));
   assert.deepEqual(ops.slice().sort(), ['GET /checkout', 'GET backend', 'cache', 'render']);
   assert.equal(ops[0], 'GET /checkout');
   // Callees from the dependencies.
@@ -213,6 +213,19 @@ async function checkService(page, base, dir) {
   assert.equal(checkout.verdict, 'regression');
   near(Number(checkout.p95), ((p95b - p95a) / p95a) * 100, 'p95 change of GET /checkout', 0.03);
   const shot = await shoot(page, dir, 'service');
+
+  // One operation: render (internal spans), its own numbers and histogram.
+  await page.click('#ops-table a:text-is("render")');
+  await page.waitForFunction(() => document.body.dataset.ready === 'service' && location.hash.includes('op=render'));
+  const renderDurs = range(N, (i) => D(i) - 0.5 - (B(i) + 2.5));
+  const k2 = await page.$$eval('#service-kpis .kpi', (ks) => Object.fromEntries(ks.map((k) => [k.dataset.k, k.querySelector('.v').dataset.v])));
+  assert.equal(Number(k2.Calls), N, 'render calls');
+  for (const q of [50, 95, 99]) near(Number(k2['p' + q]), quantile(renderDurs, q / 100), `render p${q}`);
+  await page.waitForSelector('#histogram figure', { timeout: 15000 });
+  assert.match(await page.textContent('#histogram figcaption'), new RegExp(`^${N} internal spans from ${N} traces`));
+  assert.ok((await page.$$('#view svg.chart.clickable circle')).length > 0, 'render latency points (SPM by operation, kind internal)');
+  await shoot(page, dir, 'service-operation');
+  await openView(page, base, '#/service/frontend', 'service');
   // One click on the latency chart opens example traces of that time and latency.
   const chart = page.locator('#view svg.chart.clickable').first();
   const box = await chart.boundingBox();
