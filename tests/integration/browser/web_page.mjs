@@ -250,7 +250,21 @@ async function checkTraces(page, base, dir) {
   assert.equal(n, range(N, D).filter((d) => d >= 100).length, 'traces of 100 ms or more');
   const spans = await page.$$eval('#trace-results tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent));
   assert.ok(spans.every((s) => s === '5'), 'each trace has 5 spans');
-  return shoot(page, dir, 'traces');
+  const shot = await shoot(page, dir, 'traces');
+  // Tags, through the form: one trace has test.index 42; with errors only, too (42 % 10 != 0: none).
+  await page.fill('#tr-min', '');
+  await page.fill('#tr-tags', 'test.index:42');
+  await page.evaluate(() => { document.body.dataset.ready = 'loading'; });
+  await page.click('#trace-search button:text-is("Search")');
+  await page.waitForFunction(() => document.body.dataset.ready === 'traces');
+  const tagged = await page.$$eval('#trace-results tbody tr', (trs) => trs.map((tr) => tr.cells[0].querySelector('.mono').textContent));
+  assert.deepEqual(tagged, [traceId(42)], 'the trace tagged test.index:42');
+  await page.check('#tr-errors');
+  await page.evaluate(() => { document.body.dataset.ready = 'loading'; });
+  await page.click('#trace-search button:text-is("Search")');
+  await page.waitForFunction(() => document.body.dataset.ready === 'traces');
+  assert.equal(await page.$$eval('#trace-results tbody tr', (trs) => trs.length), 0, 'test.index:42 has no error');
+  return shot;
 }
 
 async function checkTrace(page, base, dir) {
