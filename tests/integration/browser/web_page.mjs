@@ -43,7 +43,8 @@ function spansOf(i, t0) {
       span(2, 0, 'GET backend', 3, 1, B(i) + 2, false),
       span(4, 0, 'render', 1, B(i) + 2.5, D(i) - 0.5, false),
     ],
-    backend: [span(3, 2, 'GET /price', 2, 1.5, 1.5 + B(i), i % 25 === 0)],
+    backend: [{ ...span(3, 2, 'GET /price', 2, 1.5, 1.5 + B(i), i % 25 === 0),
+      events: [{ timeUnixNano: at(2), name: 'cache miss', attributes: [{ key: 'sku', value: { stringValue: `sku-${i}` } }] }] }],
   };
 }
 
@@ -284,6 +285,7 @@ async function checkTrace(page, base, dir) {
   const details = await page.textContent('#span-details');
   assert.match(details, /test\.index/);
   assert.match(details, /service\.version/);
+  assert.match(details, /\+500µs event=cache miss sku=sku-199/, 'the span event, its time and attributes');
   return shoot(page, dir, 'trace');
 }
 
