@@ -863,7 +863,8 @@ async function viewCheck(q) {
 
 let liveTimer = null;
 
-async function route() {
+// Draws the view the hash names. live: a refresh, drawn without dimming.
+async function route(live) {
   const hash = location.hash.replace(/^#/, '') || '/';
   const [path, qs] = hash.split('?');
   const q = new URLSearchParams(qs || '');
@@ -879,6 +880,7 @@ async function route() {
   document.body.dataset.view = name;
   document.body.dataset.ready = '';
   const token = (route.token = (route.token || 0) + 1);
+  if (live !== true) view.classList.add('loading');
   try {
     const node = await fn();
     if (token !== route.token) return; // a newer navigation won
@@ -887,6 +889,7 @@ async function route() {
     if (token !== route.token) return;
     view.replaceChildren(errorBox(e));
   }
+  view.classList.remove('loading');
   document.body.dataset.ready = name;
 }
 
@@ -913,10 +916,10 @@ function setupWindow() {
   });
   // Live refresh: the overview every 10 s while the box is ticked.
   liveTimer = setInterval(() => {
-    if (document.getElementById('live').checked && !win.start && document.body.dataset.view === 'overview' && document.body.dataset.ready) route();
+    if (document.getElementById('live').checked && !win.start && document.body.dataset.view === 'overview' && document.body.dataset.ready) route(true);
   }, 10000);
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route());
 setupWindow();
 route();
