@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/web.h"
 #include "http.h"
 #include "server.h"
 
@@ -72,6 +73,9 @@ int col_query_handle(struct col_server *srv, h2o_req_t *req)
 			return r->fn(srv, req);
 	}
 	if (!path_found && col_api_prefixed(srv, req) == 0)
+		return 0;
+	/* The web page: / and /web/NAME (api/web.c). */
+	if (!path_found && col_web_serve(srv, req) == 0)
 		return 0;
 	if (path_found)
 		col_http_send(req, 405, "Method Not Allowed", "application/json",
