@@ -48,6 +48,14 @@ struct dctx {
  * scope or resource. Decoding goes on. */
 #define reject(c, ...) otlp__reject((c)->reject, __VA_ARGS__)
 
+/* Whether the enclosing span (or scope, resource) is already rejected:
+ * then the rest of its lists are skipped, not built, so a rejected span
+ * holds no more memory however many elements it sends. */
+static bool rejected(const struct dctx *c)
+{
+	return c->reject != NULL && c->reject[0] != '\0';
+}
+
 static void *dalloc(struct dctx *c, size_t n)
 {
 	void *p = otlp_batch_alloc(c->b, n);
@@ -473,10 +481,10 @@ static bool cb_attr(pb_istream_t *st, const pb_field_t *f, void **arg)
 	struct dctx *c = aa->c;
 	if (!check_submsg(st, c))
 		return false;
-	if (aa->max != 0 && aa->a->n >= aa->max) {
+	if (aa->max != 0 && aa->a->n >= aa->max)
 		reject(c, "more than %u attributes", aa->max);
+	if (rejected(c))
 		return skip_rest(st);
-	}
 	struct otlp_kv *kv = dalloc(c, sizeof *kv);
 	if (kv == NULL)
 		return false;
@@ -519,10 +527,10 @@ static bool cb_event(pb_istream_t *st, const pb_field_t *f, void **arg)
 	/* Checked before allocating: the rest of an oversized list costs
 	 * only the walk over its bytes. */
 	uint32_t max = c->lim->max_events_per_span;
-	if (max != 0 && ea->s->events.n >= max) {
+	if (max != 0 && ea->s->events.n >= max)
 		reject(c, "more than %u events", max);
+	if (rejected(c))
 		return skip_rest(st);
-	}
 	struct otlp_event *e = dalloc(c, sizeof *e);
 	if (e == NULL)
 		return false;
@@ -560,10 +568,10 @@ static bool cb_link(pb_istream_t *st, const pb_field_t *f, void **arg)
 	if (!check_submsg(st, c))
 		return false;
 	uint32_t max = c->lim->max_links_per_span;
-	if (max != 0 && la->s->links.n >= max) {
+	if (max != 0 && la->s->links.n >= max)
 		reject(c, "more than %u links", max);
+	if (rejected(c))
 		return skip_rest(st);
-	}
 	struct otlp_link *l = dalloc(c, sizeof *l);
 	if (l == NULL)
 		return false;
