@@ -192,7 +192,7 @@ struct otlp_limits {
 	size_t max_name_bytes;
 	/* Memory one decode call may allocate: the batch's arena, plus for
 	 * OTLP/JSON the parse tree (otlp_json_parse_cost()). Past it the
-	 * decode fails with -E2BIG before allocating more. Default 256 MiB;
+	 * decode fails with -EMSGSIZE before allocating more. Default 256 MiB;
 	 * 0: no limit. */
 	size_t max_decoded_bytes;
 };
@@ -429,12 +429,13 @@ struct otlp_any *otlp_build_entry(struct otlp_builder *bd, struct otlp_any *map,
  *              OTLP partial_success); the rest are in b.
  *   -EINVAL    the bytes are not a valid request. Poison: never retryable
  *              (gRPC INVALID_ARGUMENT, HTTP 400).
- *   -EMSGSIZE  the request is longer than lim->max_request_bytes. Poison
- *              (HTTP 413; gRPC INVALID_ARGUMENT, not RESOURCE_EXHAUSTED,
- *              which OTLP clients retry).
- *   -E2BIG     decoding it would need more than lim->max_decoded_bytes
- *              (too many elements, e.g. millions of empty events). Poison,
- *              as -EMSGSIZE: the same request never fits.
+ *   -EMSGSIZE  too big for the limits, however often it is sent: the
+ *              request is longer than lim->max_request_bytes, or decoding
+ *              it would need more than lim->max_decoded_bytes (too many
+ *              elements, e.g. millions of empty events; for OTLP/JSON
+ *              known before parsing). Poison, never retryable: HTTP 413
+ *              or 400; gRPC INVALID_ARGUMENT, or RESOURCE_EXHAUSTED
+ *              without RetryInfo (which OTLP clients do not retry).
  *   -ENOMEM    malloc failed: load, the only retryable answer here.
  *
  * On an error, err (if not NULL) holds a one-line message and b must only
@@ -460,7 +461,7 @@ int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
  * lowerCamelCase keys, integer enums, int64 as string or number), with the
  * same limits, rejection and return values as otlp_decode_proto(). Strings
  * are copied into the arena, so buf may be freed right after the call.
- * Before parsing, it refuses (-E2BIG) a body whose otlp_json_parse_cost()
+ * Before parsing, it refuses (-EMSGSIZE) a body whose otlp_json_parse_cost()
  * is over lim->max_decoded_bytes.
  */
 int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,

@@ -930,7 +930,7 @@ int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
 	if (ok)
 		return 0;
 	if (c.nomem && over)
-		return otlp__err(err, errlen, -E2BIG,
+		return otlp__err(err, errlen, -EMSGSIZE,
 				 "decoding the request needs more than the limit of %zu bytes",
 				 lim->max_decoded_bytes);
 	if (c.nomem)

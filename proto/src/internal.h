@@ -55,7 +55,7 @@ void otlp__arena_rewind(struct otlp_batch *b, struct otlp__mark m);
 /* A decode call's allocation budget: the arena may grow by at most max
  * more bytes (0: no limit) until otlp__budget_end(). An allocation that
  * would pass it fails as out of memory does, and sets over_budget, which
- * the decoders turn into -E2BIG. */
+ * the decoders turn into -EMSGSIZE. */
 void otlp__budget_begin(struct otlp_batch *b, size_t max);
 /* Lifts the budget; returns whether an allocation failed on it. */
 bool otlp__budget_end(struct otlp_batch *b);

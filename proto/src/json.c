@@ -58,11 +58,11 @@ static int fail(struct jctx *c, int rc, const char *fmt, ...)
 
 #define reject(c, ...) otlp__reject((c)->reject, __VA_ARGS__)
 
-/* An allocation failed: on the decode budget (-E2BIG) or malloc's. */
+/* An allocation failed: on the decode budget (-EMSGSIZE) or malloc's. */
 static int nomem(struct jctx *c)
 {
 	if (c->b->_priv->over_budget)
-		return fail(c, -E2BIG, "OTLP/JSON: decoding needs more than the limit of %zu bytes",
+		return fail(c, -EMSGSIZE, "OTLP/JSON: decoding needs more than the limit of %zu bytes",
 			    c->lim->max_decoded_bytes);
 	return fail(c, -ENOMEM, "out of memory decoding OTLP/JSON");
 }
@@ -774,7 +774,7 @@ int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,
 	 * empty object costs it about 800 bytes for 3 of input: count first. */
 	size_t tree = otlp_json_parse_cost(buf, len);
 	if (lim->max_decoded_bytes != 0 && tree > lim->max_decoded_bytes)
-		return otlp__err(err, errlen, -E2BIG,
+		return otlp__err(err, errlen, -EMSGSIZE,
 				 "OTLP/JSON request of %zu bytes would take about %zu bytes to "
 				 "parse, over the limit of %zu",
 				 len, tree, lim->max_decoded_bytes);

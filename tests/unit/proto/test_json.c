@@ -487,7 +487,7 @@ static char *json_flood(const char *key, const char *elem, size_t n)
 }
 
 /* Finding 1: a million empty events are refused by counting, before
- * json-c builds a tree of them (800 MB), as poison (-E2BIG). */
+ * json-c builds a tree of them (800 MB), as poison (-EMSGSIZE). */
 TEST(json_event_flood_refused_before_parsing)
 {
 	size_t n = 1000000;
@@ -496,7 +496,7 @@ TEST(json_event_flood_refused_before_parsing)
 	ASSERT_GE_U(cost, 800 * n);
 	struct otlp_batch *b = otlp_batch_new();
 	char err[256] = "";
-	ASSERT_EQ(otlp_decode_json(b, js, strlen(js), NULL, err, sizeof err), -E2BIG);
+	ASSERT_EQ(otlp_decode_json(b, js, strlen(js), NULL, err, sizeof err), -EMSGSIZE);
 	ASSERT_TRUE(strstr(err, "over the limit of 268435456") != NULL);
 	ASSERT_EQ_U(b->n_spans, 0);
 	otlp_batch_free(b);

@@ -1195,9 +1195,9 @@ TEST(attrs_per_event_limit)
 }
 
 /* Finding 2's other half: with no count limit, the budget stops the
- * decoder before it allocates past it, and says so with -E2BIG (poison),
+ * decoder before it allocates past it, and says so with -EMSGSIZE (poison),
  * not -ENOMEM (load). */
-TEST(decode_budget_is_e2big)
+TEST(decode_budget_is_emsgsize)
 {
 	size_t len;
 	uint8_t *buf = flood(11, 200000, &len); /* about 13 MB decoded */
@@ -1207,7 +1207,7 @@ TEST(decode_budget_is_e2big)
 	lim.max_decoded_bytes = 4 << 20;
 	struct otlp_batch *b = otlp_batch_new();
 	char err[256] = "";
-	ASSERT_EQ(otlp_decode_proto(b, buf, len, &lim, err, sizeof err), -E2BIG);
+	ASSERT_EQ(otlp_decode_proto(b, buf, len, &lim, err, sizeof err), -EMSGSIZE);
 	ASSERT_TRUE(strstr(err, "4194304") != NULL);
 	ASSERT_LE_U(otlp_batch_mem(b), (4 << 20) + 4096);
 	otlp_batch_free(b);
@@ -1355,5 +1355,5 @@ TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes)
 	  TEST_ENTRY(builder_errors_are_sticky), TEST_ENTRY(builder_span_copy_is_shallow_and_read_only),
 	  TEST_ENTRY(status_body), TEST_ENTRY(events_and_links_flood_rejects_the_span),
 	  TEST_ENTRY(events_and_links_at_the_limit_are_kept), TEST_ENTRY(attrs_per_event_limit),
-	  TEST_ENTRY(decode_budget_is_e2big), TEST_ENTRY(invalid_utf8_and_nul_become_fffd),
+	  TEST_ENTRY(decode_budget_is_emsgsize), TEST_ENTRY(invalid_utf8_and_nul_become_fffd),
 	  TEST_ENTRY(nul_in_key_is_kept_whole), TEST_ENTRY(long_name_is_cut_with_a_marker))
