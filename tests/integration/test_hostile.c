@@ -26,7 +26,14 @@
 /* Peak RSS growth allowed for one hostile request: its body (a few MB,
  * held more than once on the way in) plus the decode budget (a quarter of
  * the 64 MiB limit). */
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's redzones and its quarantine (freed memory is not reused at once)
+ * roughly double what the same requests hold; the test binary and ternd
+ * come from the same build. */
+#define HWM_SLACK ((int64_t)96 << 20)
+#else
 #define HWM_SLACK ((int64_t)48 << 20)
+#endif
 
 static const char *const small_limit[] = { "--memory-limit", "64MiB", NULL };
 
@@ -36,9 +43,12 @@ static bool under_valgrind(void)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
-/* ternd's peak RSS in bytes (VmHWM), or -1. */
+/* ternd's peak RSS in bytes (VmHWM), or -1. Under valgrind (ternd runs
+ * under memcheck too) RSS is valgrind's: 0, and no bound is checked. */
 static int64_t peak_rss(const struct ternd_proc *p)
 {
+	if (under_valgrind())
+		return 0;
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)p->pid);
 	FILE *f = fopen(path, "r");
@@ -129,7 +139,7 @@ TEST(json_event_flood_is_refused_within_the_limit)
 	struct ternd_proc p;
 	ASSERT_OK(start_small(&p));
 	int64_t base = peak_rss(&p);
-	ASSERT_GT(base, 0);
+	ASSERT_GE(base, 0);
 	size_t len;
 	char *js = json_event_flood(1000000, &len);
 	size_t zlen;
