@@ -193,7 +193,10 @@ struct otlp_limits {
 	/* Memory one decode call may allocate: the batch's arena, plus for
 	 * OTLP/JSON the parse tree (otlp_json_parse_cost()). Past it the
 	 * decode fails with -EMSGSIZE before allocating more. Default 256 MiB;
-	 * 0: no limit. */
+	 * 0: no limit. -EMSGSIZE means "never fits" only when this is the
+	 * most the caller could ever give; a caller that passes what is free
+	 * right now (less) must answer a request that would fit its maximum
+	 * as load (retryable), not as poison. */
 	size_t max_decoded_bytes;
 };
 

@@ -2,9 +2,9 @@
  * test_hostile.c: issue 15's decoder findings, replayed against the real
  * ternd, scaled down so they run in seconds but still prove the bound:
  * ternd runs with --memory-limit 64MiB, and its peak RSS (VmHWM in
- * /proc/PID/status) must grow by less than HWM_SLACK while it answers
- * each hostile request, with a non-retryable answer where the request is
- * poison. Before the fixes, these requests took hundreds of MB (json-c's
+ * /proc/PID/status) must grow by less than the limit plus a fixed
+ * overhead (HWM_SLACK) while it answers each hostile request, with a
+ * non-retryable answer where the request is poison. Before the fixes, these requests took hundreds of MB (json-c's
  * tree of a million empty events: ~800 MB), were answered 503, or made
  * the query API answer invalid JSON.
  */
@@ -23,16 +23,17 @@
 #include "otlp_grpc_client.h"
 #include "ternd_proc.h"
 
-/* Peak RSS growth allowed for one hostile request: its body (a few MB,
- * held more than once on the way in) plus the decode budget (a quarter of
- * the 64 MiB limit). */
+/* Peak RSS growth allowed while ternd answers hostile requests: the
+ * 64 MiB memory limit (the decode budget) plus 32 MiB of fixed overhead
+ * for bodies of a few MB held more than once on the way in. Before the
+ * fixes, the same requests took 130 MB to 800 MB. */
 #if defined(__SANITIZE_ADDRESS__)
 /* ASan's redzones and its quarantine (freed memory is not reused at once)
  * roughly double what the same requests hold; the test binary and ternd
  * come from the same build. */
-#define HWM_SLACK ((int64_t)96 << 20)
+#define HWM_SLACK ((int64_t)192 << 20)
 #else
-#define HWM_SLACK ((int64_t)48 << 20)
+#define HWM_SLACK ((int64_t)96 << 20)
 #endif
 
 static const char *const small_limit[] = { "--memory-limit", "64MiB", NULL };
@@ -253,37 +254,45 @@ TEST(proto_event_and_link_flood_rejects_the_span)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
-/* Finding 2's budget: 1000 spans of 1000 empty events, each under the
- * per-span limit, decode to ~64 MB: more than a quarter of the memory
- * limit, so the request is poison (400, gRPC RESOURCE_EXHAUSTED without
- * RetryInfo), never UNAVAILABLE / 503, and the decoder stops at the
- * budget. */
+/* Finding 2's budget: 2000 spans of 1000 empty events, each under the
+ * per-span limit, decode to ~128 MB from 4 MB: more than the whole
+ * memory limit, so the request is poison (400, gRPC RESOURCE_EXHAUSTED
+ * without RetryInfo), never UNAVAILABLE / 503, and the decoder stops at
+ * the budget. */
 TEST(decode_budget_refuses_as_poison)
 {
-	struct ternd_proc p;
-	ASSERT_OK(start_small(&p));
-	int64_t base = peak_rss(&p);
 	size_t len;
-	uint8_t *req = proto_flood(1000, false, under_valgrind() ? 300 : 1000, &len);
-	struct otlp_grpc_result res;
-	ASSERT_OK(otlp_grpc_export(p.grpc_addr, req, len, false, 60, &res));
-	if (res.status != 8)
-		fprintf(stderr, "grpc: %d %s\n", res.status, res.details);
-	ASSERT_EQ(res.status, 8); /* RESOURCE_EXHAUSTED; never 14, UNAVAILABLE */
-	ASSERT_TRUE(strstr(res.details, "limit") != NULL);
-	struct http_answer a;
-	ASSERT_OK(http(p.http_addr, "POST", "/v1/traces", "Content-Type: application/x-protobuf\r\n",
-		       req, len, &a));
-	if (a.status != 400)
-		fprintf(stderr, "http: %d %s\n", a.status, a.body);
-	ASSERT_EQ(a.status, 400);
-	free(a.body);
+	uint8_t *req = proto_flood(1000, false, 2000, &len);
+	/* A ternd per protocol: gRPC and OTLP/HTTP decode on different
+	 * threads, so glibc keeps a heap for each (the allocator's retention
+	 * is issue 15's finding 13, not this one). */
+	for (int k = 0; k < 2; k++) {
+		struct ternd_proc p;
+		ASSERT_OK(start_small(&p));
+		int64_t base = peak_rss(&p);
+		if (k == 0) {
+			struct otlp_grpc_result res;
+			ASSERT_OK(otlp_grpc_export(p.grpc_addr, req, len, false, 60, &res));
+			if (res.status != 8)
+				fprintf(stderr, "grpc: %d %s\n", res.status, res.details);
+			ASSERT_EQ(res.status, 8); /* RESOURCE_EXHAUSTED; never 14, UNAVAILABLE */
+			ASSERT_TRUE(strstr(res.details, "limit") != NULL);
+		} else {
+			struct http_answer a;
+			ASSERT_OK(http(p.http_addr, "POST", "/v1/traces",
+				       "Content-Type: application/x-protobuf\r\n", req, len, &a));
+			if (a.status != 400)
+				fprintf(stderr, "http: %d %s\n", a.status, a.body);
+			ASSERT_EQ(a.status, 400);
+			free(a.body);
+		}
+		int64_t peak = peak_rss(&p);
+		fprintf(stderr, "%s: %zu bytes, peak RSS %lld -> %lld bytes\n", k ? "http" : "grpc",
+			len, (long long)base, (long long)peak);
+		ASSERT_LT(peak - base, HWM_SLACK);
+		ASSERT_EQ(ternd_proc_stop(&p), 0);
+	}
 	free(req);
-	int64_t peak = peak_rss(&p);
-	fprintf(stderr, "%zu bytes, peak RSS %lld -> %lld bytes\n", len, (long long)base,
-		(long long)peak);
-	ASSERT_LT(peak - base, HWM_SLACK);
-	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
 /* Parses body as strict JSON that must be valid UTF-8; NULL if not. */
