@@ -55,8 +55,16 @@ int otlp__text_clean(struct otlp_batch *b, struct otlp_bytes *s)
 {
 	const uint8_t *p = s->ptr;
 	size_t n = s->len;
-	/* Fast path: plain ASCII without NUL, then a full check. */
+	/* Fast path: plain ASCII without NUL, 8 bytes at a time (no byte
+	 * with the high bit set, and none zero), then a full check. */
 	size_t i = 0;
+	const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if ((w & high) != 0 || ((w - ones) & ~w & high) != 0)
+			break;
+	}
 	while (i < n && p[i] >= 0x01 && p[i] < 0x80)
 		i++;
 	size_t out = i, fixes = 0;

@@ -1262,6 +1262,10 @@ TEST(invalid_utf8_and_nul_become_fffd)
 		{ "\xf4\x90\x80\x80", 4, R R R R, 4 },      /* past U+10FFFF */
 		{ "\xc0\xaf", 2, R R, 2 },
 		{ "\x80\xbf", 2, R R, 2 },                  /* lone continuations */
+		/* past the 8-byte ASCII fast path */
+		{ "abcdefghijklmn\0p", 16, "abcdefghijklmn" R "p", 1 },
+		{ "abcdefgh\xffjklmnop", 16, "abcdefgh" R "jklmnop", 1 },
+		{ "abcdefg\xc3\xa9ijklmnop", 17, "abcdefg\xc3\xa9ijklmnop", 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		uint8_t *buf;
