@@ -276,6 +276,7 @@ int main(int argc, char **argv)
 	otlp_limits_default(&s->limits);
 	s->limits.max_request_bytes = s->cfg.max_request_bytes;
 	s->limits.max_attrs_per_span = s->cfg.max_attrs_per_span;
+	s->limits.max_attrs_per_event = s->cfg.max_attrs_per_span; /* as before: one flag */
 	s->limits.max_attr_value_bytes = s->cfg.max_attr_value_bytes;
 	/* A request that needs more than the whole memory limit to decode
 	 * (arena, plus json-c's tree for OTLP/JSON) can never be taken: the
