@@ -49,6 +49,12 @@ struct tern_sketch *tern_sketch_new(double rel_accuracy, uint32_t max_buckets)
 	s->accuracy = rel_accuracy;
 	s->gamma = (1 + rel_accuracy) / (1 - rel_accuracy);
 	s->inv_log_gamma = 1.0 / log(s->gamma);
+	/* An accuracy so small that gamma rounds to 1 (a deserialised one
+	 * can be anything) has no usable buckets: log(1) * inf is NaN. */
+	if (!(s->gamma > 1.0 && isfinite(s->inv_log_gamma))) {
+		free(s);
+		return NULL;
+	}
 	s->max_buckets = max_buckets;
 	tern_sketch_reset(s);
 	return s;
@@ -75,9 +81,11 @@ void tern_sketch_reset(struct tern_sketch *s)
 static int32_t index_of(const struct tern_sketch *s, double v)
 {
 	double k = ceil(log(v) * s->inv_log_gamma);
-	if (k > IDX_LIMIT)
+	/* Written so a NaN (never expected: see tern_sketch_new()) clamps
+	 * instead of reaching the int conversion, which would be undefined. */
+	if (!(k <= IDX_LIMIT))
 		k = IDX_LIMIT;
-	if (k < -IDX_LIMIT)
+	if (!(k >= -IDX_LIMIT))
 		k = -IDX_LIMIT;
 	return (int32_t)k;
 }

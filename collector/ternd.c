@@ -278,7 +278,12 @@ int main(int argc, char **argv)
 	otlp_limits_default(&s->limits);
 	s->limits.max_request_bytes = s->cfg.max_request_bytes;
 	s->limits.max_attrs_per_span = s->cfg.max_attrs_per_span;
+	s->limits.max_attrs_per_event = s->cfg.max_attrs_per_span; /* as before: one flag */
 	s->limits.max_attr_value_bytes = s->cfg.max_attr_value_bytes;
+	/* A request that needs more than the whole memory limit to decode
+	 * (arena, plus json-c's tree for OTLP/JSON) can never be taken: the
+	 * decoder stops there with -EMSGSIZE, answered non-retryable. */
+	s->limits.max_decoded_bytes = s->cfg.memory_limit;
 	col_metrics_init(&s->metrics, s->cfg.memory_limit);
 
 	uv_loop_t loop;

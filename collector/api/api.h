@@ -22,9 +22,15 @@ struct col_api_params {
 	char *k[COL_API_MAX_PARAMS];
 	char *v[COL_API_MAX_PARAMS];
 	char *buf; /* owns the strings */
+	char why[128]; /* after a failed parse: the message for the 400 */
 };
 
-/** Parses req's query string (percent and '+' decoding). 0, -ENOMEM, -E2BIG. */
+/**
+ * Parses req's query string (percent and '+' decoding). 0, -ENOMEM,
+ * -E2BIG (too many), or -EINVAL for a name or value that decodes to a NUL
+ * byte (%00: C strings would cut it short). On an error p->why holds the
+ * message for the 400 answer, naming the parameter.
+ */
 int col_api_params_parse(h2o_req_t *req, struct col_api_params *p);
 /** Frees what parse made. Accepts a zeroed struct. */
 void col_api_params_done(struct col_api_params *p);

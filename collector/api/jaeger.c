@@ -96,7 +96,7 @@ int col_api_operations(struct col_server *srv, h2o_req_t *req)
 {
 	struct col_api_params p;
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	const char *service = col_api_param(&p, "service");
@@ -700,7 +700,7 @@ int col_api_traces(struct col_server *srv, h2o_req_t *req)
 	int64_t start_us, end_us;
 	memset(&q, 0, sizeof(q));
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	q.service = col_api_param(&p, "service");
@@ -729,7 +729,7 @@ int col_api_dependencies(struct col_server *srv, h2o_req_t *req)
 {
 	struct col_api_params p;
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	int64_t end_ms = (int64_t)(col_now_ns() / 1000000), lookback = DEFAULT_DEPS_LOOKBACK_MS;

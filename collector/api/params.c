@@ -10,6 +10,21 @@
 #include "http.h"
 #include "util/text.h"
 
+/* A name or value decoded to a NUL byte: as a C string it would be cut
+ * short, so the request is refused, naming the parameter (as printable
+ * ASCII: the message goes into a JSON answer). */
+static int refuse_nul(struct col_api_params *p, const char *name, size_t n)
+{
+	char shown[65];
+	size_t i;
+	for (i = 0; i < n && i < sizeof(shown) - 1; i++)
+		shown[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+	shown[i] = '\0';
+	snprintf(p->why, sizeof(p->why), "query parameter \"%s\" contains a NUL byte (%%00)",
+		 shown);
+	return -EINVAL;
+}
+
 int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -18,8 +33,10 @@ int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 	const char *q = req->path.base + req->query_at + 1;
 	size_t qn = req->path.len - req->query_at - 1;
 	p->buf = malloc(qn * 2 + 2);
-	if (p->buf == NULL)
+	if (p->buf == NULL) {
+		snprintf(p->why, sizeof(p->why), "out of memory");
 		return -ENOMEM;
+	}
 	char *w = p->buf;
 	size_t i = 0;
 	while (i < qn) {
@@ -27,15 +44,22 @@ int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 		while (j < qn && q[j] != '&')
 			j++;
 		if (j > i) {
-			if (p->n == COL_API_MAX_PARAMS)
+			if (p->n == COL_API_MAX_PARAMS) {
+				snprintf(p->why, sizeof(p->why), "more than %d query parameters",
+					 COL_API_MAX_PARAMS);
 				return -E2BIG;
+			}
 			size_t eq = i;
 			while (eq < j && q[eq] != '=')
 				eq++;
 			p->k[p->n] = w;
-			w += util_pct_decode(w, q + i, eq - i, true) + 1;
+			size_t kn = util_pct_decode(w, q + i, eq - i, true);
+			w += kn + 1;
 			p->v[p->n] = w;
-			w += util_pct_decode(w, q + eq + (eq < j), eq < j ? j - eq - 1 : 0, true) + 1;
+			size_t vn = util_pct_decode(w, q + eq + (eq < j), eq < j ? j - eq - 1 : 0, true);
+			w += vn + 1;
+			if (strlen(p->k[p->n]) != kn || strlen(p->v[p->n]) != vn)
+				return refuse_nul(p, p->k[p->n], kn);
 			p->n++;
 		}
 		i = j + 1;

@@ -122,7 +122,7 @@ int col_api_tern_summary(struct col_server *srv, h2o_req_t *req)
 	char err[300];
 	struct col_an_result rs = { 0 }, ro = { 0 };
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	uint64_t start, end;
@@ -205,7 +205,7 @@ int col_api_tern_slow(struct col_server *srv, h2o_req_t *req)
 	char err[300];
 	struct col_an_result now = { 0 }, base = { 0 };
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	uint64_t start, end, bl = 3600ull * 1000000000ull;
@@ -659,7 +659,7 @@ static int metrics(struct col_server *srv, h2o_req_t *req, enum metric which)
 	struct series_set set = { NULL, 0 };
 	char err[300];
 	if (col_api_params_parse(req, &p) != 0) {
-		col_api_send_error(req, 400, "too many or malformed query parameters");
+		col_api_send_error(req, 400, "%s", p.why);
 		goto out;
 	}
 	if (metrics_parse(&p, &m, err, sizeof(err)) != 0) {

@@ -167,13 +167,37 @@ struct otlp_resource_spans {
 	uint32_t n_scope_spans;
 };
 
-/* Limits applied while decoding. A span that breaks a per-span limit is
- * rejected (left out of the batch and counted); its neighbours are kept. */
+/*
+ * Limits applied while decoding. A span that breaks a per-span limit is
+ * rejected (left out of the batch and counted); its neighbours are kept.
+ * For the uint32_t counts and max_name_bytes, 0 means no limit.
+ *
+ * Events and links: the OpenTelemetry SDKs keep 128 per span; collectors
+ * (OTel Collector, Jaeger) keep what they get. tern keeps up to 1024 of
+ * each, enough for spans that carry their logs as events, while one span
+ * cannot make the decoder allocate without bound (an empty link is 2 bytes
+ * on the wire and about 70 bytes decoded).
+ */
 struct otlp_limits {
 	size_t max_request_bytes;       /* whole encoded request; default 64 MiB */
 	uint32_t max_attrs_per_span;    /* span attributes; default 128 */
 	size_t max_attr_value_bytes;    /* one string/bytes value; default 1 MiB */
 	uint32_t max_value_depth;       /* nesting of array/kvlist; default 16 */
+	uint32_t max_events_per_span;   /* default 1024 */
+	uint32_t max_links_per_span;    /* default 1024 */
+	uint32_t max_attrs_per_event;   /* attributes of one event or link; default 128 */
+	/* Span and event names longer than this are cut at a UTF-8 character
+	 * boundary and end in "\u2026" (the 3 bytes of U+2026 included), so the
+	 * span is kept; default 1024. Counted in otlp_batch.n_truncated. */
+	size_t max_name_bytes;
+	/* Memory one decode call may allocate: the batch's arena, plus for
+	 * OTLP/JSON the parse tree (otlp_json_parse_cost()). Past it the
+	 * decode fails with -EMSGSIZE before allocating more. Default 256 MiB;
+	 * 0: no limit. -EMSGSIZE means "never fits" only when this is the
+	 * most the caller could ever give; a caller that passes what is free
+	 * right now (less) must answer a request that would fit its maximum
+	 * as load (retryable), not as poison. */
+	size_t max_decoded_bytes;
 };
 
 /* Fills *lim with the defaults above. */
@@ -184,6 +208,8 @@ struct otlp_batch {
 	uint32_t n_resource_spans;
 	uint64_t n_spans;    /* spans kept in the batch */
 	uint64_t n_rejected; /* spans left out because they broke a limit */
+	uint64_t n_replaced; /* invalid UTF-8 sequences and NULs made U+FFFD */
+	uint64_t n_truncated; /* names cut to max_name_bytes */
 	char reject_msg[256]; /* why the first span was rejected, or "" */
 	struct otlp_batch_private *_priv; /* arena and attached buffers */
 };
@@ -397,17 +423,38 @@ struct otlp_any *otlp_build_item(struct otlp_builder *bd, struct otlp_any *arr);
 struct otlp_any *otlp_build_entry(struct otlp_builder *bd, struct otlp_any *map,
 				  const char *key, size_t klen);
 
+/*
+ * The decoders' answers. Each tells the caller whether sending the same
+ * bytes again can ever succeed:
+ *
+ *   0          decoded. Spans that broke a per-span limit are counted in
+ *              b->n_rejected with the first reason in b->reject_msg (an
+ *              OTLP partial_success); the rest are in b.
+ *   -EINVAL    the bytes are not a valid request. Poison: never retryable
+ *              (gRPC INVALID_ARGUMENT, HTTP 400).
+ *   -EMSGSIZE  too big for the limits, however often it is sent: the
+ *              request is longer than lim->max_request_bytes, or decoding
+ *              it would need more than lim->max_decoded_bytes (too many
+ *              elements, e.g. millions of empty events; for OTLP/JSON
+ *              known before parsing). Poison, never retryable: HTTP 413
+ *              or 400; gRPC INVALID_ARGUMENT, or RESOURCE_EXHAUSTED
+ *              without RetryInfo (which OTLP clients do not retry).
+ *   -ENOMEM    malloc failed: load, the only retryable answer here.
+ *
+ * On an error, err (if not NULL) holds a one-line message and b must only
+ * be freed. Text fields (names, keys, string values, trace_state, status
+ * messages, scope names, schema URLs; not bytes values or ids) come out as
+ * valid UTF-8 without NUL bytes: each invalid sequence (its maximal
+ * subpart, as WHATWG and Unicode 3.9 count them) and each NUL becomes
+ * U+FFFD, counted in b->n_replaced. lim may be NULL for the defaults.
+ * Any thread; no global state.
+ */
+
 /**
  * Decodes an ExportTraceServiceRequest (protobuf) into b, appending to what
- * b already holds. Strings point into buf (zero-copy): keep buf alive as
- * long as b, or attach it.
- *
- * Returns 0 when the request decoded; spans that broke a limit are then
- * counted in b->n_rejected with the first reason in b->reject_msg.
- * Returns -EMSGSIZE when len > lim->max_request_bytes, -EINVAL when the
- * bytes are not a valid request, -ENOMEM when out of memory; then err
- * (if not NULL) holds a one-line message and b must only be freed.
- * lim may be NULL for the defaults.
+ * b already holds. Strings point into buf (zero-copy) unless they had to
+ * be repaired: keep buf alive as long as b, or attach it. Returns as
+ * described above.
  */
 int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
 		      const struct otlp_limits *lim, char *err, size_t errlen);
@@ -417,9 +464,21 @@ int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
  * lowerCamelCase keys, integer enums, int64 as string or number), with the
  * same limits, rejection and return values as otlp_decode_proto(). Strings
  * are copied into the arena, so buf may be freed right after the call.
+ * Before parsing, it refuses (-EMSGSIZE) a body whose otlp_json_parse_cost()
+ * is over lim->max_decoded_bytes.
  */
 int otlp_decode_json(struct otlp_batch *b, const char *buf, size_t len,
 		     const struct otlp_limits *lim, char *err, size_t errlen);
+
+/**
+ * An upper estimate, in bytes, of the memory json-c's tree of buf takes
+ * (about 800 bytes per object, 160 per array, 112 per other value, plus
+ * the string bytes), from one lexical pass over buf that builds nothing.
+ * A caller can reserve it against a memory limit before
+ * otlp_decode_json(); the arena comes on top (bounded by
+ * max_decoded_bytes too). Saturates at SIZE_MAX. Any thread.
+ */
+size_t otlp_json_parse_cost(const char *buf, size_t len);
 
 /**
  * Encodes b as an ExportTraceServiceRequest (protobuf). On success *out is

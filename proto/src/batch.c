@@ -19,6 +19,46 @@ void otlp_limits_default(struct otlp_limits *lim)
 	lim->max_attrs_per_span = 128;
 	lim->max_attr_value_bytes = (size_t)1024 * 1024;
 	lim->max_value_depth = 16;
+	lim->max_events_per_span = 1024;
+	lim->max_links_per_span = 1024;
+	lim->max_attrs_per_event = 128;
+	lim->max_name_bytes = 1024;
+	lim->max_decoded_bytes = (size_t)256 * 1024 * 1024;
+}
+
+void otlp__limits_resolve(struct otlp_limits *out, const struct otlp_limits *lim)
+{
+	if (lim == NULL)
+		otlp_limits_default(out);
+	else
+		*out = *lim;
+	if (out->max_value_depth > OTLP__DEPTH_CAP)
+		out->max_value_depth = OTLP__DEPTH_CAP;
+}
+
+void otlp__budget_begin(struct otlp_batch *b, size_t max)
+{
+	struct otlp_batch_private *p = b->_priv;
+	p->over_budget = false;
+	p->budget = max == 0 ? 0 : p->mem + max < p->mem ? SIZE_MAX : p->mem + max;
+}
+
+bool otlp__budget_end(struct otlp_batch *b)
+{
+	struct otlp_batch_private *p = b->_priv;
+	bool over = p->over_budget;
+	p->budget = 0;
+	p->over_budget = false;
+	return over;
+}
+
+/* Whether the arena may grow by n more bytes. */
+static bool budget_allows(struct otlp_batch_private *p, size_t n)
+{
+	if (p->budget == 0 || (p->mem <= p->budget && n <= p->budget - p->mem))
+		return true;
+	p->over_budget = true;
+	return false;
 }
 
 struct otlp_batch *otlp_batch_new(void)
@@ -62,7 +102,8 @@ static void *alloc_slow(struct otlp_batch_private *p, size_t n)
 	if (n > size / 4) {
 		/* A big object gets its own chunk, linked behind the head so
 		 * the head's free space stays usable. */
-		if (n > SIZE_MAX - sizeof(struct otlp__chunk))
+		if (n > SIZE_MAX - sizeof(struct otlp__chunk) ||
+		    !budget_allows(p, sizeof(struct otlp__chunk) + n))
 			return NULL;
 		struct otlp__chunk *c = calloc(1, sizeof *c + n);
 		if (c == NULL)
@@ -79,6 +120,8 @@ static void *alloc_slow(struct otlp_batch_private *p, size_t n)
 		}
 		return c->data;
 	}
+	if (!budget_allows(p, sizeof(struct otlp__chunk) + size))
+		return NULL;
 	struct otlp__chunk *c = calloc(1, sizeof *c + size);
 	if (c == NULL)
 		return NULL;

@@ -48,6 +48,14 @@ struct dctx {
  * scope or resource. Decoding goes on. */
 #define reject(c, ...) otlp__reject((c)->reject, __VA_ARGS__)
 
+/* Whether the enclosing span (or scope, resource) is already rejected:
+ * then the rest of its lists are skipped, not built, so a rejected span
+ * holds no more memory however many elements it sends. */
+static bool rejected(const struct dctx *c)
+{
+	return c->reject != NULL && c->reject[0] != '\0';
+}
+
 static void *dalloc(struct dctx *c, size_t n)
 {
 	void *p = otlp_batch_alloc(c->b, n);
@@ -121,25 +129,40 @@ static bool check_submsg(pb_istream_t *st, struct dctx *c)
 	return true;
 }
 
+/* Makes a text field valid UTF-8 without NUL (see otlp.h). */
+static bool clean(struct dctx *c, struct otlp_bytes *s)
+{
+	if (otlp__text_clean(c->b, s) == 0)
+		return true;
+	c->nomem = true;
+	return false;
+}
+
 /* Decoding into a struct otlp_bytes needs the context too. */
 struct bytes_arg {
 	struct dctx *c;
 	struct otlp_bytes *out;
+	bool text; /* a string field, not bytes: clean() it */
 };
 
 static bool cb_bytes(pb_istream_t *st, const pb_field_t *f, void **arg)
 {
 	struct bytes_arg *a = *arg;
-	return take_bytes(st, a->c, a->out);
+	return take_bytes(st, a->c, a->out) && (!a->text || clean(a->c, a->out));
 }
 
-#define BYTES_CB(pbfield, ctx, dst, argvar)                                \
+#define FIELD_CB(pbfield, ctx, dst, argvar, is_text)                       \
 	do {                                                               \
 		(argvar).c = (ctx);                                        \
 		(argvar).out = (dst);                                      \
+		(argvar).text = (is_text);                                 \
 		(pbfield).funcs.decode = cb_bytes;                         \
 		(pbfield).arg = &(argvar);                                 \
 	} while (0)
+/* An id or other bytes field, taken as sent. */
+#define BYTES_CB(pbfield, ctx, dst, argvar) FIELD_CB(pbfield, ctx, dst, argvar, false)
+/* A string field. */
+#define STR_CB(pbfield, ctx, dst, argvar) FIELD_CB(pbfield, ctx, dst, argvar, true)
 
 static bool value_len_ok(struct dctx *c, size_t n, const char *what)
 {
@@ -349,6 +372,8 @@ static bool decode_any(pb_istream_t *st, struct dctx *c, struct otlp_any *v)
 			b.len = sub.bytes_left;
 			bool is_bytes = tag == AV(bytes_value);
 			if (value_len_ok(c, b.len, is_bytes ? "bytes" : "string")) {
+				if (!is_bytes && !clean(c, &b))
+					return false;
 				v->type = is_bytes ? OTLP_VALUE_BYTES : OTLP_VALUE_STRING;
 				v->u.str = b;
 			}
@@ -419,6 +444,7 @@ static bool decode_kv(pb_istream_t *st, struct dctx *c, struct otlp_kv *kv)
 		if (tag == opentelemetry_proto_common_v1_KeyValue_key_tag) {
 			kv->key.ptr = sub.bytes_left ? sub.state : NULL;
 			kv->key.len = sub.bytes_left;
+			ok = clean(c, &kv->key);
 		} else {
 			/* A repeated value field replaces the earlier one. */
 			memset(&kv->value, 0, sizeof kv->value);
@@ -455,10 +481,10 @@ static bool cb_attr(pb_istream_t *st, const pb_field_t *f, void **arg)
 	struct dctx *c = aa->c;
 	if (!check_submsg(st, c))
 		return false;
-	if (aa->max != 0 && aa->a->n >= aa->max) {
+	if (aa->max != 0 && aa->a->n >= aa->max)
 		reject(c, "more than %u attributes", aa->max);
+	if (rejected(c))
 		return skip_rest(st);
-	}
 	struct otlp_kv *kv = dalloc(c, sizeof *kv);
 	if (kv == NULL)
 		return false;
@@ -498,18 +524,29 @@ static bool cb_event(pb_istream_t *st, const pb_field_t *f, void **arg)
 	struct dctx *c = ea->c;
 	if (!check_submsg(st, c))
 		return false;
+	/* Checked before allocating: the rest of an oversized list costs
+	 * only the walk over its bytes. */
+	uint32_t max = c->lim->max_events_per_span;
+	if (max != 0 && ea->s->events.n >= max)
+		reject(c, "more than %u events", max);
+	if (rejected(c))
+		return skip_rest(st);
 	struct otlp_event *e = dalloc(c, sizeof *e);
 	if (e == NULL)
 		return false;
 	struct bytes_arg na;
 	struct attrs_arg aa;
-	attrs_arg_init(&aa, c, &e->attrs, c->lim->max_attrs_per_span);
+	attrs_arg_init(&aa, c, &e->attrs, c->lim->max_attrs_per_event);
 	pb_event_t m = { 0 };
-	BYTES_CB(m.name, c, &e->name, na);
+	STR_CB(m.name, c, &e->name, na);
 	ATTRS_CB(m.attributes, aa);
 	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_Event_fields, &m,
 			  PB_DECODE_NOINIT))
 		return false;
+	if (otlp__name_cut(c->b, &e->name, c->lim->max_name_bytes) != 0) {
+		c->nomem = true;
+		return false;
+	}
 	e->time_unix_nano = m.time_unix_nano;
 	e->attrs.dropped = m.dropped_attributes_count;
 	*ea->tail = e;
@@ -530,17 +567,22 @@ static bool cb_link(pb_istream_t *st, const pb_field_t *f, void **arg)
 	struct dctx *c = la->c;
 	if (!check_submsg(st, c))
 		return false;
+	uint32_t max = c->lim->max_links_per_span;
+	if (max != 0 && la->s->links.n >= max)
+		reject(c, "more than %u links", max);
+	if (rejected(c))
+		return skip_rest(st);
 	struct otlp_link *l = dalloc(c, sizeof *l);
 	if (l == NULL)
 		return false;
 	struct otlp_bytes tid = { 0 }, sid = { 0 };
 	struct bytes_arg ta, sa, tsa;
 	struct attrs_arg aa;
-	attrs_arg_init(&aa, c, &l->attrs, c->lim->max_attrs_per_span);
+	attrs_arg_init(&aa, c, &l->attrs, c->lim->max_attrs_per_event);
 	pb_link_t m = { 0 };
 	BYTES_CB(m.trace_id, c, &tid, ta);
 	BYTES_CB(m.span_id, c, &sid, sa);
-	BYTES_CB(m.trace_state, c, &l->trace_state, tsa);
+	STR_CB(m.trace_state, c, &l->trace_state, tsa);
 	ATTRS_CB(m.attributes, aa);
 	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Span_Link_fields, &m,
 			  PB_DECODE_NOINIT))
@@ -584,7 +626,7 @@ static bool cb_status(pb_istream_t *st, const pb_field_t *f, void **arg)
 	struct bytes_arg ma;
 	int code = 0;
 	pb_status_t m = { 0 };
-	BYTES_CB(m.message, sa->c, &sa->s->status.message, ma);
+	STR_CB(m.message, sa->c, &sa->s->status.message, ma);
 	m.code.funcs.decode = cb_enum;
 	m.code.arg = &code;
 	if (!pb_decode_ex(st, opentelemetry_proto_trace_v1_Status_fields, &m,
@@ -629,8 +671,8 @@ static bool cb_span(pb_istream_t *st, const pb_field_t *f, void **arg)
 	BYTES_CB(m.trace_id, c, &trace_id, tid);
 	BYTES_CB(m.span_id, c, &span_id, sid);
 	BYTES_CB(m.parent_span_id, c, &parent, pid);
-	BYTES_CB(m.trace_state, c, &s->trace_state, tsa);
-	BYTES_CB(m.name, c, &s->name, na);
+	STR_CB(m.trace_state, c, &s->trace_state, tsa);
+	STR_CB(m.name, c, &s->name, na);
 	ATTRS_CB(m.attributes, aa);
 	m.events.funcs.decode = cb_event;
 	m.events.arg = &ea;
@@ -669,6 +711,10 @@ static bool cb_span(pb_istream_t *st, const pb_field_t *f, void **arg)
 				 "span %" PRIu64 ": %s", index, reason);
 		otlp__arena_rewind(c->b, mark);
 		return true;
+	}
+	if (otlp__name_cut(c->b, &s->name, c->lim->max_name_bytes) != 0) {
+		c->nomem = true;
+		return false;
 	}
 	memcpy(s->trace_id, trace_id.ptr, 16);
 	memcpy(s->span_id, span_id.ptr, 8);
@@ -709,8 +755,8 @@ static bool cb_scope(pb_istream_t *st, const pb_field_t *f, void **arg)
 	/* Scope attributes have no per-span limit; values still do. */
 	attrs_arg_init(&aa, c, &sa->ss->scope_attrs, 0);
 	pb_scope_t m = { 0 };
-	BYTES_CB(m.name, c, &sa->ss->scope_name, na);
-	BYTES_CB(m.version, c, &sa->ss->scope_version, va);
+	STR_CB(m.name, c, &sa->ss->scope_name, na);
+	STR_CB(m.version, c, &sa->ss->scope_version, va);
 	ATTRS_CB(m.attributes, aa);
 	if (!pb_decode_ex(st, opentelemetry_proto_common_v1_InstrumentationScope_fields,
 			  &m, PB_DECODE_NOINIT))
@@ -757,7 +803,7 @@ static bool cb_scope_spans(pb_istream_t *st, const pb_field_t *f, void **arg)
 	m.scope.arg = &sca;
 	m.spans.funcs.decode = cb_span;
 	m.spans.arg = &spa;
-	BYTES_CB(m.schema_url, c, &ss->schema_url, ua);
+	STR_CB(m.schema_url, c, &ss->schema_url, ua);
 	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_ScopeSpans_fields, &m,
 			       PB_DECODE_NOINIT);
 	c->reject = outer_reason;
@@ -823,7 +869,7 @@ static bool cb_resource_spans(pb_istream_t *st, const pb_field_t *f, void **arg)
 	m.resource.arg = &rea;
 	m.scope_spans.funcs.decode = cb_scope_spans;
 	m.scope_spans.arg = &ssa;
-	BYTES_CB(m.schema_url, c, &rs->schema_url, ua);
+	STR_CB(m.schema_url, c, &rs->schema_url, ua);
 	bool ok = pb_decode_ex(st, opentelemetry_proto_trace_v1_ResourceSpans_fields, &m,
 			       PB_DECODE_NOINIT);
 	c->reject = NULL;
@@ -845,14 +891,8 @@ static bool cb_resource_spans(pb_istream_t *st, const pb_field_t *f, void **arg)
 int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
 		      const struct otlp_limits *lim, char *err, size_t errlen)
 {
-	struct otlp_limits deflim;
-	if (lim == NULL) {
-		otlp_limits_default(&deflim);
-		lim = &deflim;
-	}
-	struct otlp_limits capped = *lim;
-	if (capped.max_value_depth > OTLP__DEPTH_CAP)
-		capped.max_value_depth = OTLP__DEPTH_CAP;
+	struct otlp_limits capped;
+	otlp__limits_resolve(&capped, lim);
 	lim = &capped;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -882,9 +922,17 @@ int otlp_decode_proto(struct otlp_batch *b, const uint8_t *buf, size_t len,
 	/* nanopb takes a non-const buffer but only reads it. */
 	pb_istream_t st = pb_istream_from_buffer(buf, len);
 	st.callback = input_read;
-	if (pb_decode_ex(&st, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
-			 &m, PB_DECODE_NOINIT))
+	otlp__budget_begin(b, lim->max_decoded_bytes);
+	bool ok = pb_decode_ex(&st,
+			       opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
+			       &m, PB_DECODE_NOINIT);
+	bool over = otlp__budget_end(b);
+	if (ok)
 		return 0;
+	if (c.nomem && over)
+		return otlp__err(err, errlen, -EMSGSIZE,
+				 "decoding the request needs more than the limit of %zu bytes",
+				 lim->max_decoded_bytes);
 	if (c.nomem)
 		return otlp__err(err, errlen, -ENOMEM, "out of memory decoding a request");
 	return otlp__err(err, errlen, -EINVAL, "invalid protobuf request at byte %zu: %s",

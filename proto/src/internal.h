@@ -6,6 +6,7 @@
 #define TERN_OTLP_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ struct otlp_batch_private {
 	unsigned char *cur, *end;   /* free space of the head chunk */
 	size_t next_chunk;          /* size of the next regular chunk */
 	size_t mem;                 /* arena bytes plus sized attachments */
+	size_t budget;              /* 0, or mem may not grow past it */
+	bool over_budget;           /* an allocation failed on the budget */
 	struct otlp__attachment *attached;
 };
 
@@ -48,6 +51,33 @@ struct otlp__mark otlp__arena_mark(const struct otlp_batch *b);
 /* Frees nothing, but makes the bytes allocated since m reusable when they
  * are all in the same chunk (the common case); zeroes them again. */
 void otlp__arena_rewind(struct otlp_batch *b, struct otlp__mark m);
+
+/* A decode call's allocation budget: the arena may grow by at most max
+ * more bytes (0: no limit) until otlp__budget_end(). An allocation that
+ * would pass it fails as out of memory does, and sets over_budget, which
+ * the decoders turn into -EMSGSIZE. */
+void otlp__budget_begin(struct otlp_batch *b, size_t max);
+/* Lifts the budget; returns whether an allocation failed on it. */
+bool otlp__budget_end(struct otlp_batch *b);
+
+/* The limits a decode call works with: lim or the defaults, with
+ * max_value_depth capped. */
+void otlp__limits_resolve(struct otlp_limits *out, const struct otlp_limits *lim);
+
+/*
+ * Text fields. Makes *s valid UTF-8 without NUL: when it is not, copies it
+ * into b's arena with each invalid sequence (maximal subpart) and each NUL
+ * replaced by U+FFFD, and counts the replacements in b->n_replaced.
+ * Returns 0 or -ENOMEM (*s unchanged).
+ */
+int otlp__text_clean(struct otlp_batch *b, struct otlp_bytes *s);
+
+/*
+ * Cuts a (valid UTF-8) name longer than max bytes at a character boundary
+ * and ends it in U+2026, within max bytes; copies into b's arena and counts
+ * it in b->n_truncated. max 0: no limit. Returns 0 or -ENOMEM.
+ */
+int otlp__name_cut(struct otlp_batch *b, struct otlp_bytes *s, size_t max);
 
 /* max_value_depth is capped here: the decoders recurse once or twice per
  * level, and a limit set absurdly high must not let input overflow the

@@ -20,11 +20,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.max_attrs_per_span = 32,
 		.max_attr_value_bytes = 4096,
 		.max_value_depth = 8,
+		.max_events_per_span = 64,
+		.max_links_per_span = 64,
+		.max_attrs_per_event = 16,
+		.max_name_bytes = 256,
+		.max_decoded_bytes = 16 << 20,
 	};
 	struct otlp_limits again = lim;
 	/* JSON output turns each stray non-UTF-8 byte into 3-byte U+FFFD. */
 	again.max_request_bytes = (size_t)64 << 20;
 	again.max_attr_value_bytes = 3 * lim.max_attr_value_bytes;
+	again.max_decoded_bytes = 0;
 
 	struct otlp_batch *b = otlp_batch_new();
 	if (b == NULL)

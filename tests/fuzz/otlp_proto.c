@@ -16,10 +16,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void tight(struct otlp_limits *lim)
 {
+	otlp_limits_default(lim);
 	lim->max_request_bytes = 1 << 20;
 	lim->max_attrs_per_span = 32;
 	lim->max_attr_value_bytes = 4096;
 	lim->max_value_depth = 8;
+	lim->max_events_per_span = 64;
+	lim->max_links_per_span = 64;
+	lim->max_attrs_per_event = 16;
+	lim->max_name_bytes = 256;
+	lim->max_decoded_bytes = 16 << 20;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * written in 10; JSON turns a stray byte into 3-byte U+FFFD). */
 	again.max_request_bytes = (size_t)64 << 20;
 	again.max_attr_value_bytes = 3 * lim.max_attr_value_bytes;
+	again.max_decoded_bytes = 0;
 
 	struct otlp_batch *b = otlp_batch_new();
 	if (b == NULL)

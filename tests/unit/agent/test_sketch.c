@@ -175,6 +175,31 @@ TEST(edge_cases)
 	tern_sketch_free(NULL);
 }
 
+/* Issue 15: an accuracy so small that gamma rounds to 1 (from a
+ * deserialised sketch: tests/fuzz/corpus/tern_sketch/lf-da08a6a...) made
+ * log(1) * inf a NaN converted to int. Such a sketch is refused. */
+TEST(accuracy_too_small_is_refused)
+{
+	ASSERT((tern_sketch_new(1e-104, 0)) == NULL);
+	ASSERT((tern_sketch_new(1e-17, 0)) == NULL);
+	struct tern_sketch *s = tern_sketch_new(1e-9, 0); /* still usable */
+	ASSERT(s != NULL);
+	ASSERT_OK(tern_sketch_add(s, 1.0));
+	ASSERT_OK(tern_sketch_add(s, 1e9));
+	ASSERT_EQ_U(tern_sketch_count(s), 2);
+	tern_sketch_free(s);
+	static const uint8_t in[] = {
+		0x54, 0x53, 0x4b, 0x01, 0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xa9, 0x2a,
+		0x10, 0x05, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x80, 0x00, 0x00,
+	};
+	struct tern_sketch *d = NULL;
+	ASSERT(tern_sketch_deserialize(in, sizeof in, &d) != 0);
+	ASSERT(d == NULL);
+}
+
 TEST_MAIN(TEST_ENTRY(accuracy_lognormal), TEST_ENTRY(accuracy_uniform_and_zeroes),
 	  TEST_ENTRY(merge_equals_union), TEST_ENTRY(bounded_memory_collapses_lowest),
-	  TEST_ENTRY(serialize_roundtrip), TEST_ENTRY(edge_cases))
+	  TEST_ENTRY(serialize_roundtrip), TEST_ENTRY(edge_cases),
+	  TEST_ENTRY(accuracy_too_small_is_refused))

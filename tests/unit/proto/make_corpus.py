@@ -114,6 +114,36 @@ for i in range(20):
     span(ss, 20 + i, kind=i % 6)
 seeds["twenty_spans"] = r
 
+# Issue 15: shapes that amplified memory, and text to repair. The fuzz
+# targets' tight limits are 64 events/links and 256-byte names.
+r, ss = request()
+span(ss, 40)
+sp = span(ss, 41)
+for i in range(300):
+    sp.events.add()
+span(ss, 42)
+seeds["event_flood"] = r
+r, ss = request()
+sp = span(ss, 43)
+for i in range(100):
+    lk = sp.links.add()
+    lk.trace_id, lk.span_id = b"\x07" * 16, bytes([8] * 7 + [i + 1])
+sp = span(ss, 44)
+for i in range(300):
+    sp.links.add()
+seeds["link_flood"] = r
+r, ss = request()
+span(ss, 45, name="n" * 300 + "\u20ac" * 100)
+ev = span(ss, 46).events.add()
+ev.name = "e\u00e9" * 200
+seeds["long_names"] = r
+r, ss = request()
+for i in range(30):
+    sp = span(ss, 50 + i)
+    for k in range(30):
+        sp.events.add().time_unix_nano = k
+seeds["many_small_lists"] = r
+
 os.makedirs(os.path.join(out, "otlp_proto"), exist_ok=True)
 os.makedirs(os.path.join(out, "otlp_json"), exist_ok=True)
 
@@ -158,5 +188,30 @@ write("otlp_json", "enum_names.json",
 write("otlp_proto", "unknown_fields.pb", b"\x48\x05" + fixture[:0] +
       seeds["one_span"].SerializeToString() + b"\x9a\x3e\x01\x00")
 write("otlp_proto", "empty.pb", b"")
+
+# Invalid UTF-8 and NUL where text goes (Python's protobuf only writes
+# valid strings, so same-length placeholders are patched in the bytes).
+r, ss = request()
+r.resource_spans[0].resource.attributes[0].value.string_value = "svc@@@@"
+sp = span(ss, 60, name="GET /####")
+kv = sp.attributes.add()
+kv.key, kv.value.string_value = "k%%%%ey", "v$$$$"
+sp.status.message = "&&&&"
+raw = r.SerializeToString()
+for ph, bad in [(b"@@@@", b"\xc3(\xff\x00"), (b"####", b"\xed\xa0\x80\x00"),
+                (b"%%%%", b"\x00\xf0\x9f\x98"), (b"$$$$", b"\xc0\xaf\x80\xfe"),
+                (b"&&&&", b"\xf4\x90\x80\x80")]:
+    raw = raw.replace(ph, bad)
+write("otlp_proto", "invalid_utf8.pb", raw)
+write("otlp_json", "invalid_utf8.json",
+      b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+      b'{"stringValue":"svc\xc3(\xff"}}]},"scopeSpans":[{"spans":[{"traceId":'
+      b'"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":'
+      b'"GET \\u0000/\xed\xa0\x80","attributes":[{"key":"k\\u0000ey","value":'
+      b'{"stringValue":"\\ud800x"}}]}]}]}]}')
+write("otlp_json", "event_flood_empty.json",
+      b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":'
+      b'"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","events":[' +
+      b",".join([b"{}"] * 5000) + b']}]}]}]}')
 write("otlp_json", "empty_object.json", b"{}")
 print("corpus written to", out)

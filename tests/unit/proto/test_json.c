@@ -435,8 +435,10 @@ TEST(json_output_escapes_and_stays_valid)
 	struct otlp_batch *c = otlp_batch_new();
 	ASSERT_OK(otlp_decode_json(c, out, len, NULL, NULL, 0));
 	const struct otlp_span *t = c->resource_spans->scope_spans->spans;
-	ASSERT_EQ(t->name.len, 14); /* U+FFFD is 3 bytes */
-	ASSERT_MEM_EQ(t->name.ptr, "a\"b\\c\x01\x00\xef\xbf\xbd\xf0\x9f\x98\x80", 14);
+	/* The decoder turns the NUL into U+FFFD too (3 bytes each). */
+	ASSERT_EQ(t->name.len, 16);
+	ASSERT_MEM_EQ(t->name.ptr, "a\"b\\c\x01\xef\xbf\xbd\xef\xbf\xbd\xf0\x9f\x98\x80", 16);
+	ASSERT_EQ_U(c->n_replaced, 1);
 	free(out);
 	otlp_batch_free(b);
 	otlp_batch_free(c);
@@ -459,9 +461,138 @@ TEST(json_response)
 	free(out);
 }
 
+
+/* ---- issue 15: hostile shapes ---- */
+
+/* Three spans; the middle one (named "b") with n copies of elem in its
+ * list key ("events" or "links"). malloc'ed. */
+static char *json_flood(const char *key, const char *elem, size_t n)
+{
+	size_t el = strlen(elem);
+	size_t cap = 1024 + n * (el + 1);
+	char *js = malloc(cap);
+	if (js == NULL)
+		abort();
+	int o = snprintf(js, cap, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+			 "{" IDS ",\"name\":\"a\"},{" IDS ",\"name\":\"b\",\"%s\":[", key);
+	size_t w = (size_t)o;
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			js[w++] = ',';
+		memcpy(js + w, elem, el);
+		w += el;
+	}
+	snprintf(js + w, cap - w, "]},{" IDS ",\"name\":\"c\"}]}]}]}");
+	return js;
+}
+
+/* Finding 1: a million empty events are refused by counting, before
+ * json-c builds a tree of them (800 MB), as poison (-EMSGSIZE). */
+TEST(json_event_flood_refused_before_parsing)
+{
+	size_t n = 1000000;
+	char *js = json_flood("events", "{}", n);
+	size_t cost = otlp_json_parse_cost(js, strlen(js));
+	ASSERT_GE_U(cost, 800 * n);
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	ASSERT_EQ(otlp_decode_json(b, js, strlen(js), NULL, err, sizeof err), -EMSGSIZE);
+	ASSERT_TRUE(strstr(err, "over the limit of 268435456") != NULL);
+	ASSERT_EQ_U(b->n_spans, 0);
+	otlp_batch_free(b);
+	free(js);
+}
+
+/* Under the budget, a span over the event or link limit is rejected and
+ * its neighbours kept. */
+TEST(json_events_and_links_per_span)
+{
+	char *js = json_flood("events", "{\"name\":\"e\"}", 1025);
+	expect_rejected(js, NULL, 2, "more than 1024 events");
+	free(js);
+	if (TEST_FAILED())
+		return;
+	js = json_flood("links", "{\"traceId\":\"5B8EFFF798038103D269B633813FC60C\","
+				 "\"spanId\":\"EEE19B7EC3C1B174\"}", 1025);
+	expect_rejected(js, NULL, 2, "more than 1024 links");
+	free(js);
+	if (TEST_FAILED())
+		return;
+	js = json_flood("events", "{\"name\":\"e\"}", 1024);
+	int rc;
+	struct otlp_batch *b = decode_json(js, NULL, &rc, NULL, 0);
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(b->n_spans, 3);
+	ASSERT_EQ_U(b->resource_spans->scope_spans->spans->next->events.n, 1024);
+	otlp_batch_free(b);
+	free(js);
+}
+
+/* The count is lexical: strings (with escapes, brackets inside) are one
+ * value each. */
+TEST(json_parse_cost_counts_tokens)
+{
+	const char *js = "{\"a\":[{},{\"k\":\"x[{\\\"\"}, 12, true]}";
+	/* 3 objects, 1 array, 4 strings ("a" "k" "x.." and none else),
+	 * 2 words (12, true) */
+	ASSERT_EQ_U(otlp_json_parse_cost(js, strlen(js)),
+		    strlen(js) + 3 * 800 + 160 + (3 + 2) * 112);
+	ASSERT_EQ_U(otlp_json_parse_cost("", 0), 0);
+}
+
+/* Finding 9 in JSON: raw invalid bytes and \u0000 come out as U+FFFD,
+ * keys kept whole. */
+TEST(json_invalid_utf8_and_nul)
+{
+	const char *js = ENVELOPE("{" IDS ",\"name\":\"a\xff\\u0000z\","
+				  "\"attributes\":[{\"key\":\"k\\u0000ey\","
+				  "\"value\":{\"stringValue\":\"\xed\xa0\x80\"}}]}");
+	int rc;
+	char err[256] = "";
+	struct otlp_batch *b = decode_json(js, NULL, &rc, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "%s\n", err);
+	ASSERT_OK(rc);
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ_U(s->name.len, 8);
+	ASSERT_MEM_EQ(s->name.ptr, "a\xef\xbf\xbd\xef\xbf\xbdz", 8);
+	ASSERT_EQ_U(s->attrs.head->key.len, 6);
+	ASSERT_MEM_EQ(s->attrs.head->key.ptr, "k\xef\xbf\xbd" "ey", 6);
+	ASSERT_EQ_U(s->attrs.head->value.u.str.len, 9);
+	ASSERT_EQ_U(b->n_replaced, 6);
+	otlp_batch_free(b);
+}
+
+/* Finding 11 in JSON: long names are cut, the span kept. */
+TEST(json_long_name_is_cut)
+{
+	size_t n = 5000;
+	char *js = malloc(n + 512);
+	ASSERT(js != NULL);
+	int o = snprintf(js, 512, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" IDS
+			 ",\"name\":\"");
+	memset(js + o, 'n', n);
+	snprintf(js + o + n, 512, "\"}]}]}]}");
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_name_bytes = 100;
+	int rc;
+	struct otlp_batch *b = decode_json(js, &lim, &rc, NULL, 0);
+	free(js);
+	ASSERT_OK(rc);
+	ASSERT_EQ_U(b->n_spans, 1);
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ_U(s->name.len, 100);
+	ASSERT_MEM_EQ(s->name.ptr + 96, "n\xe2\x80\xa6", 4);
+	ASSERT_EQ_U(b->n_truncated, 1);
+	otlp_batch_free(b);
+}
+
 TEST_MAIN(TEST_ENTRY(json_roundtrip_every_field), TEST_ENTRY(json_proto_equivalence),
 	  TEST_ENTRY(json_input_forms), TEST_ENTRY(json_invalid_input_is_an_error),
 	  TEST_ENTRY(json_bad_ids_reject_the_span), TEST_ENTRY(json_limits),
 	  TEST_ENTRY(json_deep_nesting_is_refused), TEST_ENTRY(json_truncated_at_every_length),
 	  TEST_ENTRY(json_mutations_never_crash), TEST_ENTRY(json_output_escapes_and_stays_valid),
-	  TEST_ENTRY(json_response))
+	  TEST_ENTRY(json_response), TEST_ENTRY(json_event_flood_refused_before_parsing),
+	  TEST_ENTRY(json_events_and_links_per_span), TEST_ENTRY(json_parse_cost_counts_tokens),
+	  TEST_ENTRY(json_invalid_utf8_and_nul), TEST_ENTRY(json_long_name_is_cut))

@@ -1014,6 +1014,335 @@ TEST(status_body)
 	free(j);
 }
 
+
+/* ---- issue 15: hostile shapes ---- */
+
+/* A growable byte buffer for hand-written protobuf. */
+struct wbuf {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+static void w_bytes(struct wbuf *w, const void *src, size_t n)
+{
+	if (w->n + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		while (cap < w->n + n)
+			cap *= 2;
+		w->p = realloc(w->p, cap);
+		if (w->p == NULL)
+			abort();
+		w->cap = cap;
+	}
+	memcpy(w->p + w->n, src, n);
+	w->n += n;
+}
+
+static void w_varint(struct wbuf *w, uint64_t x)
+{
+	uint8_t b[10];
+	size_t n = 0;
+	do {
+		b[n++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		x >>= 7;
+	} while (x != 0);
+	w_bytes(w, b, n);
+}
+
+/* A length-delimited field: tag, length, body. */
+static void w_field(struct wbuf *w, uint32_t field, const void *body, size_t n)
+{
+	w_varint(w, (uint64_t)field << 3 | 2);
+	w_varint(w, n);
+	w_bytes(w, body, n);
+}
+
+/*
+ * One ExportTraceServiceRequest with one resource (service.name svc, svc_len
+ * bytes) and one scope holding the given encoded spans.
+ */
+static uint8_t *wrap_spans(const struct wbuf *spans, const char *svc, size_t svc_len, size_t *len)
+{
+	struct wbuf any = { 0 }, kv = { 0 }, res = { 0 }, ss = { 0 }, rs = { 0 }, req = { 0 };
+	w_field(&any, 1, svc, svc_len);                       /* AnyValue.string_value */
+	w_field(&kv, 1, "service.name", 12);                  /* KeyValue.key */
+	w_field(&kv, 2, any.p, any.n);                        /* KeyValue.value */
+	w_field(&res, 1, kv.p, kv.n);                         /* Resource.attributes */
+	w_bytes(&ss, spans->p, spans->n);                     /* ScopeSpans.spans (2) */
+	w_field(&rs, 1, res.p, res.n);                        /* ResourceSpans.resource */
+	w_field(&rs, 2, ss.p, ss.n);                          /* ResourceSpans.scope_spans */
+	w_field(&req, 1, rs.p, rs.n);                         /* request.resource_spans */
+	free(any.p);
+	free(kv.p);
+	free(res.p);
+	free(ss.p);
+	free(rs.p);
+	*len = req.n;
+	return req.p;
+}
+
+/* Appends span i (fixture ids) named name, with `extra` appended to its
+ * body (more fields), as a ScopeSpans.spans field. */
+static void w_span(struct wbuf *spans, uint64_t i, const char *name, size_t name_len,
+		   const struct wbuf *extra)
+{
+	uint8_t tid[16], sid[8];
+	fx_ids(i, tid, sid);
+	struct wbuf sp = { 0 };
+	w_field(&sp, 1, tid, 16);
+	w_field(&sp, 2, sid, 8);
+	w_field(&sp, 5, name, name_len);
+	if (extra != NULL)
+		w_bytes(&sp, extra->p, extra->n);
+	w_field(spans, 2, sp.p, sp.n);
+	free(sp.p);
+}
+
+/* Three spans, the middle one with n empty events (field 11) or links
+ * (field 13): 2 bytes each on the wire. */
+static uint8_t *flood(uint32_t field, size_t n, size_t *len)
+{
+	struct wbuf extra = { 0 }, spans = { 0 };
+	for (size_t i = 0; i < n; i++)
+		w_bytes(&extra, (uint8_t[]){ (uint8_t)(field << 3 | 2), 0 }, 2);
+	w_span(&spans, 0, "a", 1, NULL);
+	w_span(&spans, 1, "b", 1, &extra);
+	w_span(&spans, 2, "c", 1, NULL);
+	uint8_t *buf = wrap_spans(&spans, "svc", 3, len);
+	free(extra.p);
+	free(spans.p);
+	return buf;
+}
+
+/* Finding 2: a million empty links or events cost a walk, not 70 MB: the
+ * span is rejected when its list passes the limit, before allocating. */
+TEST(events_and_links_flood_rejects_the_span)
+{
+	size_t n = under_valgrind() ? 100000 : 1000000;
+	for (int k = 0; k < 2; k++) {
+		uint32_t field = k == 0 ? 11 : 13;
+		size_t len;
+		uint8_t *buf = flood(field, n, &len);
+		struct otlp_batch *b = otlp_batch_new();
+		char err[256] = "";
+		ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, err, sizeof err));
+		ASSERT_EQ_U(b->n_spans, 2);
+		ASSERT_EQ_U(b->n_rejected, 1);
+		/* an empty link has no ids: that is the first reason */
+		ASSERT_TRUE(strstr(b->reject_msg, k == 0 ? "more than 1024 events" :
+							  "link ids must be") != NULL);
+		/* the neighbours, in order */
+		const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+		ASSERT_MEM_EQ(s->name.ptr, "a", 1);
+		ASSERT_MEM_EQ(s->next->name.ptr, "c", 1);
+		/* Nothing is built past the first reason: well under 1 MiB. */
+		ASSERT_LT(otlp_batch_mem(b), (size_t)1 << 20);
+		otlp_batch_free(b);
+		free(buf);
+	}
+}
+
+TEST(events_and_links_at_the_limit_are_kept)
+{
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_events_per_span = 3;
+	lim.max_links_per_span = 3;
+	struct otlp_builder bd;
+	bulk_start(&bd, 2);
+	uint8_t tid[16], sid[8];
+	fx_ids(9, tid, sid);
+	for (int i = 0; i < 4; i++)
+		otlp_build_event(&bd, 1, "e");
+	size_t len;
+	uint8_t *buf = bulk_end3(&bd, &len);
+	expect_middle_rejected(buf, len, &lim, "more than 3 events");
+	free(buf);
+	if (TEST_FAILED())
+		return;
+
+	bulk_start(&bd, 2);
+	for (int i = 0; i < 4; i++)
+		otlp_build_link(&bd, tid, sid);
+	buf = bulk_end3(&bd, &len);
+	expect_middle_rejected(buf, len, &lim, "more than 3 links");
+	if (TEST_FAILED())
+		goto out;
+	lim.max_links_per_span = 4;
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, NULL, 0));
+	ASSERT_EQ_U(b->n_rejected, 0);
+	ASSERT_EQ_U(b->resource_spans->scope_spans->spans->next->links.n, 4);
+	otlp_batch_free(b);
+out:
+	free(buf);
+}
+
+TEST(attrs_per_event_limit)
+{
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_attrs_per_event = 2;
+	struct otlp_builder bd;
+	bulk_start(&bd, 2);
+	otlp_build_event(&bd, 1, "e");
+	for (int i = 0; i < 3; i++)
+		otlp_build_int(&bd, OTLP_TO_EVENT, "k", i);
+	size_t len;
+	uint8_t *buf = bulk_end3(&bd, &len);
+	expect_middle_rejected(buf, len, &lim, "more than 2 attributes");
+	free(buf);
+}
+
+/* Finding 2's other half: with no count limit, the budget stops the
+ * decoder before it allocates past it, and says so with -EMSGSIZE (poison),
+ * not -ENOMEM (load). */
+TEST(decode_budget_is_emsgsize)
+{
+	size_t len;
+	uint8_t *buf = flood(11, 200000, &len); /* about 13 MB decoded */
+	struct otlp_limits lim;
+	otlp_limits_default(&lim);
+	lim.max_events_per_span = 0;
+	lim.max_decoded_bytes = 4 << 20;
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	ASSERT_EQ(otlp_decode_proto(b, buf, len, &lim, err, sizeof err), -EMSGSIZE);
+	ASSERT_TRUE(strstr(err, "4194304") != NULL);
+	ASSERT_LE_U(otlp_batch_mem(b), (4 << 20) + 4096);
+	otlp_batch_free(b);
+	/* Without the budget it decodes (and shows what the budget saved). */
+	lim.max_decoded_bytes = 0;
+	b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, &lim, err, sizeof err));
+	ASSERT_EQ_U(b->n_rejected, 0);
+	ASSERT_GT(otlp_batch_mem(b), (size_t)8 << 20);
+	otlp_batch_free(b);
+	free(buf);
+}
+
+/* Decodes one span named name (n bytes) under service svc; returns the batch. */
+static struct otlp_batch *one_named(const char *svc, size_t svc_len, const char *name, size_t n,
+				    uint8_t **bufp)
+{
+	struct wbuf spans = { 0 };
+	w_span(&spans, 0, name, n, NULL);
+	size_t len;
+	*bufp = wrap_spans(&spans, svc, svc_len, &len);
+	free(spans.p);
+	struct otlp_batch *b = otlp_batch_new();
+	char err[256] = "";
+	if (otlp_decode_proto(b, *bufp, len, NULL, err, sizeof err) != 0 || b->n_spans != 1) {
+		fprintf(stderr, "decode: %s\n", err);
+		otlp_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Finding 9: invalid UTF-8 and NUL become U+FFFD, one per maximal
+ * subpart (Unicode 3.9), in names, keys and string values. */
+TEST(invalid_utf8_and_nul_become_fffd)
+{
+#define R "\xef\xbf\xbd"
+	static const struct {
+		const char *in;
+		size_t n;
+		const char *out;
+		uint64_t fixes;
+	} cases[] = {
+		{ "plain", 5, "plain", 0 },
+		{ "caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "caf\xc3\xa9 \xf0\x9f\x98\x80", 0 },
+		{ "a\0b", 3, "a" R "b", 1 },
+		{ "\xff", 1, R, 1 },
+		{ "x\xc3", 2, "x" R, 1 },                   /* truncated 2-byte */
+		{ "\xf0\x9f\x98z", 4, R "z", 1 },           /* truncated 4-byte: one */
+		{ "\xe0\x80\xaf", 3, R R R, 3 },            /* overlong */
+		{ "\xed\xa0\x80", 3, R R R, 3 },            /* a surrogate */
+		{ "\xf4\x90\x80\x80", 4, R R R R, 4 },      /* past U+10FFFF */
+		{ "\xc0\xaf", 2, R R, 2 },
+		{ "\x80\xbf", 2, R R, 2 },                  /* lone continuations */
+		/* past the 8-byte ASCII fast path */
+		{ "abcdefghijklmn\0p", 16, "abcdefghijklmn" R "p", 1 },
+		{ "abcdefgh\xffjklmnop", 16, "abcdefgh" R "jklmnop", 1 },
+		{ "abcdefg\xc3\xa9ijklmnop", 17, "abcdefg\xc3\xa9ijklmnop", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t *buf;
+		struct otlp_batch *b = one_named(cases[i].in, cases[i].n, cases[i].in, cases[i].n,
+						 &buf);
+		ASSERT(b != NULL);
+		const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+		const struct otlp_any *svc =
+			otlp_attrs_find(&b->resource_spans->resource_attrs, "service.name");
+		ASSERT(svc != NULL);
+		size_t want = strlen(cases[i].out);
+		if (s->name.len != want || memcmp(s->name.ptr, cases[i].out, want) != 0)
+			fprintf(stderr, "case %zu\n", i);
+		ASSERT_EQ_U(s->name.len, want);
+		ASSERT_MEM_EQ(s->name.ptr, cases[i].out, want);
+		ASSERT_EQ_U(svc->u.str.len, want);
+		ASSERT_MEM_EQ(svc->u.str.ptr, cases[i].out, want);
+		ASSERT_EQ_U(b->n_replaced, 2 * cases[i].fixes);
+		/* valid text stays zero-copy */
+		if (cases[i].fixes == 0)
+			ASSERT_TRUE(s->name.ptr > buf && s->name.ptr < buf + 200);
+		otlp_batch_free(b);
+		free(buf);
+	}
+#undef R
+}
+
+/* A key with a NUL is kept whole (the NUL replaced), never cut at it. */
+TEST(nul_in_key_is_kept_whole)
+{
+	struct otlp_builder bd;
+	ASSERT_OK(otlp_builder_init(&bd));
+	otlp_build_resource(&bd, "s");
+	ASSERT_OK(fx_span(&bd, 1));
+	struct otlp_any *v = otlp_build_attr(&bd, OTLP_TO_SPAN, "ab\0cd", 5);
+	ASSERT(v != NULL);
+	v->type = OTLP_VALUE_BYTES; /* bytes values are taken as sent */
+	v->u.str = otlp_batch_strdup(bd.batch, "\0\xff", 2);
+	struct otlp_batch *a = otlp_builder_take(&bd);
+	size_t len;
+	uint8_t *buf = encode(a, &len);
+	otlp_batch_free(a);
+	struct otlp_batch *b = otlp_batch_new();
+	ASSERT_OK(otlp_decode_proto(b, buf, len, NULL, NULL, 0));
+	const struct otlp_kv *kv = b->resource_spans->scope_spans->spans->attrs.head;
+	ASSERT_EQ_U(kv->key.len, 7);
+	ASSERT_MEM_EQ(kv->key.ptr, "ab\xef\xbf\xbd" "cd", 7);
+	ASSERT_EQ_U(kv->value.u.str.len, 2);
+	ASSERT_MEM_EQ(kv->value.u.str.ptr, "\0\xff", 2);
+	ASSERT_EQ_U(b->n_replaced, 1);
+	otlp_batch_free(b);
+	free(buf);
+}
+
+/* Finding 11: a name past max_name_bytes is cut at a character boundary
+ * and ends in U+2026, within the limit; the span is kept. */
+TEST(long_name_is_cut_with_a_marker)
+{
+	size_t n = 1 << 20;
+	char *name = malloc(n);
+	ASSERT(name != NULL);
+	memset(name, 'x', n);
+	/* a 3-byte character across the cut at 1021 */
+	memcpy(name + 1020, "\xe2\x82\xac", 3);
+	uint8_t *buf;
+	struct otlp_batch *b = one_named("s", 1, name, n, &buf);
+	free(name);
+	ASSERT(b != NULL);
+	const struct otlp_span *s = b->resource_spans->scope_spans->spans;
+	ASSERT_EQ_U(s->name.len, 1023); /* 1020 x, then the marker */
+	ASSERT_MEM_EQ(s->name.ptr + 1017, "xxx\xe2\x80\xa6", 6);
+	ASSERT_EQ_U(b->n_truncated, 1);
+	ASSERT_LT(otlp_batch_mem(b), (size_t)256 << 10);
+	otlp_batch_free(b);
+	free(buf);
+}
+
 TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes),
 	  TEST_ENTRY(hex_helpers),
 	  TEST_ENTRY(attrs_find), TEST_ENTRY(roundtrip_every_field),
@@ -1028,4 +1357,7 @@ TEST_MAIN(TEST_ENTRY(arena_alignment_zero_and_mem), TEST_ENTRY(arena_edge_sizes)
 	  TEST_ENTRY(negative_enum_is_ten_bytes_and_decodes), TEST_ENTRY(response_roundtrip),
 	  TEST_ENTRY(builder_matches_python_protobuf), TEST_ENTRY(builder_fills_in_and_keeps_order),
 	  TEST_ENTRY(builder_errors_are_sticky), TEST_ENTRY(builder_span_copy_is_shallow_and_read_only),
-	  TEST_ENTRY(status_body))
+	  TEST_ENTRY(status_body), TEST_ENTRY(events_and_links_flood_rejects_the_span),
+	  TEST_ENTRY(events_and_links_at_the_limit_are_kept), TEST_ENTRY(attrs_per_event_limit),
+	  TEST_ENTRY(decode_budget_is_emsgsize), TEST_ENTRY(invalid_utf8_and_nul_become_fffd),
+	  TEST_ENTRY(nul_in_key_is_kept_whole), TEST_ENTRY(long_name_is_cut_with_a_marker))
