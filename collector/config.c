@@ -52,6 +52,24 @@ static const struct opt opts[] = {
 	  600000, "MS", "on SIGTERM, wait this long for pending acks (default 5000)" },
 	{ "grpc-calls", "TERND_GRPC_CALLS", K_U32, F(grpc_calls), 1, 4096, "N",
 	  "gRPC calls kept requested from the server (default 128)" },
+	{ "max-connections", "TERND_MAX_CONNECTIONS", K_U32, F(max_connections), 16, 1 << 24,
+	  "N", "refuse new connections once ternd has N descriptors open (default 16384; "
+	  "also RLIMIT_NOFILE minus --fd-reserve)" },
+	{ "fd-reserve", "TERND_FD_RESERVE", K_U32, F(fd_reserve), 8, 1 << 16, "N",
+	  "descriptors kept free for files and gRPC core: refuse connections past "
+	  "RLIMIT_NOFILE minus N (default 64)" },
+	{ "max-streams", "TERND_MAX_STREAMS", K_U32, F(max_streams), 1, 1 << 16, "N",
+	  "concurrent HTTP/2 streams (requests) per connection, gRPC and HTTP (default 32)" },
+	{ "idle-timeout-ms", "TERND_IDLE_TIMEOUT_MS", K_U32, F(idle_timeout_ms), 100,
+	  3600000, "MS", "close a connection idle this long: no frame (HTTP/2), no request "
+	  "(HTTP/1), no call (gRPC) (default 30000)" },
+	{ "max-connection-age-ms", "TERND_MAX_CONNECTION_AGE_MS", K_U32,
+	  F(max_connection_age_ms), 1000, UINT32_MAX, "MS",
+	  "gRPC: ask a client to reconnect (GOAWAY) after this long, calls in flight get "
+	  "--idle-timeout-ms more (default 600000)" },
+	{ "grpc-memory", "TERND_GRPC_MEMORY", K_SIZE, F(grpc_memory), 1 << 20, UINT64_MAX / 2,
+	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota "
+	  "(default a quarter of --memory-limit)" },
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
@@ -88,6 +106,12 @@ void col_config_defaults(struct col_config *c)
 	c->max_queued_batches = 4096;
 	c->shutdown_timeout_ms = 5000;
 	c->grpc_calls = 128;
+	c->max_connections = 16384;
+	c->fd_reserve = 64;
+	c->max_streams = 32;
+	c->idle_timeout_ms = 30000;
+	c->max_connection_age_ms = 600000;
+	c->grpc_memory = 0; /* 0: memory_limit / 4, set in col_config_load() */
 	c->log_level = COL_LOG_INFO;
 	c->analytics_max_operations = 2000;
 	c->analytics_memory_hours = 24;
@@ -360,6 +384,8 @@ int col_config_load(struct col_config *c, int argc, char **argv, char *const *en
 			return -EINVAL;
 		}
 	}
+	if (c->grpc_memory == 0)
+		c->grpc_memory = c->memory_limit / 4 < (1 << 20) ? 1 << 20 : c->memory_limit / 4;
 	return 0;
 }
 

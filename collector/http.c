@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http.h"
+#include "ingest/listen.h"
 #include "log.h"
 #include "server.h"
 
@@ -14,7 +16,7 @@ struct col_http {
 	h2o_globalconf_t config;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
-	uv_tcp_t listener;
+	struct col_listener listener;
 	bool listening;
 	uv_timer_t close_timer;
 	int close_ticks;
@@ -49,21 +51,18 @@ static void on_conn_closed(uv_handle_t *handle)
 	free(handle);
 }
 
-static void on_accept(uv_stream_t *listener, int status)
+static void on_conn(struct col_listener *l, int fd)
 {
-	struct col_http *h = listener->data;
-	if (status != 0) {
-		col_log(COL_LOG_WARN, "http: accept failed: %s; still listening",
-			uv_strerror(status));
-		return;
-	}
+	struct col_http *h = l->data;
 	uv_tcp_t *conn = malloc(sizeof(*conn));
 	if (conn == NULL) {
+		close(fd);
 		col_log(COL_LOG_ERROR, "http: out of memory accepting a connection; still listening");
 		return;
 	}
-	uv_tcp_init(listener->loop, conn);
-	if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+	uv_tcp_init(h->srv->loop, conn);
+	if (uv_tcp_open(conn, fd) != 0) {
+		close(fd);
 		uv_close((uv_handle_t *)conn, on_conn_closed);
 		return;
 	}
@@ -72,43 +71,10 @@ static void on_accept(uv_stream_t *listener, int status)
 	h2o_accept(&h->accept_ctx, sock);
 }
 
-static int resolve(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-	char host[256];
-	const char *c = strrchr(addr, ':');
-	if (c == NULL || (size_t)(c - addr) >= sizeof(host)) {
-		snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
-		return -EINVAL;
-	}
-	const char *hs = addr;
-	size_t hl = (size_t)(c - addr);
-	if (hl >= 2 && hs[0] == '[' && hs[hl - 1] == ']') {
-		hs++;
-		hl -= 2;
-	}
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *res;
-	int r = getaddrinfo(host[0] ? host : NULL, c + 1, &hints, &res);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", addr, gai_strerror(r));
-		return -EINVAL;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
-}
-
-int col_http_start(struct col_server *srv, const char *addr, const char *path,
-		   col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
+int col_http_start(struct col_server *srv, const char *name, const char *addr,
+		   const char *path, col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	int r = resolve(addr, &ss, err, errlen);
-	if (r != 0)
-		return r;
 	struct col_http *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -118,6 +84,12 @@ int col_http_start(struct col_server *srv, const char *addr, const char *path,
 	h->fn = fn;
 	h2o_config_init(&h->config);
 	h->config.max_request_entity_size = max_body;
+	/* What one client may hold: streams per connection and how long a
+	 * connection may sit without a complete request (docs/security.md). */
+	h->config.http2.max_concurrent_requests_per_connection = srv->cfg.max_streams;
+	h->config.http1.req_timeout = srv->cfg.idle_timeout_ms;
+	h->config.http2.idle_timeout = srv->cfg.idle_timeout_ms;
+	h->config.handshake_timeout = srv->cfg.idle_timeout_ms;
 	h2o_hostconf_t *host = h2o_config_register_host(
 		&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
@@ -128,35 +100,27 @@ int col_http_start(struct col_server *srv, const char *addr, const char *path,
 	h->accept_ctx.ctx = &h->ctx;
 	h->accept_ctx.hosts = h->config.hosts;
 
-	uv_tcp_init(srv->loop, &h->listener);
 	h->listener.data = h;
-	h->listening = true;
-	r = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&h->listener, 1024, on_accept);
+	h->listener.max_fds = srv->cfg.max_connections;
+	h->listener.fd_reserve = srv->cfg.fd_reserve;
+	h->listener.refused_total = &srv->metrics.conns_refused;
+	int r = col_listener_open(&h->listener, srv->loop, name, addr, bound, boundlen, err,
+				  errlen);
+	if (r == 0) {
+		h->listening = true;
+		r = col_listener_start(&h->listener, on_conn);
+	}
 	if (r != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr, uv_strerror(r));
 		*out = h;
 		return r; /* the caller closes h */
 	}
-	struct sockaddr_storage name;
-	int namelen = sizeof(name);
-	uv_tcp_getsockname(&h->listener, (struct sockaddr *)&name, &namelen);
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (name.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&name;
-		uv_ip6_name(s6, ip, sizeof(ip));
-		port = ntohs(s6->sin6_port);
-		snprintf(bound, boundlen, "[%s]:%d", ip, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&name;
-		uv_ip4_name(s4, ip, sizeof(ip));
-		port = ntohs(s4->sin_port);
-		snprintf(bound, boundlen, "%s:%d", ip, port);
-	}
 	*out = h;
 	return 0;
+}
+
+const struct col_listener *col_http_listener(const struct col_http *h)
+{
+	return &h->listener;
 }
 
 void col_http_stop_accepting(struct col_http *h)
@@ -164,7 +128,7 @@ void col_http_stop_accepting(struct col_http *h)
 	if (!h->listening)
 		return;
 	h->listening = false;
-	uv_close((uv_handle_t *)&h->listener, NULL);
+	col_listener_close(&h->listener, NULL);
 }
 
 static void on_close_timer_closed(uv_handle_t *t)

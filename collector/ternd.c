@@ -15,6 +15,7 @@
 #include "analytics/analytics.h"
 #include "forward/forward.h"
 #include "ingest/grpc_recv.h"
+#include "ingest/listen.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -266,6 +267,14 @@ int main(int argc, char **argv)
 	}
 	col_log_threshold = s->cfg.log_level;
 	signal(SIGPIPE, SIG_IGN);
+	/* A descriptor per connection: take all the kernel allows; the
+	 * listeners refuse before the last --fd-reserve are used. */
+	uint64_t nofile = col_raise_nofile();
+	if (nofile < 4u * s->cfg.fd_reserve)
+		col_log(COL_LOG_WARN, "only %llu file descriptors (RLIMIT_NOFILE); connections past "
+				      "%llu are refused",
+			(unsigned long long)nofile,
+			(unsigned long long)(nofile > s->cfg.fd_reserve ? nofile - s->cfg.fd_reserve : 0));
 	/* Batch arenas grow in 64 KiB..1 MiB chunks, one set per request: keep
 	 * them on the heap (reused) instead of mmap/munmap per request, which
 	 * costs a page fault per page touched. The memory limit still bounds
@@ -322,7 +331,7 @@ int main(int argc, char **argv)
 	}
 	printf("listening otlp-grpc %s\n", bound);
 
-	r = col_http_start(s, s->cfg.otlp_http, "/", col_otlp_http_handle,
+	r = col_http_start(s, "otlp-http", s->cfg.otlp_http, "/", col_otlp_http_handle,
 			   s->cfg.max_request_bytes, &s->otlp_http, bound, sizeof(bound), err,
 			   sizeof(err));
 	if (r != 0) {
@@ -332,8 +341,8 @@ int main(int argc, char **argv)
 	}
 	printf("listening otlp-http %s\n", bound);
 
-	r = col_http_start(s, s->cfg.query, "/", col_query_handle, 1 << 20, &s->query, bound,
-			   sizeof(bound), err, sizeof(err));
+	r = col_http_start(s, "query", s->cfg.query, "/", col_query_handle, 1 << 20, &s->query,
+			   bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {
 		col_log(COL_LOG_ERROR, "query: %s; exiting", err);
 		t.exit_code = 1;

@@ -27,7 +27,8 @@ int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t 
 	*outlen = 0;
 	if (inlen > UINT_MAX)
 		return -EMSGSIZE;
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+	/* 32 + MAX_WBITS: gzip or zlib (gRPC's "deflate"), told by the header. */
+	if (inflateInit2(&z, 32 + MAX_WBITS) != Z_OK)
 		return -ENOMEM;
 
 	size_t cap = inlen * 4 < 4096 ? 4096 : inlen * 4;
@@ -57,8 +58,15 @@ int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t 
 				z.next_out = &probe;
 				z.avail_out = 1;
 				int zr = inflate(&z, Z_NO_FLUSH);
-				if (zr == Z_STREAM_END && z.avail_out == 1)
+				if (zr == Z_STREAM_END && z.avail_out == 1 && z.avail_in == 0)
 					break;
+				if (zr == Z_STREAM_END && z.avail_out == 1) {
+					if (inflateReset(&z) != Z_OK) {
+						ret = -EINVAL;
+						goto out_free_buf;
+					}
+					continue; /* the next member must be empty */
+				}
 				ret = (zr == Z_OK || zr == Z_BUF_ERROR || zr == Z_STREAM_END) ?
 					      -EMSGSIZE : -EINVAL;
 				goto out_free_buf;
@@ -84,6 +92,15 @@ int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t 
 		z.avail_out = (uInt)room;
 		int zr = inflate(&z, Z_NO_FLUSH);
 		len += room - z.avail_out;
+		if (zr == Z_STREAM_END && z.avail_in > 0) {
+			/* Another gzip member follows (as `cat a.gz b.gz`): go on, as
+			 * gzip -d does, under the same bound. */
+			if (inflateReset(&z) != Z_OK) {
+				ret = -EINVAL;
+				goto out_free_buf;
+			}
+			continue;
+		}
 		if (zr == Z_STREAM_END)
 			break;
 		if (zr == Z_OK)
@@ -96,10 +113,6 @@ int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t 
 		}
 		/* Z_BUF_ERROR with room left: the input ended early. */
 		ret = -EINVAL;
-		goto out_free_buf;
-	}
-	if (z.avail_in != 0) {
-		ret = -EINVAL; /* trailing bytes after the gzip member */
 		goto out_free_buf;
 	}
 	inflateEnd(&z);

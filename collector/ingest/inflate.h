@@ -8,9 +8,11 @@
 
 /**
  * Inflates the gzip stream in[0..inlen) into a malloc'ed buffer *out of
- * *outlen bytes (caller frees). Never allocates more than max_out bytes for
- * the output: a body that inflates past max_out fails with -EMSGSIZE (gzip
- * bombs stop there). -EINVAL: not a complete gzip stream, or trailing bytes.
+ * *outlen bytes (caller frees). Several gzip members one after the other
+ * are inflated one after the other (as gzip -d does); a zlib stream (gRPC's
+ * "deflate") is taken too. Never allocates more than max_out bytes for the
+ * output, all members together: a body that inflates past max_out fails with
+ * -EMSGSIZE (gzip bombs stop there). -EINVAL: not a complete gzip stream.
  * -ENOMEM. On error *out is NULL. Thread-safe.
  */
 int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
