@@ -68,8 +68,9 @@ static const struct opt opts[] = {
 	  "gRPC: ask a client to reconnect (GOAWAY) after this long, calls in flight get "
 	  "--idle-timeout-ms more (default 600000)" },
 	{ "grpc-memory", "TERND_GRPC_MEMORY", K_SIZE, F(grpc_memory), 1 << 20, UINT64_MAX / 2,
-	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota "
-	  "(default a quarter of --memory-limit)" },
+	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota; "
+	  "past it new streams are refused (default the larger of a quarter of "
+	  "--memory-limit and twice --max-request-bytes + 4MiB)" },
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
@@ -384,8 +385,12 @@ int col_config_load(struct col_config *c, int argc, char **argv, char *const *en
 			return -EINVAL;
 		}
 	}
-	if (c->grpc_memory == 0)
-		c->grpc_memory = c->memory_limit / 4 < (1 << 20) ? 1 << 20 : c->memory_limit / 4;
+	if (c->grpc_memory == 0) {
+		/* gRPC core holds a whole message before ternd sees it, and
+		 * refuses streams when its quota runs short: room for two. */
+		uint64_t two = 2 * c->max_request_bytes + (4u << 20);
+		c->grpc_memory = c->memory_limit / 4 > two ? c->memory_limit / 4 : two;
+	}
 	return 0;
 }
 

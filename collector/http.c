@@ -101,8 +101,11 @@ int col_http_start(struct col_server *srv, const char *name, const char *addr,
 	h->accept_ctx.hosts = h->config.hosts;
 
 	h->listener.data = h;
-	h->listener.max_fds = srv->cfg.max_connections;
-	h->listener.fd_reserve = srv->cfg.fd_reserve;
+	h->listener.max_fds = fn == col_query_handle ? 0 : srv->cfg.max_connections;
+	/* The query API keeps half the reserve for itself: /healthz and
+	 * /metrics still answer while the OTLP listeners refuse. */
+	h->listener.fd_reserve = fn == col_query_handle ? srv->cfg.fd_reserve / 2 :
+							  srv->cfg.fd_reserve;
 	h->listener.refused_total = &srv->metrics.conns_refused;
 	int r = col_listener_open(&h->listener, srv->loop, name, addr, bound, boundlen, err,
 				  errlen);

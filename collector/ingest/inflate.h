@@ -21,9 +21,11 @@ int col_gunzip(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 /**
  * As col_gunzip(), and before every allocation of output space calls
  * reserve(arg, n) for the n more bytes it is about to allocate; if that
- * returns false, stops with -ENOBUFS (a memory limit). *reserved (if not
- * NULL) gets the total reserved, even on error, so the caller can give it
- * back. On success the output buffer is at most *reserved bytes.
+ * returns false, stops with -ENOBUFS (a memory limit), unless the stream
+ * inflates past max_out anyway: then -EMSGSIZE, found by inflating the rest
+ * into a fixed scratch buffer (so a bomb is refused as final, not as
+ * "retry later"). *reserved (if not NULL) gets the total reserved, even on
+ * error, so the caller can give it back. On success the output buffer is at most *reserved bytes.
  */
 int col_gunzip_reserve(const uint8_t *in, size_t inlen, size_t max_out, uint8_t **out,
 		       size_t *outlen, bool (*reserve)(void *arg, size_t n), void *arg,

@@ -1,0 +1,403 @@
+/*
+ * test_limits.c: ternd under hostile inputs and connection patterns
+ * (issue 15), each against a real ternd on loopback, scaled down to
+ * seconds: a gzip bomb over gRPC, descriptor exhaustion, poison versus
+ * load answers, and the small HTTP ones.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "harness.h"
+#include "httpc.h"
+#include "load/load.h"
+#include "otlp_grpc_client.h"
+#include "ternd_proc.h"
+
+static double timeout_s(void)
+{
+	const char *v = getenv("TERN_UNDER_VALGRIND");
+	return v && strcmp(v, "1") == 0 ? 120 : 15;
+}
+
+/* A /proc/PID/status field in KiB (VmRSS, VmHWM); -1 if absent. */
+static int64_t proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	int64_t v = -1;
+	size_t fl = strlen(field);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+			v = strtoll(line + fl + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static int get(const char *addr, const char *path, int *status, char **body)
+{
+	struct col_hclient c;
+	size_t len;
+	if (col_hclient_init(&c, addr) != 0)
+		return -EINVAL;
+	int r = col_hclient_request(&c, "GET", path, NULL, NULL, 0, 5000, status, NULL, body, &len);
+	col_hclient_close(&c);
+	return r;
+}
+
+/* One sample from /metrics; -1 if absent, < -1 if /metrics failed. */
+static int64_t metric(const struct ternd_proc *p, const char *sample)
+{
+	int status;
+	char *body = NULL;
+	if (get(p->query_addr, "/metrics", &status, &body) != 0 || status != 200) {
+		free(body);
+		return -2;
+	}
+	int64_t v = -1;
+	size_t sl = strlen(sample);
+	for (char *l = body; l != NULL && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, sample, sl) == 0 && l[sl] == ' ') {
+			v = strtoll(l + sl + 1, NULL, 10);
+			break;
+		}
+	free(body);
+	return v;
+}
+
+static uint8_t *gzip_zeros(size_t n, size_t *glen)
+{
+	uint8_t *zeros = calloc(1, n);
+	z_stream z = { 0 };
+	deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+	size_t cap = deflateBound(&z, n) + 64;
+	uint8_t *out = malloc(cap);
+	z.next_in = zeros;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	deflate(&z, Z_FINISH);
+	*glen = cap - z.avail_out;
+	deflateEnd(&z);
+	free(zeros);
+	return out;
+}
+
+/*
+ * Finding 3: 96 MiB of zeros in a 94 KiB gzip'ed gRPC message. gRPC core
+ * used to inflate all of it before its size check; ternd now inflates
+ * itself and stops at --max-request-bytes: the peak RSS barely moves and
+ * the answer says what the request is (INVALID_ARGUMENT, not retried).
+ */
+TEST(grpc_gzip_bomb_is_bounded)
+{
+	static const char *const args[] = { "--max-request-bytes", "1MiB", "--memory-limit",
+					    "32MiB", NULL };
+	struct ternd_proc_opts o = { .args = args };
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, &o));
+	size_t glen;
+	uint8_t *bomb = gzip_zeros(96u << 20, &glen);
+	ASSERT_LT(glen, 1 << 20); /* passes gRPC core's check on the wire size */
+
+	/* A good gzip'ed Export first: compression still works. */
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(50, "limits", 1, &req, &len));
+	struct otlp_grpc_result res;
+	ASSERT_OK(otlp_grpc_export(p.grpc_addr, req, len, true, timeout_s(), &res));
+	free(req);
+	ASSERT_EQ(res.status, 0);
+	int64_t hwm_before = proc_kib(p.pid, "VmHWM");
+	ASSERT_GT(hwm_before, 0);
+
+	struct otlp_grpc_conn *c = otlp_grpc_connect(p.grpc_addr, true);
+	ASSERT_NOT_NULL(c);
+	int r = otlp_grpc_call_gzipped(c, bomb, glen, timeout_s(), &res);
+	otlp_grpc_close(c);
+	free(bomb);
+	int64_t hwm_after = proc_kib(p.pid, "VmHWM");
+	fprintf(stderr, "VmHWM %lld -> %lld KiB\n", (long long)hwm_before, (long long)hwm_after);
+	ASSERT_LT(hwm_after - hwm_before, 16 << 10); /* 96 MiB were never allocated */
+	ASSERT_OK(r);
+	ASSERT_EQ(res.status, 3); /* INVALID_ARGUMENT */
+	ASSERT_TRUE(strstr(res.details, "inflates past") != NULL);
+	ASSERT_EQ(metric(&p, "ternd_requests_refused_total{protocol=\"grpc\",reason=\"too_large\"}"),
+		  1);
+	ASSERT_EQ(metric(&p, "ternd_memory_bytes"), 0);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+static int connect_idle(const char *addr)
+{
+	char host[64];
+	int port;
+	if (ternd_proc_split_addr(addr, host, sizeof(host), &port) != 0)
+		return -1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Finding 4: idle connects until ternd runs out of descriptors. gRPC
+ * core's own listener stopped for good at the first EMFILE; ternd's
+ * listeners refuse early, /healthz says so meanwhile, and once the
+ * attacker leaves both receivers take an Export again.
+ */
+TEST(fd_exhaustion_then_recovery)
+{
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	/* ternd raised its soft limit at start; hold it to 160 now, as
+	 * `ulimit -n 160` would (prlimit on the running process). */
+	struct rlimit lim = { 160, 160 };
+	ASSERT_OK(prlimit(p.pid, RLIMIT_NOFILE, &lim, NULL));
+	struct rlimit mine;
+	getrlimit(RLIMIT_NOFILE, &mine);
+	if (mine.rlim_cur < 1024) {
+		mine.rlim_cur = mine.rlim_max < 1024 ? mine.rlim_max : 1024;
+		setrlimit(RLIMIT_NOFILE, &mine);
+	}
+	if (mine.rlim_cur < 600)
+		TEST_SKIP("this test needs 600 descriptors (RLIMIT_NOFILE %llu)",
+			  (unsigned long long)mine.rlim_cur);
+
+	static int fds[500];
+	int n = 0;
+	for (int i = 0; i < 250; i++) {
+		int fd = connect_idle(p.grpc_addr);
+		if (fd >= 0)
+			fds[n++] = fd;
+		fd = connect_idle(p.http_addr);
+		if (fd >= 0)
+			fds[n++] = fd;
+	}
+	usleep(300 * 1000); /* ternd accepts (and refuses) them */
+	int status = 0, attack_status = 0, r;
+	char *body = NULL;
+	r = get(p.query_addr, "/healthz", &attack_status, &body);
+	fprintf(stderr, "healthz under attack: %d %d %s", r, attack_status, body ? body : "\n");
+	bool says_listener = body != NULL && strstr(body, "listener") != NULL;
+	free(body);
+	body = NULL;
+	int64_t refused = metric(&p, "ternd_connections_refused_total");
+
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	usleep(2500 * 1000); /* past the 2 s /healthz window */
+
+	/* First what matters most: both receivers take an Export again. */
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(20, "limits", 2, &req, &len));
+	struct otlp_grpc_result res;
+	r = otlp_grpc_export(p.grpc_addr, req, len, false, 10, &res);
+	ASSERT_OK(r);
+	ASSERT_EQ(res.status, 0);
+	struct col_hclient hc;
+	ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+	char *rb = NULL;
+	size_t rl;
+	r = col_hclient_request(&hc, "POST", "/v1/traces", "Content-Type: application/x-protobuf\r\n",
+				req, len, 10000, &status, NULL, &rb, &rl);
+	col_hclient_close(&hc);
+	free(rb);
+	free(req);
+	ASSERT_OK(r);
+	ASSERT_EQ(status, 200);
+
+	/* Meanwhile /healthz said so, and /metrics counted. */
+	ASSERT_EQ(attack_status, 503);
+	ASSERT_TRUE(says_listener);
+	ASSERT_GT(refused, 0);
+	ASSERT_OK(get(p.query_addr, "/healthz", &status, &body));
+	ASSERT_EQ(status, 200);
+	free(body);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+/*
+ * Finding 13: load is retryable with a delay, what a request is is not.
+ * The memory limit is the load here: RESOURCE_EXHAUSTED with RetryInfo, 429 with
+ * Retry-After; an oversized request: INVALID_ARGUMENT / 413, no RetryInfo.
+ * Many refusals make one log line a second, and counters.
+ */
+TEST(poison_is_final_load_is_retryable)
+{
+	static const char *const args[] = { "--memory-limit", "256KiB", "--max-request-bytes",
+					    "2MiB", "--grpc-memory", "16MiB", NULL };
+	struct ternd_proc_opts o = { .args = args };
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, &o));
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(2000, "limits", 3, &req, &len));
+	ASSERT_GT(len, 256 << 10);
+	struct otlp_grpc_conn *c = otlp_grpc_connect(p.grpc_addr, false);
+	struct otlp_grpc_result res;
+	for (int i = 0; i < 50; i++) {
+		ASSERT_OK(otlp_grpc_call(c, req, len, timeout_s(), &res));
+		ASSERT_EQ(res.status, 8); /* RESOURCE_EXHAUSTED */
+		if (res.retry_ms != 1000)
+			fprintf(stderr, "call %d: %s\n", i, res.details);
+		ASSERT_EQ(res.retry_ms, 1000);
+	}
+	int status;
+	struct col_hclient hc;
+	char *hdrs = NULL, *rb = NULL;
+	size_t rl;
+	ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+	ASSERT_OK(col_hclient_request(&hc, "POST", "/v1/traces",
+				      "Content-Type: application/x-protobuf\r\n", req, len, 10000,
+				      &status, &hdrs, &rb, &rl));
+	col_hclient_close(&hc);
+	ASSERT_EQ(status, 429);
+	ASSERT_TRUE(strcasestr(hdrs, "retry-after:") != NULL);
+	free(hdrs);
+	free(rb);
+	free(req);
+
+	/* Too big for --max-request-bytes once inflated: final. */
+	size_t glen;
+	uint8_t *g = gzip_zeros(3u << 20, &glen);
+	otlp_grpc_close(c);
+	c = otlp_grpc_connect(p.grpc_addr, true);
+	ASSERT_OK(otlp_grpc_call_gzipped(c, g, glen, timeout_s(), &res));
+	otlp_grpc_close(c);
+	ASSERT_EQ(res.status, 3); /* INVALID_ARGUMENT */
+	ASSERT_EQ(res.retry_ms, -1);
+	hdrs = rb = NULL;
+	ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+	ASSERT_OK(col_hclient_request(&hc, "POST", "/v1/traces",
+				      "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n",
+				      g, glen, 10000, &status, &hdrs, &rb, &rl));
+	col_hclient_close(&hc);
+	free(g);
+	ASSERT_EQ(status, 413);
+	ASSERT_TRUE(strcasestr(hdrs, "retry-after:") == NULL);
+	free(hdrs);
+	free(rb);
+
+	ASSERT_EQ(metric(&p, "ternd_requests_refused_total{protocol=\"grpc\",reason=\"memory\"}"),
+		  50);
+	ASSERT_EQ(metric(&p, "ternd_requests_refused_total{protocol=\"http\",reason=\"memory\"}"),
+		  1);
+	ASSERT_EQ(metric(&p, "ternd_requests_refused_total{protocol=\"http\",reason=\"too_large\"}"),
+		  1);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+/* Finding 14: the small HTTP ones. */
+TEST(http_empty_post_multi_member_gzip_head)
+{
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	int status;
+	char *rb = NULL;
+	size_t rl;
+	struct col_hclient hc;
+
+	/* No body, no Content-Length: an empty request, accepted. */
+	ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+	ASSERT_OK(col_hclient_request(&hc, "POST", "/v1/traces",
+				      "Content-Type: application/x-protobuf\r\n", NULL, 0, 10000,
+				      &status, NULL, &rb, &rl));
+	col_hclient_close(&hc);
+	free(rb);
+	ASSERT_EQ(status, 200);
+
+	/* Two gzip members one after the other, as `cat a.gz b.gz`: the
+	 * protobuf of the concatenation is the two requests merged. */
+	uint8_t *a, *b;
+	size_t al, bl;
+	ASSERT_OK(col_load_request(7, "limits", 4, &a, &al));
+	ASSERT_OK(col_load_request(5, "limits", 5, &b, &bl));
+	uint8_t *ga, *gb;
+	size_t gal, gbl;
+	{
+		z_stream z = { 0 };
+		uint8_t *outs[2];
+		size_t lens[2];
+		const uint8_t *ins[2] = { a, b };
+		size_t inl[2] = { al, bl };
+		for (int i = 0; i < 2; i++) {
+			memset(&z, 0, sizeof(z));
+			deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+			size_t cap = deflateBound(&z, inl[i]) + 64;
+			outs[i] = malloc(cap);
+			z.next_in = (Bytef *)ins[i];
+			z.avail_in = (uInt)inl[i];
+			z.next_out = outs[i];
+			z.avail_out = (uInt)cap;
+			deflate(&z, Z_FINISH);
+			lens[i] = cap - z.avail_out;
+			deflateEnd(&z);
+		}
+		ga = outs[0], gb = outs[1], gal = lens[0], gbl = lens[1];
+	}
+	uint8_t *cat = malloc(gal + gbl);
+	memcpy(cat, ga, gal);
+	memcpy(cat + gal, gb, gbl);
+	ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+	rb = NULL;
+	ASSERT_OK(col_hclient_request(&hc, "POST", "/v1/traces",
+				      "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n",
+				      cat, gal + gbl, 10000, &status, NULL, &rb, &rl));
+	col_hclient_close(&hc);
+	free(rb);
+	free(cat);
+	free(ga);
+	free(gb);
+	free(a);
+	free(b);
+	ASSERT_EQ(status, 200);
+	ASSERT_EQ(metric(&p, "ternd_spans_accepted_total"), 12);
+
+	/* HEAD on a GET route: the GET's status and headers, no body. Sent
+	 * with a GET behind it on one connection: the GET's answer must
+	 * follow the HEAD's headers right away. */
+	int fd = connect_idle(p.query_addr);
+	ASSERT_GE(fd, 0);
+	static const char two[] = "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+				  "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	ASSERT_EQ(write(fd, two, sizeof(two) - 1), (ssize_t)(sizeof(two) - 1));
+	char buf[4096];
+	size_t got = 0;
+	for (;;) {
+		ssize_t k = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	buf[got] = '\0';
+	ASSERT_TRUE(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+	char *end = strstr(buf, "\r\n\r\n");
+	ASSERT_NOT_NULL(end);
+	ASSERT_TRUE(strncmp(end + 4, "HTTP/1.1 200", 12) == 0);
+	ASSERT_TRUE(strstr(end + 4, "\"ok\"") != NULL);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
+TEST_MAIN(TEST_ENTRY(grpc_gzip_bomb_is_bounded), TEST_ENTRY(fd_exhaustion_then_recovery),
+	  TEST_ENTRY(poison_is_final_load_is_retryable),
+	  TEST_ENTRY(http_empty_post_multi_member_gzip_head))
