@@ -63,6 +63,9 @@ static const struct opt opts[] = {
 	{ "idle-timeout-ms", "TERND_IDLE_TIMEOUT_MS", K_U32, F(idle_timeout_ms), 100,
 	  3600000, "MS", "close a connection idle this long: no frame (HTTP/2), no request "
 	  "(HTTP/1), no call (gRPC) (default 30000)" },
+	{ "request-timeout-ms", "TERND_REQUEST_TIMEOUT_MS", K_U32, F(request_timeout_ms), 1000,
+	  3600000, "MS", "OTLP/HTTP: close a connection that has held more than 64KiB of "
+	  "unfinished requests this long (a trickle) (default 60000)" },
 	{ "max-connection-age-ms", "TERND_MAX_CONNECTION_AGE_MS", K_U32,
 	  F(max_connection_age_ms), 1000, UINT32_MAX, "MS",
 	  "gRPC: ask a client to reconnect (GOAWAY) after this long, calls in flight get "
@@ -111,6 +114,7 @@ void col_config_defaults(struct col_config *c)
 	c->fd_reserve = 64;
 	c->max_streams = 32;
 	c->idle_timeout_ms = 30000;
+	c->request_timeout_ms = 60000;
 	c->max_connection_age_ms = 600000;
 	c->grpc_memory = 0; /* 0: memory_limit / 4, set in col_config_load() */
 	c->log_level = COL_LOG_INFO;

@@ -32,6 +32,7 @@ struct col_config {
 	uint32_t fd_reserve;       /* descriptors listeners always leave free */
 	uint32_t max_streams;      /* concurrent HTTP/2 streams per connection */
 	uint32_t idle_timeout_ms;  /* a connection without a complete request */
+	uint32_t request_timeout_ms; /* HTTP: holding unfinished requests this long */
 	uint32_t max_connection_age_ms; /* gRPC: GOAWAY after this long */
 	uint64_t grpc_memory;      /* gRPC core's resource quota (its buffers) */
 	enum col_log_level log_level;

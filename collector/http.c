@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "ingest/guard.h"
 #include "ingest/listen.h"
 #include "log.h"
 #include "server.h"
@@ -17,11 +18,21 @@ struct col_http {
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
 	struct col_listener listener;
+	struct col_guard guard;
+	bool guard_on;
 	bool listening;
 	uv_timer_t close_timer;
 	int close_ticks;
 	void (*done)(void *);
 	void *done_arg;
+};
+
+/* One accepted connection: the handle h2o reads from, and its guard. */
+struct http_conn {
+	uv_tcp_t tcp;
+	struct col_guarded gd;
+	struct col_http *h;
+	bool guarded;
 };
 
 struct col_handler {
@@ -40,26 +51,45 @@ void col_http_send(h2o_req_t *req, int status, const char *reason, const char *c
 	h2o_send_inline(req, len ? body : "", len);
 }
 
+/* About what req took on the wire: the guard credits it to its connection. */
+static uint64_t wire_size(const h2o_req_t *req)
+{
+	uint64_t n = req->method.len + req->path.len + req->authority.len + 32;
+	for (size_t i = 0; i < req->headers.size; i++)
+		n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+	n += req->entity.base ? req->entity.len : 0;
+	n += 9 * (n / 16384 + 1); /* HTTP/2 frame headers */
+	return n;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct col_http *h = ((struct col_handler *)self)->http;
+	struct sockaddr_storage peer;
+	if (h->guard_on && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer))
+		col_guard_credit(&h->guard, (struct sockaddr *)&peer, wire_size(req));
 	return h->fn(h->srv, req);
 }
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-	free(handle);
+	struct http_conn *c = container_of((uv_tcp_t *)handle, struct http_conn, tcp);
+	if (c->guarded)
+		col_guard_remove(&c->h->guard, &c->gd);
+	free(c);
 }
 
 static void on_conn(struct col_listener *l, int fd)
 {
 	struct col_http *h = l->data;
-	uv_tcp_t *conn = malloc(sizeof(*conn));
-	if (conn == NULL) {
+	struct http_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
 		close(fd);
 		col_log(COL_LOG_ERROR, "http: out of memory accepting a connection; still listening");
 		return;
 	}
+	c->h = h;
+	uv_tcp_t *conn = &c->tcp;
 	uv_tcp_init(h->srv->loop, conn);
 	if (uv_tcp_open(conn, fd) != 0) {
 		close(fd);
@@ -67,6 +97,10 @@ static void on_conn(struct col_listener *l, int fd)
 		return;
 	}
 	uv_tcp_nodelay(conn, 1);
+	if (h->guard_on) {
+		col_guard_add(&h->guard, &c->gd, fd);
+		c->guarded = true;
+	}
 	h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
 	h2o_accept(&h->accept_ctx, sock);
 }
@@ -100,6 +134,18 @@ int col_http_start(struct col_server *srv, const char *name, const char *addr,
 	h->accept_ctx.ctx = &h->ctx;
 	h->accept_ctx.hosts = h->config.hosts;
 
+	if (fn == col_otlp_http_handle) {
+		/* What OTLP clients make h2o hold (the query API takes 1 MiB
+		 * bodies at most). */
+		int gr = col_guard_init(&h->guard, srv->loop, &srv->metrics,
+					srv->cfg.request_timeout_ms);
+		if (gr != 0) {
+			snprintf(err, errlen, "uv_timer_init: %s", uv_strerror(gr));
+			*out = h;
+			return gr;
+		}
+		h->guard_on = true;
+	}
 	h->listener.data = h;
 	h->listener.max_fds = fn == col_query_handle ? 0 : srv->cfg.max_connections;
 	/* The query API keeps half the reserve for itself: /healthz and
@@ -142,6 +188,12 @@ static void on_close_timer_closed(uv_handle_t *t)
 	free(h);
 	if (done)
 		done(arg);
+}
+
+static void on_guard_closed(uv_handle_t *t)
+{
+	struct col_http *h = container_of((uv_timer_t *)t, struct col_http, guard.timer);
+	uv_close((uv_handle_t *)&h->close_timer, on_close_timer_closed);
 }
 
 static bool conns_left(struct col_http *h)
@@ -188,6 +240,11 @@ static void on_close_tick(uv_timer_t *t)
 	}
 	h2o_context_dispose(&h->ctx);
 	h2o_config_dispose(&h->config);
+	if (h->guard_on) {
+		h->guard_on = false;
+		col_guard_close(&h->guard, on_guard_closed);
+		return;
+	}
 	uv_close((uv_handle_t *)t, on_close_timer_closed);
 }
 

@@ -51,19 +51,24 @@ void col_metrics_reason(struct col_metrics *m, enum col_metric_proto p, enum col
 	col_metrics_request(m, p, why >= COL_WHY_INVALID ? COL_OUT_INVALID : COL_OUT_REFUSED);
 }
 
-bool col_metrics_should_log(struct col_metrics *m, enum col_reason why, uint64_t *suppressed)
+bool col_ratelimit_ok(struct col_ratelimit *rl, uint64_t *skipped)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
-	uint64_t last = atomic_load_explicit(&m->last_log_ms[why], memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&rl->last_ms, memory_order_relaxed);
 	if ((last != 0 && now - last < 1000) ||
-	    !atomic_compare_exchange_strong(&m->last_log_ms[why], &last, now)) {
-		atomic_fetch_add_explicit(&m->unlogged[why], 1, memory_order_relaxed);
+	    !atomic_compare_exchange_strong(&rl->last_ms, &last, now)) {
+		atomic_fetch_add_explicit(&rl->skipped, 1, memory_order_relaxed);
 		return false;
 	}
-	*suppressed = atomic_exchange(&m->unlogged[why], 0);
+	*skipped = atomic_exchange(&rl->skipped, 0);
 	return true;
+}
+
+bool col_metrics_should_log(struct col_metrics *m, enum col_reason why, uint64_t *suppressed)
+{
+	return col_ratelimit_ok(&m->log_rl[why], suppressed);
 }
 
 void col_text_put(struct col_text *o, const char *fmt, ...)
@@ -127,6 +132,10 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 	counter(&o, "ternd_connections_refused_total",
 		"Connections closed at accept: descriptor limit (--max-connections, --fd-reserve).",
 		LOAD(m->conns_refused));
+	counter(&o, "ternd_connections_evicted_total",
+		"OTLP/HTTP connections closed for holding unfinished requests (--memory-limit, "
+		"--request-timeout-ms).",
+		LOAD(m->conns_evicted));
 	gauge(&o, "ternd_queue_depth", "Batches in the pipeline, not yet acknowledged.",
 	      LOAD(m->queue_depth));
 	gauge(&o, "ternd_memory_bytes", "Request memory in use (wire + decoded).",

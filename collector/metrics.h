@@ -31,6 +31,18 @@ enum col_reason {
 	COL_WHY_N,
 };
 
+/* At most one event a second passes (for log lines); any thread. */
+struct col_ratelimit {
+	_Atomic uint64_t last_ms;
+	_Atomic uint64_t skipped;
+};
+
+/**
+ * True at most once a second per rl; *skipped gets how many calls returned
+ * false since the last true. Zero-initialise rl. Any thread.
+ */
+bool col_ratelimit_ok(struct col_ratelimit *rl, uint64_t *skipped);
+
 struct col_metrics {
 	_Atomic uint64_t spans_received;  /* spans in decoded requests */
 	_Atomic uint64_t spans_accepted;  /* acked by the pipeline */
@@ -40,8 +52,8 @@ struct col_metrics {
 	_Atomic uint64_t requests[COL_M_NPROTO][COL_OUT_N];
 	_Atomic uint64_t reasons[COL_M_NPROTO][COL_WHY_N]; /* refused or turned down, by why */
 	_Atomic uint64_t conns_refused;   /* connections closed at once by a listener */
-	_Atomic uint64_t last_log_ms[COL_WHY_N]; /* col_metrics_should_log() */
-	_Atomic uint64_t unlogged[COL_WHY_N];
+	_Atomic uint64_t conns_evicted;   /* HTTP connections closed for what they held */
+	struct col_ratelimit log_rl[COL_WHY_N]; /* col_metrics_should_log() */
 	_Atomic uint64_t queue_depth;     /* batches submitted and not yet acked */
 	_Atomic uint64_t mem_used;        /* accounted bytes in flight */
 	uint64_t mem_limit;               /* set once at start */

@@ -28,6 +28,9 @@ struct ternd {
 	uv_signal_t sigterm, sigint;
 	bool signals_on; /* sigterm and sigint initialised */
 	uv_timer_t drain_timer;
+	uv_timer_t trim_timer;
+	bool trim_timer_on;
+	bool was_quiet;
 	bool drain_timer_on;
 	bool stage_closing;
 	int exit_code;
@@ -241,8 +244,25 @@ static void init_signals(struct ternd *t)
 	t->signals_on = true;
 }
 
+/*
+ * Gives freed memory back to the kernel once things are quiet: after a
+ * burst (or an attack whose connections were closed) glibc keeps the freed
+ * heap, in every thread's arena, and RSS stays high. Not while requests are
+ * in flight: batches reuse that heap (see mallopt in main).
+ */
+static void on_trim_timer(uv_timer_t *timer)
+{
+	struct ternd *t = timer->data;
+	bool quiet = atomic_load(&t->srv.metrics.mem_used) < t->srv.metrics.mem_limit / 16;
+	if (quiet && t->was_quiet)
+		malloc_trim(0);
+	t->was_quiet = quiet;
+}
+
 static void close_handles(struct ternd *t)
 {
+	if (t->trim_timer_on)
+		uv_close((uv_handle_t *)&t->trim_timer, NULL);
 	uv_close((uv_handle_t *)&t->sigterm, NULL);
 	uv_close((uv_handle_t *)&t->sigint, NULL);
 	if (t->drain_timer_on)
@@ -350,6 +370,11 @@ int main(int argc, char **argv)
 	}
 	printf("listening query %s\n", bound);
 	fflush(stdout);
+	uv_timer_init(&loop, &t.trim_timer);
+	t.trim_timer.data = &t;
+	t.trim_timer_on = true;
+	uv_unref((uv_handle_t *)&t.trim_timer);
+	uv_timer_start(&t.trim_timer, on_trim_timer, 2000, 2000);
 
 out_close:
 	init_signals(&t);

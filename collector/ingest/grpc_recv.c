@@ -80,6 +80,7 @@ struct col_grpc {
 	uv_async_t done_async; /* the CQ thread has exited */
 	int shutdown_tag;
 	_Atomic bool draining; /* answer new calls UNAVAILABLE */
+	struct col_ratelimit undelivered_log;
 	_Atomic bool stopping; /* server shut down: stop requesting calls */
 	uv_timer_t cancel_timer;
 	bool cancel_timer_on;
@@ -500,10 +501,16 @@ static void cq_thread(void *arg)
 		}
 		struct slot *s = ev.tag;
 		if (s->phase == SLOT_REPLYING) {
-			if (!ev.success || s->cancelled)
-				col_log(COL_LOG_WARN, "grpc: a reply was not delivered (%s); the "
-						      "client sees the call cancelled",
-					ev.success ? "call cancelled" : "batch failed");
+			if (!ev.success || s->cancelled) {
+				/* One line a second: a flood of half-open streams must
+				 * not become a flood of log lines. */
+				uint64_t n;
+				if (col_ratelimit_ok(&g->undelivered_log, &n))
+					col_log(COL_LOG_WARN, "grpc: %llu repl%s not delivered (%s); "
+							      "the client sees the call cancelled",
+						(unsigned long long)n + 1, n ? "ies were" : "y was",
+						ev.success ? "call cancelled" : "batch failed");
+			}
 			slot_free(s);
 			continue;
 		}

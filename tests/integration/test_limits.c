@@ -5,12 +5,14 @@
  * load answers, and the small HTTP ones.
  */
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -306,6 +308,87 @@ TEST(poison_is_final_load_is_retryable)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+extern char **environ;
+
+/*
+ * Runs h2_hold.py against addr and returns ternd's peak VmRSS (KiB) seen
+ * while it ran (sampled every 20 ms), or -1.
+ */
+static int64_t hold_and_watch(pid_t ternd, const char *addr, const char *proto)
+{
+	/* 4 connections x 16 streams x 3.9 MB bodies never finished (250 MB
+	 * asked), 20 MB/s per connection, held 5 s: finding 5 scaled down. */
+	char *const argv[] = { "python3", H2_HOLD_PY, (char *)addr, (char *)proto, "4", "16",
+			       "3900000", "5", "20000000", NULL };
+	pid_t pid;
+	if (posix_spawn(&pid, "/usr/bin/python3", NULL, NULL, argv, environ) != 0)
+		return -1;
+	int64_t peak = 0;
+	int st;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		int64_t rss = proc_kib(ternd, "VmRSS");
+		if (rss > peak)
+			peak = rss;
+		usleep(20000);
+	}
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? peak : -1;
+}
+
+/*
+ * Finding 5: streams whose bodies never finish. h2o held every byte (4.29
+ * GB), gRPC core too (3.85 GB, kept after the client left). Now the guard
+ * counts what each HTTP connection holds against --memory-limit and closes
+ * the biggest, and gRPC core's resource quota (--grpc-memory) bounds its
+ * buffers: ternd's RSS stays under its baseline + --memory-limit +
+ * --grpc-memory + 24 MiB, the memory comes back after the client leaves,
+ * and an Export works.
+ */
+TEST(partial_bodies_are_bounded)
+{
+	if (access("/usr/bin/python3", X_OK) != 0)
+		TEST_SKIP("/usr/bin/python3 is not installed");
+	static const char *const args[] = { "--memory-limit", "32MiB", "--max-request-bytes",
+					    "4MiB", "--grpc-memory", "16MiB", NULL };
+	struct ternd_proc_opts o = { .args = args };
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, &o));
+	int64_t base = proc_kib(p.pid, "VmRSS");
+	const int64_t bound = base + (32 + 16 + 24) * 1024;
+
+	int64_t peak = hold_and_watch(p.pid, p.http_addr, "http");
+	fprintf(stderr, "http: VmRSS %lld KiB at start, peak %lld KiB (bound %lld)\n",
+		(long long)base, (long long)peak, (long long)bound);
+	ASSERT_GT(peak, 0);
+	ASSERT_LT(peak, bound);
+	ASSERT_GT(metric(&p, "ternd_connections_evicted_total"), 0);
+
+	peak = hold_and_watch(p.pid, p.grpc_addr, "grpc");
+	fprintf(stderr, "grpc: peak %lld KiB (bound %lld)\n", (long long)peak, (long long)bound);
+	ASSERT_GT(peak, 0);
+	ASSERT_LT(peak, bound);
+
+	/* The client left: memory comes back (ternd trims once quiet). */
+	int64_t rss = 0;
+	for (int i = 0; i < 100; i++) {
+		rss = proc_kib(p.pid, "VmRSS");
+		if (rss < base + 16 * 1024)
+			break;
+		usleep(100000);
+	}
+	fprintf(stderr, "after: VmRSS %lld KiB\n", (long long)rss);
+	ASSERT_LT(rss, base + 16 * 1024);
+	ASSERT_EQ(metric(&p, "ternd_memory_bytes"), 0);
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(20, "limits", 6, &req, &len));
+	struct otlp_grpc_result res;
+	int r = otlp_grpc_export(p.grpc_addr, req, len, false, timeout_s(), &res);
+	free(req);
+	ASSERT_OK(r);
+	ASSERT_EQ(res.status, 0);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
 /* Finding 14: the small HTTP ones. */
 TEST(http_empty_post_multi_member_gzip_head)
 {
@@ -399,5 +482,5 @@ TEST(http_empty_post_multi_member_gzip_head)
 }
 
 TEST_MAIN(TEST_ENTRY(grpc_gzip_bomb_is_bounded), TEST_ENTRY(fd_exhaustion_then_recovery),
-	  TEST_ENTRY(poison_is_final_load_is_retryable),
+	  TEST_ENTRY(poison_is_final_load_is_retryable), TEST_ENTRY(partial_bodies_are_bounded),
 	  TEST_ENTRY(http_empty_post_multi_member_gzip_head))
