@@ -74,6 +74,13 @@ static const struct opt opts[] = {
 	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota; "
 	  "past it new streams are refused (default the larger of a quarter of "
 	  "--memory-limit and twice --max-request-bytes + 4MiB)" },
+	{ "ingest-token", "TERND_INGEST_TOKEN", K_STR, F(ingest_token), 0, 0, "TOKEN",
+	  "OTLP clients must send 'Authorization: Bearer TOKEN' (gRPC metadata or HTTP "
+	  "header); else UNAUTHENTICATED / 401 (default none; prefer the environment or "
+	  "the config file: flags show in ps)" },
+	{ "query-token", "TERND_QUERY_TOKEN", K_STR, F(query_token), 0, 0, "TOKEN",
+	  "query API clients must send 'Authorization: Bearer TOKEN', except for /healthz "
+	  "(default none)" },
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",

@@ -35,6 +35,8 @@ struct col_config {
 	uint32_t request_timeout_ms; /* HTTP: holding unfinished requests this long */
 	uint32_t max_connection_age_ms; /* gRPC: GOAWAY after this long */
 	uint64_t grpc_memory;      /* gRPC core's resource quota (its buffers) */
+	char ingest_token[256];    /* bearer token for OTLP; "" when none */
+	char query_token[256];     /* bearer token for the query API; "" when none */
 	enum col_log_level log_level;
 	char forward[2048];  /* --forward URL (forward.h); "" when none */
 	struct col_fwd_config forwarders[COL_FWD_MAX]; /* YAML "forwarders:" list */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "ingest/auth.h"
 #include "ingest/guard.h"
 #include "ingest/listen.h"
 #include "log.h"
@@ -68,6 +69,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	struct sockaddr_storage peer;
 	if (h->guard_on && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer))
 		col_guard_credit(&h->guard, (struct sockaddr *)&peer, wire_size(req));
+	if (h->fn == col_query_handle &&
+	    !h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
+		/* /healthz stays open: probes carry no token. */
+		ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+		if (!col_bearer_ok(h->srv->cfg.query_token,
+				   i >= 0 ? req->headers.entries[i].value.base : NULL,
+				   i >= 0 ? req->headers.entries[i].value.len : 0)) {
+			h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+				       H2O_STRLIT("Bearer"));
+			col_http_send(req, 401, "Unauthorized", "application/json",
+				      H2O_STRLIT("{\"error\":\"send Authorization: Bearer TOKEN "
+						 "(ternd --query-token)\"}\n"));
+			return 0;
+		}
+	}
 	return h->fn(h->srv, req);
 }
 

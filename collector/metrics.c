@@ -38,7 +38,7 @@ void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
 }
 
 static const char *const reason_names[COL_WHY_N] = { "memory", "queue", "shutdown",
-						    "unavailable", "invalid", "too_large" };
+						    "unavailable", "invalid", "too_large", "unauthenticated" };
 
 const char *col_reason_name(enum col_reason why)
 {
@@ -123,7 +123,7 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 			col_text_put(&o, "ternd_requests_total{protocol=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
 			    protos[p], outcomes[x], LOAD(m->requests[p][x]));
 	col_text_put(&o, "# HELP ternd_requests_refused_total Export requests refused (retryable: "
-		"memory, queue, shutdown, unavailable) or turned down (not retryable: invalid, too_large), "
+		"memory, queue, shutdown, unavailable) or turned down (not retryable: invalid, too_large, unauthenticated), "
 		"by protocol and reason.\n# TYPE ternd_requests_refused_total counter\n");
 	for (int p = 0; p < COL_M_NPROTO; p++)
 		for (int x = 0; x < COL_WHY_N; x++)

@@ -28,6 +28,7 @@ enum col_reason {
 	COL_WHY_UNAVAILABLE, /* out of memory, the store failing: retry */
 	COL_WHY_INVALID,    /* undecodable, bad media type: do not retry */
 	COL_WHY_TOO_LARGE,  /* too big or too many (inflated size, events...): do not retry */
+	COL_WHY_UNAUTHENTICATED, /* no or wrong bearer token: do not retry */
 	COL_WHY_N,
 };
 

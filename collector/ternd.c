@@ -14,6 +14,7 @@
 
 #include "analytics/analytics.h"
 #include "forward/forward.h"
+#include "ingest/auth.h"
 #include "ingest/grpc_recv.h"
 #include "ingest/listen.h"
 #include "http.h"
@@ -341,6 +342,19 @@ int main(int argc, char **argv)
 	init_signals(&t);
 	uv_signal_start(&t.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&t.sigint, on_signal, SIGINT);
+
+	/* Plaintext and open to all: fine on loopback, not elsewhere. */
+	const struct {
+		const char *name, *addr, *token;
+	} ls[] = { { "otlp-grpc", s->cfg.otlp_grpc, s->cfg.ingest_token },
+		   { "otlp-http", s->cfg.otlp_http, s->cfg.ingest_token },
+		   { "query", s->cfg.query, s->cfg.query_token } };
+	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++)
+		if (!col_addr_is_loopback(ls[i].addr) && ls[i].token[0] == '\0')
+			col_log(COL_LOG_WARN, "%s listens on %s without TLS or a token: anyone who "
+					      "reaches it can use it (set --%s-token, or bind "
+					      "127.0.0.1 behind a TLS proxy; docs/security.md)",
+				ls[i].name, ls[i].addr, i < 2 ? "ingest" : "query");
 
 	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {

@@ -34,6 +34,7 @@
 
 #include <grpc/grpc_posix.h>
 
+#include "ingest/auth.h"
 #include "ingest/grpc_recv.h"
 #include "ingest/inflate.h"
 #include "ingest/listen.h"
@@ -314,13 +315,13 @@ static bool reserve_cb(void *arg, size_t n)
 }
 
 /* Answers a refusal: counts it, logs (rate-limited), replies. CQ thread. */
-static void refuse(struct slot *s, int err, const char *detail)
+static void refuse_why(struct slot *s, enum col_reason why, const char *detail)
 {
-	enum col_reason why = col_reason_of(err);
 	static const grpc_status_code codes[COL_WHY_N] = {
 		GRPC_STATUS_RESOURCE_EXHAUSTED, GRPC_STATUS_RESOURCE_EXHAUSTED,
 		GRPC_STATUS_UNAVAILABLE,	GRPC_STATUS_UNAVAILABLE,
 		GRPC_STATUS_INVALID_ARGUMENT,	GRPC_STATUS_INVALID_ARGUMENT,
+		GRPC_STATUS_UNAUTHENTICATED,
 	};
 	char msg[320];
 	col_ingest_refused(s->g->srv, COL_M_GRPC, why, detail, col_answer_name(COL_M_GRPC, why));
@@ -334,10 +335,32 @@ static void refuse(struct slot *s, int err, const char *detail)
 	case COL_WHY_UNAVAILABLE:
 		snprintf(msg, sizeof(msg), "ternd out of memory; retry later");
 		break;
+	case COL_WHY_UNAUTHENTICATED:
+		snprintf(msg, sizeof(msg), "send 'authorization: Bearer TOKEN' (ternd --ingest-token)");
+		break;
 	default:
 		snprintf(msg, sizeof(msg), "%s", detail ? detail : "bad request");
 	}
 	send_reply(s, codes[why], msg, NULL, 0);
+}
+
+static void refuse(struct slot *s, int err, const char *detail)
+{
+	refuse_why(s, col_reason_of(err), detail);
+}
+
+/* The call's "authorization" metadata matches --ingest-token (or none is set). */
+static bool authorized(const struct col_server *srv, const struct slot *s)
+{
+	const char *token = srv->cfg.ingest_token;
+	if (token[0] == '\0')
+		return true;
+	for (size_t i = 0; i < s->md.count; i++)
+		if (grpc_slice_str_cmp(s->md.metadata[i].key, "authorization") == 0)
+			return col_bearer_ok(token,
+					     (const char *)GRPC_SLICE_START_PTR(s->md.metadata[i].value),
+					     GRPC_SLICE_LENGTH(s->md.metadata[i].value));
+	return false;
 }
 
 /*
@@ -424,6 +447,10 @@ static void handle_call(struct col_grpc *g, struct slot *s)
 	ADD(srv->inflight, 1);
 	if (atomic_load_explicit(&g->draining, memory_order_relaxed)) {
 		refuse(s, -ESHUTDOWN, NULL);
+		return;
+	}
+	if (!authorized(srv, s)) {
+		refuse_why(s, COL_WHY_UNAUTHENTICATED, NULL);
 		return;
 	}
 	if (s->payload == NULL) {

@@ -35,8 +35,10 @@ const char *col_answer_name(enum col_metric_proto p, enum col_reason why)
 	static const char *const grpc[COL_WHY_N] = {
 		"RESOURCE_EXHAUSTED with RetryInfo", "RESOURCE_EXHAUSTED with RetryInfo",
 		"UNAVAILABLE", "UNAVAILABLE", "INVALID_ARGUMENT", "INVALID_ARGUMENT",
+		"UNAUTHENTICATED",
 	};
-	static const char *const http[COL_WHY_N] = { "429", "429", "503", "503", "400", "413" };
+	static const char *const http[COL_WHY_N] = { "429", "429", "503", "503", "400", "413",
+						     "401" };
 	return p == COL_M_GRPC ? grpc[why] : http[why];
 }
 
@@ -45,14 +47,14 @@ void col_ingest_refused(struct col_server *srv, enum col_metric_proto p, enum co
 {
 	static const char *const what[COL_WHY_N] = {
 		"memory limit reached", "pipeline queue full", "shutting down", "out of memory or storage failing",
-		"invalid request", "request too large",
+		"invalid request", "request too large", "no valid bearer token",
 	};
 	struct col_metrics *m = &srv->metrics;
 	uint64_t suppressed;
 	col_metrics_reason(m, p, why);
 	if (!col_metrics_should_log(m, why, &suppressed))
 		return;
-	col_log(why == COL_WHY_INVALID || why == COL_WHY_TOO_LARGE ? COL_LOG_INFO : COL_LOG_WARN,
+	col_log(why >= COL_WHY_INVALID ? COL_LOG_INFO : COL_LOG_WARN,
 		"%s: %llu request(s) refused (%s%s%s%s); answering %s (ternd_requests_refused_total"
 		"{reason=\"%s\"})",
 		p == COL_M_GRPC ? "grpc" : "http", (unsigned long long)suppressed + 1, what[why],

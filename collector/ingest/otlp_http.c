@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "ingest/auth.h"
 #include "ingest/inflate.h"
 #include "log.h"
 #include "otlp.h"
@@ -67,7 +68,8 @@ static void send_status(h2o_req_t *req, bool json, int http_status, const char *
 static void refuse(struct col_server *srv, h2o_req_t *req, bool json, int err,
 		   const char *detail)
 {
-	enum col_reason why = col_reason_of(err);
+	/* err 0: no valid bearer token. */
+	enum col_reason why = err == 0 ? COL_WHY_UNAUTHENTICATED : col_reason_of(err);
 	col_ingest_refused(srv, COL_M_HTTP, why, detail, col_answer_name(COL_M_HTTP, why));
 	if (req == NULL)
 		return;
@@ -75,6 +77,12 @@ static void refuse(struct col_server *srv, h2o_req_t *req, bool json, int err,
 	case COL_WHY_INVALID:
 		send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT,
 			    detail ? detail : "bad request", false);
+		break;
+	case COL_WHY_UNAUTHENTICATED:
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+			       H2O_STRLIT("Bearer"));
+		send_status(req, json, 401, "Unauthorized", 16,
+			    "send 'Authorization: Bearer TOKEN' (ternd --ingest-token)", false);
 		break;
 	case COL_WHY_TOO_LARGE:
 		send_status(req, json, 413, "Payload Too Large", RPC_INVALID_ARGUMENT,
@@ -293,6 +301,12 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 	if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
 		       H2O_STRLIT("/v1/traces"))) {
 		col_http_send(req, 404, "Not Found", "text/plain", H2O_STRLIT("not found\n"));
+		return 0;
+	}
+	ssize_t ai = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	if (!col_bearer_ok(srv->cfg.ingest_token, ai >= 0 ? req->headers.entries[ai].value.base : NULL,
+			   ai >= 0 ? req->headers.entries[ai].value.len : 0)) {
+		refuse(srv, req, false, 0, NULL);
 		return 0;
 	}
 	if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {

@@ -481,6 +481,65 @@ TEST(http_empty_post_multi_member_gzip_head)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* Bearer tokens: ingest and queries, each its own; /healthz stays open. */
+TEST(bearer_tokens)
+{
+	static const char *const env[] = { "TERND_INGEST_TOKEN=s3cret-ingest",
+					   "TERND_QUERY_TOKEN=s3cret-query", NULL };
+	struct ternd_proc_opts o = { .env = env };
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, &o));
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(10, "limits", 7, &req, &len));
+	struct otlp_grpc_result res;
+	static const char *const tokens[] = { NULL, "s3cret-query", "s3cret-ingesT",
+					      "s3cret-ingest-", "s3cret-ingest" };
+	for (int i = 0; i < 5; i++) {
+		struct otlp_grpc_conn *c = otlp_grpc_connect(p.grpc_addr, false);
+		otlp_grpc_set_bearer(c, tokens[i]);
+		ASSERT_OK(otlp_grpc_call(c, req, len, timeout_s(), &res));
+		otlp_grpc_close(c);
+		ASSERT_EQ(res.status, i < 4 ? 16 : 0); /* UNAUTHENTICATED, then OK */
+	}
+	int status;
+	char *rb = NULL;
+	size_t rl;
+	struct col_hclient hc;
+	static const char *const hdrs[] = {
+		"Content-Type: application/x-protobuf\r\n",
+		"Content-Type: application/x-protobuf\r\nAuthorization: Bearer s3cret-query\r\n",
+		"Content-Type: application/x-protobuf\r\nAuthorization: Bearer s3cret-ingest\r\n",
+	};
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+		ASSERT_OK(col_hclient_request(&hc, "POST", "/v1/traces", hdrs[i], req, len, 10000,
+					      &status, NULL, &rb, &rl));
+		col_hclient_close(&hc);
+		free(rb);
+		ASSERT_EQ(status, i < 2 ? 401 : 200);
+	}
+	free(req);
+	/* Queries: the query token; /healthz without one. */
+	ASSERT_OK(get(p.query_addr, "/healthz", &status, &rb));
+	free(rb);
+	ASSERT_EQ(status, 200);
+	ASSERT_OK(get(p.query_addr, "/api/services", &status, &rb));
+	free(rb);
+	ASSERT_EQ(status, 401);
+	ASSERT_OK(col_hclient_init(&hc, p.query_addr));
+	ASSERT_OK(col_hclient_request(&hc, "GET", "/metrics",
+				      "Authorization: Bearer s3cret-query\r\n", NULL, 0, 5000, &status,
+				      NULL, &rb, &rl));
+	col_hclient_close(&hc);
+	ASSERT_EQ(status, 200);
+	ASSERT_TRUE(strstr(rb, "ternd_requests_refused_total{protocol=\"grpc\",reason=\"unauthenticated\"} 4") != NULL);
+	ASSERT_TRUE(strstr(rb, "ternd_requests_refused_total{protocol=\"http\",reason=\"unauthenticated\"} 2") != NULL);
+	ASSERT_TRUE(strstr(rb, "ternd_spans_accepted_total 20") != NULL);
+	free(rb);
+	ASSERT_EQ(ternd_proc_stop(&p), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(grpc_gzip_bomb_is_bounded), TEST_ENTRY(fd_exhaustion_then_recovery),
 	  TEST_ENTRY(poison_is_final_load_is_retryable), TEST_ENTRY(partial_bodies_are_bounded),
-	  TEST_ENTRY(http_empty_post_multi_member_gzip_head))
+	  TEST_ENTRY(http_empty_post_multi_member_gzip_head), TEST_ENTRY(bearer_tokens))

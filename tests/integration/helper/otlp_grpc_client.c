@@ -1,5 +1,6 @@
 /* otlp_grpc_client.c: unary OTLP Export calls on the gRPC C core. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,16 @@
 struct otlp_grpc_conn {
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
+	char auth[320]; /* "Bearer TOKEN" sent as authorization; "" none */
 };
+
+void otlp_grpc_set_bearer(struct otlp_grpc_conn *c, const char *token)
+{
+	if (token == NULL || token[0] == '\0')
+		c->auth[0] = '\0';
+	else
+		snprintf(c->auth, sizeof(c->auth), "Bearer %s", token);
+}
 
 struct otlp_grpc_conn *otlp_grpc_connect(const char *target, bool gzip)
 {
@@ -100,6 +110,14 @@ static int call_bb(struct otlp_grpc_conn *c, grpc_byte_buffer *bb, double timeou
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	grpc_metadata auth;
+	if (c->auth[0] != '\0') {
+		memset(&auth, 0, sizeof(auth));
+		auth.key = grpc_slice_from_static_string("authorization");
+		auth.value = grpc_slice_from_static_string(c->auth);
+		ops[0].data.send_initial_metadata.count = 1;
+		ops[0].data.send_initial_metadata.metadata = &auth;
+	}
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -47,6 +47,9 @@ struct otlp_grpc_conn *otlp_grpc_connect(const char *target, bool gzip);
 int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double timeout_s,
 		   struct otlp_grpc_result *res);
 
+/** Sends "authorization: Bearer token" with every call on c (NULL or "": none). */
+void otlp_grpc_set_bearer(struct otlp_grpc_conn *c, const char *token);
+
 /**
  * As otlp_grpc_call() with a message the caller already gzip'ed (gz[0..len),
  * sent as is with the compressed flag): c must come from
