@@ -24,6 +24,19 @@
 #include "otlp_grpc_client.h"
 #include "ternd_proc.h"
 
+/* ternd's RSS means nothing under ASan (its quarantine keeps freed memory)
+ * or valgrind: the tests then check behaviour, not RSS. Same build, same
+ * sanitizer for ternd and the test. */
+static bool rss_is_meaningful(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return false;
+#else
+	const char *v = getenv("TERN_UNDER_VALGRIND");
+	return !(v && strcmp(v, "1") == 0);
+#endif
+}
+
 static double timeout_s(void)
 {
 	const char *v = getenv("TERN_UNDER_VALGRIND");
@@ -131,7 +144,8 @@ TEST(grpc_gzip_bomb_is_bounded)
 	free(bomb);
 	int64_t hwm_after = proc_kib(p.pid, "VmHWM");
 	fprintf(stderr, "VmHWM %lld -> %lld KiB\n", (long long)hwm_before, (long long)hwm_after);
-	ASSERT_LT(hwm_after - hwm_before, 16 << 10); /* 96 MiB were never allocated */
+	if (rss_is_meaningful())
+		ASSERT_LT(hwm_after - hwm_before, 16 << 10); /* 96 MiB were never allocated */
 	ASSERT_OK(r);
 	ASSERT_EQ(res.status, 3); /* INVALID_ARGUMENT */
 	ASSERT_TRUE(strstr(res.details, "inflates past") != NULL);
@@ -359,24 +373,27 @@ TEST(partial_bodies_are_bounded)
 	fprintf(stderr, "http: VmRSS %lld KiB at start, peak %lld KiB (bound %lld)\n",
 		(long long)base, (long long)peak, (long long)bound);
 	ASSERT_GT(peak, 0);
-	ASSERT_LT(peak, bound);
+	if (rss_is_meaningful())
+		ASSERT_LT(peak, bound);
 	ASSERT_GT(metric(&p, "ternd_connections_evicted_total"), 0);
 
 	peak = hold_and_watch(p.pid, p.grpc_addr, "grpc");
 	fprintf(stderr, "grpc: peak %lld KiB (bound %lld)\n", (long long)peak, (long long)bound);
 	ASSERT_GT(peak, 0);
-	ASSERT_LT(peak, bound);
+	if (rss_is_meaningful())
+		ASSERT_LT(peak, bound);
 
 	/* The client left: memory comes back (ternd trims once quiet). */
 	int64_t rss = 0;
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < (rss_is_meaningful() ? 100 : 1); i++) {
 		rss = proc_kib(p.pid, "VmRSS");
 		if (rss < base + 16 * 1024)
 			break;
 		usleep(100000);
 	}
 	fprintf(stderr, "after: VmRSS %lld KiB\n", (long long)rss);
-	ASSERT_LT(rss, base + 16 * 1024);
+	if (rss_is_meaningful())
+		ASSERT_LT(rss, base + 16 * 1024);
 	ASSERT_EQ(metric(&p, "ternd_memory_bytes"), 0);
 	uint8_t *req;
 	size_t len;
