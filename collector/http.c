@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -31,6 +32,7 @@ struct col_http {
 /* One accepted connection: the handle h2o reads from, and its guard. */
 struct http_conn {
 	uv_tcp_t tcp;
+	h2o_socket_t *sock;
 	struct col_guarded gd;
 	struct col_http *h;
 	bool guarded;
@@ -63,12 +65,72 @@ static uint64_t wire_size(const h2o_req_t *req)
 	return n;
 }
 
+/*
+ * HTTP/1: two Content-Length headers that disagree. h2o 2.2 keeps neither
+ * in req->headers and frames the body with the first, so the rest would
+ * be read as the next request (request smuggling behind a proxy that took
+ * the other). The request's head is still at the front of the socket's
+ * input buffer: look there.
+ */
+static bool conflicting_content_length(struct col_http *h, h2o_req_t *req,
+				       const struct sockaddr *peer)
+{
+	if (req->version >= 0x200 || !h->guard_on)
+		return false;
+	struct col_guarded *gd = col_guard_find(&h->guard, peer);
+	if (gd == NULL)
+		return false;
+	struct http_conn *c = container_of(gd, struct http_conn, gd);
+	if (c->sock == NULL || c->sock->input == NULL)
+		return false;
+	const char *p = c->sock->input->bytes, *end = p + c->sock->input->size;
+	const char *first = NULL;
+	size_t first_len = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;
+		size_t ll = (size_t)(nl - p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			break; /* end of the head */
+		if (ll > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+			const char *v = p + 15;
+			size_t vl = ll - 15;
+			while (vl > 0 && (*v == ' ' || *v == '\t')) {
+				v++;
+				vl--;
+			}
+			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (first == NULL) {
+				first = v;
+				first_len = vl;
+			} else if (vl != first_len || memcmp(v, first, vl) != 0) {
+				return true;
+			}
+		}
+		p = nl + 1;
+	}
+	return false;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct col_http *h = ((struct col_handler *)self)->http;
 	struct sockaddr_storage peer;
-	if (h->guard_on && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer))
+	if (h->guard_on && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer)) {
+		if (conflicting_content_length(h, req, (struct sockaddr *)&peer)) {
+			req->http1_is_persistent = 0; /* the bytes after it are no request */
+			col_ingest_refused(h->srv, COL_M_HTTP, COL_WHY_INVALID,
+					   "Content-Length headers disagree", "400");
+			col_http_send(req, 400, "Bad Request", "text/plain",
+				      H2O_STRLIT("Content-Length headers disagree\n"));
+			return 0;
+		}
 		col_guard_credit(&h->guard, (struct sockaddr *)&peer, wire_size(req));
+	}
 	if (h->fn == col_query_handle &&
 	    !h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
 		/* /healthz stays open: probes carry no token. */
@@ -118,6 +180,7 @@ static void on_conn(struct col_listener *l, int fd)
 		c->guarded = true;
 	}
 	h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
+	c->sock = sock;
 	h2o_accept(&h->accept_ctx, sock);
 }
 

@@ -166,6 +166,14 @@ void col_guard_remove(struct col_guard *g, struct col_guarded *c)
 	c->prev = c->next = c->hnext = NULL;
 }
 
+struct col_guarded *col_guard_find(struct col_guard *g, const struct sockaddr *peer)
+{
+	for (struct col_guarded *c = g->by_peer[peer_hash(peer)]; c != NULL; c = c->hnext)
+		if (same_peer(peer, &c->peer))
+			return c;
+	return NULL;
+}
+
 void col_guard_credit(struct col_guard *g, const struct sockaddr *peer, uint64_t wire_bytes)
 {
 	for (struct col_guarded *c = g->by_peer[peer_hash(peer)]; c != NULL; c = c->hnext) {

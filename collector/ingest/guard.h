@@ -73,6 +73,9 @@ void col_guard_remove(struct col_guard *g, struct col_guarded *c);
  */
 void col_guard_credit(struct col_guard *g, const struct sockaddr *peer, uint64_t wire_bytes);
 
+/** The guarded connection from peer, or NULL. */
+struct col_guarded *col_guard_find(struct col_guard *g, const struct sockaddr *peer);
+
 /** Bytes the kernel has received on TCP socket fd (TCP_INFO); 0 if unknown. */
 uint64_t col_tcp_bytes_received(int fd);
 

@@ -472,6 +472,33 @@ TEST(http_empty_post_multi_member_gzip_head)
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(metric(&p, "ternd_spans_accepted_total"), 12);
 
+	/* Two Content-Length headers that disagree: 400 and the connection
+	 * closes (the 5 bytes after the first body are no request). Two that
+	 * agree are fine. */
+	static const char *const dup[] = {
+		"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+		"Content-Length: 0\r\ncontent-length: 5\r\n\r\nhello",
+		"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+		"Content-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	};
+	for (int i = 0; i < 2; i++) {
+		int dfd = connect_idle(p.http_addr);
+		ASSERT_GE(dfd, 0);
+		ASSERT_EQ(write(dfd, dup[i], strlen(dup[i])), (ssize_t)strlen(dup[i]));
+		char ans[2048];
+		size_t n = 0;
+		for (;;) {
+			ssize_t k = read(dfd, ans + n, sizeof(ans) - 1 - n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		close(dfd);
+		ans[n] = '\0';
+		ASSERT_TRUE(strncmp(ans, i == 0 ? "HTTP/1.1 400" : "HTTP/1.1 200", 12) == 0);
+		ASSERT_TRUE(strstr(ans + 12, "HTTP/1.1") == NULL); /* one answer only */
+	}
+
 	/* HEAD on a GET route: the GET's status and headers, no body. Sent
 	 * with a GET behind it on one connection: the GET's answer must
 	 * follow the HEAD's headers right away. */
