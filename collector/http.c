@@ -176,7 +176,7 @@ static void on_conn(struct col_listener *l, int fd)
 	}
 	uv_tcp_nodelay(conn, 1);
 	if (h->guard_on) {
-		col_guard_add(&h->guard, &c->gd, fd);
+		col_guard_add(&h->guard, &c->gd, fd, (uv_handle_t *)conn);
 		c->guarded = true;
 	}
 	h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
@@ -320,6 +320,11 @@ static void on_close_tick(uv_timer_t *t)
 	h2o_context_dispose(&h->ctx);
 	h2o_config_dispose(&h->config);
 	if (h->guard_on) {
+		/* Connections still open (closing anyway) must not reach the
+		 * guard once h is freed. */
+		for (struct col_guarded *g = h->guard.all; g != NULL; g = g->next)
+			container_of(g, struct http_conn, gd)->guarded = false;
+		h->guard.all = NULL;
 		h->guard_on = false;
 		col_guard_close(&h->guard, on_guard_closed);
 		return;

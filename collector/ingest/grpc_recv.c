@@ -780,7 +780,7 @@ static void finish_close(struct col_grpc *g)
 	grpc_completion_queue_destroy(g->cq);
 	release_core_objects(g);
 	grpc_shutdown();
-	g->pending_closes = 4;
+	g->pending_closes = g->listener.fd >= 0 ? 4 : 3;
 	col_listener_close(&g->listener, on_listener_closed);
 	g->xq.data = g;
 	uv_timer_stop(&g->cancel_timer);
@@ -816,6 +816,9 @@ void col_grpc_close(struct col_grpc *g, void (*done)(void *arg), void *arg)
 	 * completes once they are sent. Calls still open after the timeout
 	 * (a stuck client) are cancelled. */
 	grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+	/* No connection for a server shutting down. */
+	if (g->listener.fd >= 0)
+		uv_poll_stop(&g->listener.poll);
 	uv_timer_init(g->srv->loop, &g->cancel_timer);
 	g->cancel_timer.data = g;
 	uv_timer_start(&g->cancel_timer, on_cancel_timer, g->srv->cfg.shutdown_timeout_ms + 1, 0);

@@ -65,7 +65,7 @@ static void sweep(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop);
 	uint64_t total = 0;
 	for (struct col_guarded *c = g->all; c != NULL; c = c->next) {
-		if (c->evicted)
+		if (c->evicted || uv_is_closing(c->handle))
 			continue;
 		uint64_t rx = col_tcp_bytes_received(c->fd);
 		c->quiet = rx == c->last_rx ? c->quiet + 1 : 0;
@@ -97,7 +97,8 @@ static void sweep(uv_timer_t *t)
 	while (total > g->reserved && !col_mem_reserve(g->m, total - g->reserved)) {
 		struct col_guarded *big = NULL;
 		for (struct col_guarded *c = g->all; c != NULL; c = c->next)
-			if (!c->evicted && (big == NULL || c->held > big->held))
+			if (!c->evicted && !uv_is_closing(c->handle) &&
+			    (big == NULL || c->held > big->held))
 				big = c;
 		if (big == NULL || big->held == 0)
 			break;
@@ -130,10 +131,11 @@ void col_guard_close(struct col_guard *g, uv_close_cb done)
 	uv_close((uv_handle_t *)&g->timer, done);
 }
 
-void col_guard_add(struct col_guard *g, struct col_guarded *c, int fd)
+void col_guard_add(struct col_guard *g, struct col_guarded *c, int fd, const uv_handle_t *handle)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->handle = handle;
 	socklen_t sl = sizeof(c->peer);
 	if (getpeername(fd, (struct sockaddr *)&c->peer, &sl) != 0)
 		c->peer.ss_family = AF_UNSPEC;

@@ -30,6 +30,7 @@ struct col_metrics;
 /* One guarded connection; embed it next to the connection's handle. */
 struct col_guarded {
 	int fd;
+	const uv_handle_t *handle; /* closing: its fd may be another's by now */
 	struct sockaddr_storage peer;
 	uint64_t consumed;     /* wire bytes of the requests it completed (estimate) */
 	uint64_t held;         /* received - consumed at the last sweep */
@@ -61,8 +62,11 @@ int col_guard_init(struct col_guard *g, uv_loop_t *loop, struct col_metrics *m,
 /** Stops the timer and releases the reservation; close cb as uv_close. */
 void col_guard_close(struct col_guard *g, uv_close_cb done);
 
-/** Starts guarding a connection (fd stays the caller's). */
-void col_guard_add(struct col_guard *g, struct col_guarded *c, int fd);
+/**
+ * Starts guarding a connection: fd, read through handle (fd stays the
+ * caller's; once uv_is_closing(handle) the guard leaves it alone).
+ */
+void col_guard_add(struct col_guard *g, struct col_guarded *c, int fd, const uv_handle_t *handle);
 
 /** Stops guarding it (before its fd is closed). */
 void col_guard_remove(struct col_guard *g, struct col_guarded *c);
