@@ -74,6 +74,13 @@ static const struct opt opts[] = {
 	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota; "
 	  "past it new streams are refused (default the larger of a quarter of "
 	  "--memory-limit and twice --max-request-bytes + 4MiB)" },
+	{ "tls-cert", "TERND_TLS_CERT", K_STR, F(tls_cert), 0, 0, "FILE",
+	  "PEM certificate chain: the OTLP/HTTP and query listeners speak TLS (HTTP/2 by "
+	  "ALPN); needs --tls-key (default none: plaintext; OTLP/gRPC stays plaintext)" },
+	{ "tls-key", "TERND_TLS_KEY", K_STR, F(tls_key), 0, 0, "FILE",
+	  "PEM private key of --tls-cert" },
+	{ "tls-client-ca", "TERND_TLS_CLIENT_CA", K_STR, F(tls_client_ca), 0, 0, "FILE",
+	  "PEM roots: HTTP clients must show a certificate they signed (mTLS; default none)" },
 	{ "ingest-token", "TERND_INGEST_TOKEN", K_STR, F(ingest_token), 0, 0, "TOKEN",
 	  "OTLP clients must send 'Authorization: Bearer TOKEN' (gRPC metadata or HTTP "
 	  "header); else UNAUTHENTICATED / 401 (default none; prefer the environment or "
@@ -395,6 +402,12 @@ int col_config_load(struct col_config *c, int argc, char **argv, char *const *en
 			snprintf(err, errlen, "--%s: %s", flags[i].o->name, msg);
 			return -EINVAL;
 		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0') ||
+	    (c->tls_client_ca[0] != '\0' && c->tls_cert[0] == '\0')) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together (and --tls-client-ca "
+				      "needs them)");
+		return -EINVAL;
 	}
 	if (c->grpc_memory == 0) {
 		/* gRPC core holds a whole message before ternd sees it, and

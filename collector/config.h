@@ -35,6 +35,9 @@ struct col_config {
 	uint32_t request_timeout_ms; /* HTTP: holding unfinished requests this long */
 	uint32_t max_connection_age_ms; /* gRPC: GOAWAY after this long */
 	uint64_t grpc_memory;      /* gRPC core's resource quota (its buffers) */
+	char tls_cert[1024];       /* PEM chain for the HTTP listeners; "" plaintext */
+	char tls_key[1024];
+	char tls_client_ca[1024];  /* PEM roots clients must be signed by; "" none */
 	char ingest_token[256];    /* bearer token for OTLP; "" when none */
 	char query_token[256];     /* bearer token for the query API; "" when none */
 	enum col_log_level log_level;

@@ -15,6 +15,7 @@
 
 struct col_http {
 	struct col_server *srv;
+	SSL_CTX *ssl_ctx;       /* NULL: plaintext */
 	col_http_fn fn;
 	h2o_globalconf_t config;
 	h2o_context_t ctx;
@@ -57,7 +58,9 @@ void col_http_send(h2o_req_t *req, int status, const char *reason, const char *c
 /* About what req took on the wire: the guard credits it to its connection. */
 static uint64_t wire_size(const h2o_req_t *req)
 {
-	uint64_t n = req->method.len + req->path.len + req->authority.len + 32;
+	/* Rather over than under: the guard never credits past what arrived,
+	 * and h2o keeps Content-Length, Host and Expect out of req->headers. */
+	uint64_t n = req->method.len + req->path.len + req->authority.len + 160;
 	for (size_t i = 0; i < req->headers.size; i++)
 		n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
 	n += req->entity.base ? req->entity.len : 0;
@@ -184,6 +187,42 @@ static void on_conn(struct col_listener *l, int fd)
 	h2o_accept(&h->accept_ctx, sock);
 }
 
+/* The TLS context of --tls-cert/--tls-key (and --tls-client-ca): TLS 1.2+,
+ * HTTP/2 or HTTP/1.1 by ALPN. NULL with a message in err. */
+static SSL_CTX *tls_ctx_new(const struct col_config *c, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "TLS: out of memory");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+		snprintf(err, errlen, "TLS: cannot load the certificate chain %s", c->tls_cert);
+		goto out_free;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "TLS: cannot load the key %s, or it does not match %s",
+			 c->tls_key, c->tls_cert);
+		goto out_free;
+	}
+	if (c->tls_client_ca[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, c->tls_client_ca, NULL) != 1) {
+			snprintf(err, errlen, "TLS: cannot load the client CA %s", c->tls_client_ca);
+			goto out_free;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+	return ctx;
+
+out_free:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 int col_http_start(struct col_server *srv, const char *name, const char *addr,
 		   const char *path, col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen)
@@ -212,6 +251,14 @@ int col_http_start(struct col_server *srv, const char *name, const char *addr,
 	h2o_context_init(&h->ctx, srv->loop, &h->config);
 	h->accept_ctx.ctx = &h->ctx;
 	h->accept_ctx.hosts = h->config.hosts;
+	if (srv->cfg.tls_cert[0] != '\0') {
+		h->ssl_ctx = tls_ctx_new(&srv->cfg, err, errlen);
+		if (h->ssl_ctx == NULL) {
+			*out = h;
+			return -EINVAL; /* the caller closes h */
+		}
+		h->accept_ctx.ssl_ctx = h->ssl_ctx;
+	}
 
 	if (fn == col_otlp_http_handle) {
 		/* What OTLP clients make h2o hold (the query API takes 1 MiB
@@ -319,6 +366,9 @@ static void on_close_tick(uv_timer_t *t)
 	}
 	h2o_context_dispose(&h->ctx);
 	h2o_config_dispose(&h->config);
+	if (h->ssl_ctx != NULL)
+		SSL_CTX_free(h->ssl_ctx);
+	h->ssl_ctx = NULL;
 	if (h->guard_on) {
 		/* Connections still open (closing anyway) must not reach the
 		 * guard once h is freed. */

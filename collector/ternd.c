@@ -349,12 +349,18 @@ int main(int argc, char **argv)
 	} ls[] = { { "otlp-grpc", s->cfg.otlp_grpc, s->cfg.ingest_token },
 		   { "otlp-http", s->cfg.otlp_http, s->cfg.ingest_token },
 		   { "query", s->cfg.query, s->cfg.query_token } };
+	bool tls = s->cfg.tls_cert[0] != '\0';
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++)
-		if (!col_addr_is_loopback(ls[i].addr) && ls[i].token[0] == '\0')
+		if (!col_addr_is_loopback(ls[i].addr) && ls[i].token[0] == '\0' && (i == 0 || !tls))
 			col_log(COL_LOG_WARN, "%s listens on %s without TLS or a token: anyone who "
 					      "reaches it can use it (set --%s-token, or bind "
 					      "127.0.0.1 behind a TLS proxy; docs/security.md)",
 				ls[i].name, ls[i].addr, i < 2 ? "ingest" : "query");
+
+	if (tls && !col_addr_is_loopback(s->cfg.otlp_grpc))
+		col_log(COL_LOG_WARN, "otlp-grpc listens on %s in plaintext: --tls-cert covers the "
+				      "HTTP listeners only (docs/security.md)",
+			s->cfg.otlp_grpc);
 
 	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {

@@ -5,6 +5,7 @@
  * load answers, and the small HTTP ones.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,6 +585,105 @@ TEST(bearer_tokens)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* Runs openssl (the CLI) with argv; 0 when it exits 0. */
+static int run_openssl(char *const argv[])
+{
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	int r = posix_spawnp(&pid, "openssl", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+/* A self-signed certificate for 127.0.0.1 in dir/NAME.crt, dir/NAME.key. */
+static int make_cert(const char *dir, const char *name)
+{
+	char crt[512], key[512];
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	char *const argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+			       "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+			       "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+			       "-keyout", key, "-out", crt, NULL };
+	return run_openssl(argv);
+}
+
+static int post_tls(const char *addr, const char *ca, const char *cert, const char *key,
+		    const void *req, size_t len, int *status)
+{
+	char url[200];
+	snprintf(url, sizeof(url), "https://%s", addr);
+	struct col_hclient hc;
+	if (col_hclient_init(&hc, url) != 0)
+		return -EINVAL;
+	hc.opts.ca_file = ca;
+	hc.opts.cert_file = cert;
+	hc.opts.key_file = key;
+	char *rb = NULL;
+	size_t rl;
+	int r = col_hclient_request(&hc, "POST", "/v1/traces",
+				    "Content-Type: application/x-protobuf\r\n", req, len, 10000, status,
+				    NULL, &rb, &rl);
+	col_hclient_close(&hc);
+	free(rb);
+	return r;
+}
+
+/* TLS on the HTTP listeners, with and without client certificates. */
+TEST(tls_http_listeners)
+{
+	char dir[] = "/tmp/tern-tls-XXXXXX";
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	if (make_cert(dir, "server") != 0 || make_cert(dir, "client") != 0)
+		TEST_SKIP("the openssl command cannot make a certificate");
+	char crt[512], key[512], ccrt[512], ckey[512];
+	snprintf(crt, sizeof(crt), "%s/server.crt", dir);
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	snprintf(ccrt, sizeof(ccrt), "%s/client.crt", dir);
+	snprintf(ckey, sizeof(ckey), "%s/client.key", dir);
+	uint8_t *req;
+	size_t len;
+	ASSERT_OK(col_load_request(10, "limits", 8, &req, &len));
+	int status = 0;
+	for (int mtls = 0; mtls < 2; mtls++) {
+		const char *args[] = { "--tls-cert", crt, "--tls-key", key,
+				       mtls ? "--tls-client-ca" : NULL, ccrt, NULL };
+		struct ternd_proc_opts o = { .args = args };
+		struct ternd_proc p;
+		ASSERT_OK(ternd_proc_start(&p, &o));
+		/* The server is verified against its own certificate. */
+		ASSERT_OK(post_tls(p.http_addr, crt, mtls ? ccrt : NULL, mtls ? ckey : NULL, req, len,
+				   &status));
+		ASSERT_EQ(status, 200);
+		/* Unknown server certificate: the client refuses it. */
+		ASSERT_NE(post_tls(p.http_addr, NULL, NULL, NULL, req, len, &status), 0);
+		/* Plaintext on a TLS port: no answer. */
+		struct col_hclient hc;
+		ASSERT_OK(col_hclient_init(&hc, p.http_addr));
+		char *rb = NULL;
+		size_t rl;
+		int r = col_hclient_request(&hc, "POST", "/v1/traces",
+					    "Content-Type: application/x-protobuf\r\n", req, len, 5000,
+					    &status, NULL, &rb, &rl);
+		col_hclient_close(&hc);
+		free(rb);
+		ASSERT_TRUE(r != 0 || status != 200);
+		if (mtls) /* no client certificate: the handshake fails */
+			ASSERT_NE(post_tls(p.http_addr, crt, NULL, NULL, req, len, &status), 0);
+		ASSERT_EQ(ternd_proc_stop(&p), 0);
+	}
+	free(req);
+	ternd_proc_remove_dir(dir);
+}
+
 TEST_MAIN(TEST_ENTRY(grpc_gzip_bomb_is_bounded), TEST_ENTRY(fd_exhaustion_then_recovery),
 	  TEST_ENTRY(poison_is_final_load_is_retryable), TEST_ENTRY(partial_bodies_are_bounded),
-	  TEST_ENTRY(http_empty_post_multi_member_gzip_head), TEST_ENTRY(bearer_tokens))
+	  TEST_ENTRY(http_empty_post_multi_member_gzip_head), TEST_ENTRY(bearer_tokens),
+	  TEST_ENTRY(tls_http_listeners))
