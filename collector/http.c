@@ -293,6 +293,20 @@ int col_http_start(struct col_server *srv, const char *name, const char *addr,
 	return 0;
 }
 
+int col_http_reload_tls(struct col_http *h, char *err, size_t errlen)
+{
+	if (h->ssl_ctx == NULL)
+		return 0;
+	SSL_CTX *ctx = tls_ctx_new(&h->srv->cfg, err, errlen);
+	if (ctx == NULL)
+		return -EINVAL;
+	/* Connections in their handshake or open hold their own reference. */
+	SSL_CTX_free(h->ssl_ctx);
+	h->ssl_ctx = ctx;
+	h->accept_ctx.ssl_ctx = ctx;
+	return 1;
+}
+
 const struct col_listener *col_http_listener(const struct col_http *h)
 {
 	return &h->listener;

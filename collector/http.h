@@ -27,6 +27,13 @@ int col_http_start(struct col_server *srv, const char *name, const char *addr,
 		   const char *path, col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen);
 
+/**
+ * Loads the TLS files again (SIGHUP): new connections use them, open ones
+ * keep theirs. Returns 1 (reloaded), 0 (no TLS) or -EINVAL with a message
+ * in err (the old certificate stays). Loop thread.
+ */
+int col_http_reload_tls(struct col_http *h, char *err, size_t errlen);
+
 /** The listener, for /healthz. */
 const struct col_listener *col_http_listener(const struct col_http *h);
 

@@ -26,8 +26,8 @@ extern char **environ;
 
 struct ternd {
 	struct col_server srv;
-	uv_signal_t sigterm, sigint;
-	bool signals_on; /* sigterm and sigint initialised */
+	uv_signal_t sigterm, sigint, sighup;
+	bool signals_on; /* sigterm, sigint and sighup initialised */
 	uv_timer_t drain_timer;
 	uv_timer_t trim_timer;
 	bool trim_timer_on;
@@ -149,6 +149,25 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_timer_start(&t->drain_timer, on_drain_timer, 0, 5);
 }
 
+/* SIGHUP: read --tls-cert/--tls-key/--tls-client-ca again (renewed
+ * certificates); new connections get them, open ones keep theirs. */
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+	struct ternd *t = sig->data;
+	(void)signum;
+	struct col_http *hs[] = { t->srv.otlp_http, t->srv.query };
+	for (size_t i = 0; i < 2; i++) {
+		char err[512];
+		if (hs[i] == NULL)
+			continue;
+		int r = col_http_reload_tls(hs[i], err, sizeof(err));
+		if (r < 0)
+			col_log(COL_LOG_ERROR, "SIGHUP: %s; keeping the certificate in use", err);
+		else if (r > 0)
+			col_log(COL_LOG_INFO, "SIGHUP: TLS certificate reloaded for new connections");
+	}
+}
+
 static size_t render_fwd_metrics(void *arg, char *buf, size_t len)
 {
 	struct ternd *t = arg;
@@ -239,6 +258,8 @@ static void init_signals(struct ternd *t)
 	if (t->signals_on)
 		return;
 	uv_signal_init(t->srv.loop, &t->sigterm);
+	uv_signal_init(t->srv.loop, &t->sighup);
+	t->sighup.data = t;
 	uv_signal_init(t->srv.loop, &t->sigint);
 	t->sigterm.data = t;
 	t->sigint.data = t;
@@ -265,6 +286,7 @@ static void close_handles(struct ternd *t)
 	if (t->trim_timer_on)
 		uv_close((uv_handle_t *)&t->trim_timer, NULL);
 	uv_close((uv_handle_t *)&t->sigterm, NULL);
+	uv_close((uv_handle_t *)&t->sighup, NULL);
 	uv_close((uv_handle_t *)&t->sigint, NULL);
 	if (t->drain_timer_on)
 		uv_close((uv_handle_t *)&t->drain_timer, NULL);
@@ -342,6 +364,7 @@ int main(int argc, char **argv)
 	init_signals(&t);
 	uv_signal_start(&t.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&t.sigint, on_signal, SIGINT);
+	uv_signal_start(&t.sighup, on_sighup, SIGHUP);
 
 	/* Plaintext and open to all: fine on loopback, not elsewhere. */
 	const struct {

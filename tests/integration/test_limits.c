@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -677,6 +678,27 @@ TEST(tls_http_listeners)
 		ASSERT_TRUE(r != 0 || status != 200);
 		if (mtls) /* no client certificate: the handshake fails */
 			ASSERT_NE(post_tls(p.http_addr, crt, NULL, NULL, req, len, &status), 0);
+		if (!mtls) {
+			/* A renewed certificate in place, SIGHUP: new connections
+			 * get it. */
+			char old[512], crt2[512], key2[512];
+			snprintf(old, sizeof(old), "%s/old.crt", dir);
+			snprintf(crt2, sizeof(crt2), "%s/server2.crt", dir);
+			snprintf(key2, sizeof(key2), "%s/server2.key", dir);
+			ASSERT_OK(make_cert(dir, "server2"));
+			ASSERT_OK(rename(crt, old));
+			ASSERT_OK(rename(crt2, crt));
+			ASSERT_OK(rename(key2, key));
+			ASSERT_OK(ternd_proc_signal(&p, SIGHUP));
+			int ok = -1;
+			for (int i = 0; i < 50 && ok != 0; i++) {
+				usleep(50000);
+				ok = post_tls(p.http_addr, crt, NULL, NULL, req, len, &status);
+			}
+			ASSERT_OK(ok);
+			ASSERT_EQ(status, 200);
+			ASSERT_NE(post_tls(p.http_addr, old, NULL, NULL, req, len, &status), 0);
+		}
 		ASSERT_EQ(ternd_proc_stop(&p), 0);
 	}
 	free(req);
