@@ -243,7 +243,14 @@ TEST(fd_exhaustion_then_recovery)
 	ASSERT_OK(r);
 	ASSERT_EQ(status, 200);
 
-	/* Meanwhile /healthz said so, and /metrics counted. */
+	/* Meanwhile /healthz said so, and /metrics counted. (Not under
+	 * valgrind: it keeps descriptors of its own under ternd's limit, so
+	 * the query listener's half reserve is gone too.) */
+	const char *vg = getenv("TERN_UNDER_VALGRIND");
+	if (vg != NULL && strcmp(vg, "1") == 0) {
+		ASSERT_EQ(ternd_proc_stop(&p), 0);
+		return;
+	}
 	ASSERT_EQ(attack_status, 503);
 	ASSERT_TRUE(says_listener);
 	ASSERT_GT(refused, 0);
