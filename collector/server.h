@@ -6,7 +6,6 @@
 #ifndef TERN_COLLECTOR_SERVER_H
 #define TERN_COLLECTOR_SERVER_H
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,7 +72,8 @@ void col_ingest_submit(struct col_ingest_req *r);
  * JSON, or when owner is NULL, nothing is taken. Memory: r->mem holds what
  * the caller reserved before decoding; on return (success or not) r->mem is
  * what is reserved now (the caller releases it when done). Returns 0;
- * -EINVAL or -EMSGSIZE (bad request, message in err); -ENOMEM; -ENOBUFS
+ * -EINVAL (bad request), -EMSGSIZE or -E2BIG (too big, too many: final,
+ * see col_reason_of()), each with a message in err; -ENOMEM; -ENOBUFS
  * (memory limit). On error owner is not taken. Any thread.
  */
 int col_ingest_decode(struct col_ingest_req *r, enum col_proto proto, const void *bytes,
@@ -92,18 +92,13 @@ void col_ingest_refused(struct col_server *srv, enum col_metric_proto p, enum co
 
 /**
  * Why, for an error of the ingest path: -EAGAIN queue, -ESHUTDOWN,
- * -ENOBUFS memory, -EINVAL invalid, -EMSGSIZE/-E2BIG too large, else oom.
+ * -ENOBUFS memory, -EINVAL invalid, -EMSGSIZE/-E2BIG too large (the decoder's
+ * "too big, too many"), anything else unavailable (out of memory, the store).
  */
 enum col_reason col_reason_of(int err);
 
 /** The answer each receiver gives for why ("429", "INVALID_ARGUMENT"), for logs. */
 const char *col_answer_name(enum col_metric_proto p, enum col_reason why);
-
-/** -EMSGSIZE / -E2BIG: refused for what the request is (too big, too many). */
-static inline bool col_is_too_large(int err)
-{
-	return err == -EMSGSIZE || err == -E2BIG;
-}
 
 /**
  * False (with the reason in why) when a listener could not take a
