@@ -52,6 +52,42 @@ static const struct opt opts[] = {
 	  600000, "MS", "on SIGTERM, wait this long for pending acks (default 5000)" },
 	{ "grpc-calls", "TERND_GRPC_CALLS", K_U32, F(grpc_calls), 1, 4096, "N",
 	  "gRPC calls kept requested from the server (default 128)" },
+	{ "max-connections", "TERND_MAX_CONNECTIONS", K_U32, F(max_connections), 16, 1 << 24,
+	  "N", "refuse new connections once ternd has N descriptors open (default 16384; "
+	  "also RLIMIT_NOFILE minus --fd-reserve)" },
+	{ "fd-reserve", "TERND_FD_RESERVE", K_U32, F(fd_reserve), 8, 1 << 16, "N",
+	  "descriptors kept free for files and gRPC core: refuse connections past "
+	  "RLIMIT_NOFILE minus N (default 64)" },
+	{ "max-streams", "TERND_MAX_STREAMS", K_U32, F(max_streams), 1, 1 << 16, "N",
+	  "concurrent HTTP/2 streams (requests) per connection, gRPC and HTTP (default 32)" },
+	{ "idle-timeout-ms", "TERND_IDLE_TIMEOUT_MS", K_U32, F(idle_timeout_ms), 100,
+	  3600000, "MS", "close a connection idle this long: no frame (HTTP/2), no request "
+	  "(HTTP/1), no call (gRPC) (default 30000)" },
+	{ "request-timeout-ms", "TERND_REQUEST_TIMEOUT_MS", K_U32, F(request_timeout_ms), 1000,
+	  3600000, "MS", "OTLP/HTTP: close a connection that has held more than 64KiB of "
+	  "unfinished requests this long (a trickle) (default 60000)" },
+	{ "max-connection-age-ms", "TERND_MAX_CONNECTION_AGE_MS", K_U32,
+	  F(max_connection_age_ms), 1000, UINT32_MAX, "MS",
+	  "gRPC: ask a client to reconnect (GOAWAY) after this long, calls in flight get "
+	  "--idle-timeout-ms more (default 600000)" },
+	{ "grpc-memory", "TERND_GRPC_MEMORY", K_SIZE, F(grpc_memory), 1 << 20, UINT64_MAX / 2,
+	  "BYTES", "gRPC core's own buffers (partial messages, frames): its resource quota; "
+	  "past it new streams are refused (default the larger of a quarter of "
+	  "--memory-limit and twice --max-request-bytes + 4MiB)" },
+	{ "tls-cert", "TERND_TLS_CERT", K_STR, F(tls_cert), 0, 0, "FILE",
+	  "PEM certificate chain: the OTLP/HTTP and query listeners speak TLS (HTTP/2 by "
+	  "ALPN); needs --tls-key (default none: plaintext; OTLP/gRPC stays plaintext)" },
+	{ "tls-key", "TERND_TLS_KEY", K_STR, F(tls_key), 0, 0, "FILE",
+	  "PEM private key of --tls-cert" },
+	{ "tls-client-ca", "TERND_TLS_CLIENT_CA", K_STR, F(tls_client_ca), 0, 0, "FILE",
+	  "PEM roots: HTTP clients must show a certificate they signed (mTLS; default none)" },
+	{ "ingest-token", "TERND_INGEST_TOKEN", K_STR, F(ingest_token), 0, 0, "TOKEN",
+	  "OTLP clients must send 'Authorization: Bearer TOKEN' (gRPC metadata or HTTP "
+	  "header); else UNAUTHENTICATED / 401 (default none; prefer the environment or "
+	  "the config file: flags show in ps)" },
+	{ "query-token", "TERND_QUERY_TOKEN", K_STR, F(query_token), 0, 0, "TOKEN",
+	  "query API clients must send 'Authorization: Bearer TOKEN', except for /healthz "
+	  "(default none)" },
 	{ "log-level", "TERND_LOG_LEVEL", K_LEVEL, F(log_level), 0, 0,
 	  "error|warn|info|debug", "stderr log threshold (default info)" },
 	{ "forward", "TERND_FORWARD", K_STR, F(forward), 0, 0, "URL",
@@ -96,6 +132,13 @@ void col_config_defaults(struct col_config *c)
 	c->max_queued_batches = 4096;
 	c->shutdown_timeout_ms = 5000;
 	c->grpc_calls = 128;
+	c->max_connections = 16384;
+	c->fd_reserve = 64;
+	c->max_streams = 32;
+	c->idle_timeout_ms = 30000;
+	c->request_timeout_ms = 60000;
+	c->max_connection_age_ms = 600000;
+	c->grpc_memory = 0; /* 0: memory_limit / 4, set in col_config_load() */
 	c->log_level = COL_LOG_INFO;
 	c->analytics_max_operations = 2000;
 	c->analytics_memory_hours = 24;
@@ -369,6 +412,18 @@ int col_config_load(struct col_config *c, int argc, char **argv, char *const *en
 			snprintf(err, errlen, "--%s: %s", flags[i].o->name, msg);
 			return -EINVAL;
 		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0') ||
+	    (c->tls_client_ca[0] != '\0' && c->tls_cert[0] == '\0')) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together (and --tls-client-ca "
+				      "needs them)");
+		return -EINVAL;
+	}
+	if (c->grpc_memory == 0) {
+		/* gRPC core holds a whole message before ternd sees it, and
+		 * refuses streams when its quota runs short: room for two. */
+		uint64_t two = 2 * c->max_request_bytes + (4u << 20);
+		c->grpc_memory = c->memory_limit / 4 > two ? c->memory_limit / 4 : two;
 	}
 	return 0;
 }

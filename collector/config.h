@@ -28,6 +28,18 @@ struct col_config {
 	uint32_t max_queued_batches;
 	uint32_t shutdown_timeout_ms;
 	uint32_t grpc_calls; /* requested gRPC calls kept outstanding */
+	uint32_t max_connections;  /* open descriptors past which listeners refuse */
+	uint32_t fd_reserve;       /* descriptors listeners always leave free */
+	uint32_t max_streams;      /* concurrent HTTP/2 streams per connection */
+	uint32_t idle_timeout_ms;  /* a connection without a complete request */
+	uint32_t request_timeout_ms; /* HTTP: holding unfinished requests this long */
+	uint32_t max_connection_age_ms; /* gRPC: GOAWAY after this long */
+	uint64_t grpc_memory;      /* gRPC core's resource quota (its buffers) */
+	char tls_cert[1024];       /* PEM chain for the HTTP listeners; "" plaintext */
+	char tls_key[1024];
+	char tls_client_ca[1024];  /* PEM roots clients must be signed by; "" none */
+	char ingest_token[256];    /* bearer token for OTLP; "" when none */
+	char query_token[256];     /* bearer token for the query API; "" when none */
 	enum col_log_level log_level;
 	char forward[2048];  /* --forward URL (forward.h); "" when none */
 	struct col_fwd_config forwarders[COL_FWD_MAX]; /* YAML "forwarders:" list */

@@ -3,23 +3,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "http.h"
+#include "ingest/auth.h"
+#include "ingest/guard.h"
+#include "ingest/listen.h"
 #include "log.h"
 #include "server.h"
 
 struct col_http {
 	struct col_server *srv;
+	SSL_CTX *ssl_ctx;       /* NULL: plaintext */
 	col_http_fn fn;
 	h2o_globalconf_t config;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
-	uv_tcp_t listener;
+	struct col_listener listener;
+	struct col_guard guard;
+	bool guard_on;
 	bool listening;
 	uv_timer_t close_timer;
 	int close_ticks;
 	void (*done)(void *);
 	void *done_arg;
+};
+
+/* One accepted connection: the handle h2o reads from, and its guard. */
+struct http_conn {
+	uv_tcp_t tcp;
+	h2o_socket_t *sock;
+	struct col_guarded gd;
+	struct col_http *h;
+	bool guarded;
 };
 
 struct col_handler {
@@ -38,77 +55,178 @@ void col_http_send(h2o_req_t *req, int status, const char *reason, const char *c
 	h2o_send_inline(req, len ? body : "", len);
 }
 
+/* About what req took on the wire: the guard credits it to its connection. */
+static uint64_t wire_size(const h2o_req_t *req)
+{
+	/* Rather over than under: the guard never credits past what arrived,
+	 * and h2o keeps Content-Length, Host and Expect out of req->headers. */
+	uint64_t n = req->method.len + req->path.len + req->authority.len + 160;
+	for (size_t i = 0; i < req->headers.size; i++)
+		n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+	n += req->entity.base ? req->entity.len : 0;
+	n += 9 * (n / 16384 + 1); /* HTTP/2 frame headers */
+	return n;
+}
+
+/*
+ * HTTP/1: two Content-Length headers that disagree. h2o 2.2 keeps neither
+ * in req->headers and frames the body with the first, so the rest would
+ * be read as the next request (request smuggling behind a proxy that took
+ * the other). The request's head is still at the front of the socket's
+ * input buffer: look there.
+ */
+static bool conflicting_content_length(struct col_http *h, h2o_req_t *req,
+				       const struct sockaddr *peer)
+{
+	if (req->version >= 0x200 || !h->guard_on)
+		return false;
+	struct col_guarded *gd = col_guard_find(&h->guard, peer);
+	if (gd == NULL)
+		return false;
+	struct http_conn *c = container_of(gd, struct http_conn, gd);
+	if (c->sock == NULL || c->sock->input == NULL)
+		return false;
+	const char *p = c->sock->input->bytes, *end = p + c->sock->input->size;
+	const char *first = NULL;
+	size_t first_len = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;
+		size_t ll = (size_t)(nl - p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			break; /* end of the head */
+		if (ll > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+			const char *v = p + 15;
+			size_t vl = ll - 15;
+			while (vl > 0 && (*v == ' ' || *v == '\t')) {
+				v++;
+				vl--;
+			}
+			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (first == NULL) {
+				first = v;
+				first_len = vl;
+			} else if (vl != first_len || memcmp(v, first, vl) != 0) {
+				return true;
+			}
+		}
+		p = nl + 1;
+	}
+	return false;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct col_http *h = ((struct col_handler *)self)->http;
+	struct sockaddr_storage peer;
+	if (h->guard_on && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer)) {
+		if (conflicting_content_length(h, req, (struct sockaddr *)&peer)) {
+			req->http1_is_persistent = 0; /* the bytes after it are no request */
+			col_ingest_refused(h->srv, COL_M_HTTP, COL_WHY_INVALID,
+					   "Content-Length headers disagree", "400");
+			col_http_send(req, 400, "Bad Request", "text/plain",
+				      H2O_STRLIT("Content-Length headers disagree\n"));
+			return 0;
+		}
+		col_guard_credit(&h->guard, (struct sockaddr *)&peer, wire_size(req));
+	}
+	if (h->fn == col_query_handle &&
+	    !h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/healthz"))) {
+		/* /healthz stays open: probes carry no token. */
+		ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+		if (!col_bearer_ok(h->srv->cfg.query_token,
+				   i >= 0 ? req->headers.entries[i].value.base : NULL,
+				   i >= 0 ? req->headers.entries[i].value.len : 0)) {
+			h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+				       H2O_STRLIT("Bearer"));
+			col_http_send(req, 401, "Unauthorized", "application/json",
+				      H2O_STRLIT("{\"error\":\"send Authorization: Bearer TOKEN "
+						 "(ternd --query-token)\"}\n"));
+			return 0;
+		}
+	}
 	return h->fn(h->srv, req);
 }
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-	free(handle);
+	struct http_conn *c = container_of((uv_tcp_t *)handle, struct http_conn, tcp);
+	if (c->guarded)
+		col_guard_remove(&c->h->guard, &c->gd);
+	free(c);
 }
 
-static void on_accept(uv_stream_t *listener, int status)
+static void on_conn(struct col_listener *l, int fd)
 {
-	struct col_http *h = listener->data;
-	if (status != 0) {
-		col_log(COL_LOG_WARN, "http: accept failed: %s; still listening",
-			uv_strerror(status));
-		return;
-	}
-	uv_tcp_t *conn = malloc(sizeof(*conn));
-	if (conn == NULL) {
+	struct col_http *h = l->data;
+	struct http_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
 		col_log(COL_LOG_ERROR, "http: out of memory accepting a connection; still listening");
 		return;
 	}
-	uv_tcp_init(listener->loop, conn);
-	if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+	c->h = h;
+	uv_tcp_t *conn = &c->tcp;
+	uv_tcp_init(h->srv->loop, conn);
+	if (uv_tcp_open(conn, fd) != 0) {
+		close(fd);
 		uv_close((uv_handle_t *)conn, on_conn_closed);
 		return;
 	}
 	uv_tcp_nodelay(conn, 1);
+	if (h->guard_on) {
+		col_guard_add(&h->guard, &c->gd, fd, (uv_handle_t *)conn);
+		c->guarded = true;
+	}
 	h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
+	c->sock = sock;
 	h2o_accept(&h->accept_ctx, sock);
 }
 
-static int resolve(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
+/* The TLS context of --tls-cert/--tls-key (and --tls-client-ca): TLS 1.2+,
+ * HTTP/2 or HTTP/1.1 by ALPN. NULL with a message in err. */
+static SSL_CTX *tls_ctx_new(const struct col_config *c, char *err, size_t errlen)
 {
-	char host[256];
-	const char *c = strrchr(addr, ':');
-	if (c == NULL || (size_t)(c - addr) >= sizeof(host)) {
-		snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
-		return -EINVAL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "TLS: out of memory");
+		return NULL;
 	}
-	const char *hs = addr;
-	size_t hl = (size_t)(c - addr);
-	if (hl >= 2 && hs[0] == '[' && hs[hl - 1] == ']') {
-		hs++;
-		hl -= 2;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+		snprintf(err, errlen, "TLS: cannot load the certificate chain %s", c->tls_cert);
+		goto out_free;
 	}
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *res;
-	int r = getaddrinfo(host[0] ? host : NULL, c + 1, &hints, &res);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot resolve '%s': %s", addr, gai_strerror(r));
-		return -EINVAL;
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "TLS: cannot load the key %s, or it does not match %s",
+			 c->tls_key, c->tls_cert);
+		goto out_free;
 	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
+	if (c->tls_client_ca[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, c->tls_client_ca, NULL) != 1) {
+			snprintf(err, errlen, "TLS: cannot load the client CA %s", c->tls_client_ca);
+			goto out_free;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+	return ctx;
+
+out_free:
+	SSL_CTX_free(ctx);
+	return NULL;
 }
 
-int col_http_start(struct col_server *srv, const char *addr, const char *path,
-		   col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
+int col_http_start(struct col_server *srv, const char *name, const char *addr,
+		   const char *path, col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	int r = resolve(addr, &ss, err, errlen);
-	if (r != 0)
-		return r;
 	struct col_http *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -118,6 +236,12 @@ int col_http_start(struct col_server *srv, const char *addr, const char *path,
 	h->fn = fn;
 	h2o_config_init(&h->config);
 	h->config.max_request_entity_size = max_body;
+	/* What one client may hold: streams per connection and how long a
+	 * connection may sit without a complete request (docs/security.md). */
+	h->config.http2.max_concurrent_requests_per_connection = srv->cfg.max_streams;
+	h->config.http1.req_timeout = srv->cfg.idle_timeout_ms;
+	h->config.http2.idle_timeout = srv->cfg.idle_timeout_ms;
+	h->config.handshake_timeout = srv->cfg.idle_timeout_ms;
 	h2o_hostconf_t *host = h2o_config_register_host(
 		&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	h2o_pathconf_t *pc = h2o_config_register_path(host, path, 0);
@@ -127,36 +251,65 @@ int col_http_start(struct col_server *srv, const char *addr, const char *path,
 	h2o_context_init(&h->ctx, srv->loop, &h->config);
 	h->accept_ctx.ctx = &h->ctx;
 	h->accept_ctx.hosts = h->config.hosts;
+	if (srv->cfg.tls_cert[0] != '\0') {
+		h->ssl_ctx = tls_ctx_new(&srv->cfg, err, errlen);
+		if (h->ssl_ctx == NULL) {
+			*out = h;
+			return -EINVAL; /* the caller closes h */
+		}
+		h->accept_ctx.ssl_ctx = h->ssl_ctx;
+	}
 
-	uv_tcp_init(srv->loop, &h->listener);
+	if (fn == col_otlp_http_handle) {
+		/* What OTLP clients make h2o hold (the query API takes 1 MiB
+		 * bodies at most). */
+		int gr = col_guard_init(&h->guard, srv->loop, &srv->metrics,
+					srv->cfg.request_timeout_ms);
+		if (gr != 0) {
+			snprintf(err, errlen, "uv_timer_init: %s", uv_strerror(gr));
+			*out = h;
+			return gr;
+		}
+		h->guard_on = true;
+	}
 	h->listener.data = h;
-	h->listening = true;
-	r = uv_tcp_bind(&h->listener, (struct sockaddr *)&ss, 0);
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&h->listener, 1024, on_accept);
+	h->listener.max_fds = fn == col_query_handle ? 0 : srv->cfg.max_connections;
+	/* The query API keeps half the reserve for itself: /healthz and
+	 * /metrics still answer while the OTLP listeners refuse. */
+	h->listener.fd_reserve = fn == col_query_handle ? srv->cfg.fd_reserve / 2 :
+							  srv->cfg.fd_reserve;
+	h->listener.refused_total = &srv->metrics.conns_refused;
+	int r = col_listener_open(&h->listener, srv->loop, name, addr, bound, boundlen, err,
+				  errlen);
+	if (r == 0) {
+		h->listening = true;
+		r = col_listener_start(&h->listener, on_conn);
+	}
 	if (r != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr, uv_strerror(r));
 		*out = h;
 		return r; /* the caller closes h */
 	}
-	struct sockaddr_storage name;
-	int namelen = sizeof(name);
-	uv_tcp_getsockname(&h->listener, (struct sockaddr *)&name, &namelen);
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (name.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&name;
-		uv_ip6_name(s6, ip, sizeof(ip));
-		port = ntohs(s6->sin6_port);
-		snprintf(bound, boundlen, "[%s]:%d", ip, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&name;
-		uv_ip4_name(s4, ip, sizeof(ip));
-		port = ntohs(s4->sin_port);
-		snprintf(bound, boundlen, "%s:%d", ip, port);
-	}
 	*out = h;
 	return 0;
+}
+
+int col_http_reload_tls(struct col_http *h, char *err, size_t errlen)
+{
+	if (h->ssl_ctx == NULL)
+		return 0;
+	SSL_CTX *ctx = tls_ctx_new(&h->srv->cfg, err, errlen);
+	if (ctx == NULL)
+		return -EINVAL;
+	/* Connections in their handshake or open hold their own reference. */
+	SSL_CTX_free(h->ssl_ctx);
+	h->ssl_ctx = ctx;
+	h->accept_ctx.ssl_ctx = ctx;
+	return 1;
+}
+
+const struct col_listener *col_http_listener(const struct col_http *h)
+{
+	return &h->listener;
 }
 
 void col_http_stop_accepting(struct col_http *h)
@@ -164,7 +317,7 @@ void col_http_stop_accepting(struct col_http *h)
 	if (!h->listening)
 		return;
 	h->listening = false;
-	uv_close((uv_handle_t *)&h->listener, NULL);
+	col_listener_close(&h->listener, NULL);
 }
 
 static void on_close_timer_closed(uv_handle_t *t)
@@ -175,6 +328,12 @@ static void on_close_timer_closed(uv_handle_t *t)
 	free(h);
 	if (done)
 		done(arg);
+}
+
+static void on_guard_closed(uv_handle_t *t)
+{
+	struct col_http *h = container_of((uv_timer_t *)t, struct col_http, guard.timer);
+	uv_close((uv_handle_t *)&h->close_timer, on_close_timer_closed);
 }
 
 static bool conns_left(struct col_http *h)
@@ -221,6 +380,19 @@ static void on_close_tick(uv_timer_t *t)
 	}
 	h2o_context_dispose(&h->ctx);
 	h2o_config_dispose(&h->config);
+	if (h->ssl_ctx != NULL)
+		SSL_CTX_free(h->ssl_ctx);
+	h->ssl_ctx = NULL;
+	if (h->guard_on) {
+		/* Connections still open (closing anyway) must not reach the
+		 * guard once h is freed. */
+		for (struct col_guarded *g = h->guard.all; g != NULL; g = g->next)
+			container_of(g, struct http_conn, gd)->guarded = false;
+		h->guard.all = NULL;
+		h->guard_on = false;
+		col_guard_close(&h->guard, on_guard_closed);
+		return;
+	}
 	uv_close((uv_handle_t *)t, on_close_timer_closed);
 }
 

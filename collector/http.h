@@ -17,13 +17,25 @@ typedef int (*col_http_fn)(struct col_server *srv, h2o_req_t *req);
 
 /**
  * Listens on addr ("HOST:PORT", port 0: any) and serves every path under
- * path with fn. bound gets "HOST:PORT" as bound. max_body bounds request
- * bodies (h2o answers 413 above it). Returns 0 or a negative errno with a
- * message in err.
+ * path with fn. name ("otlp-http") names the listener in logs and /healthz.
+ * bound gets "HOST:PORT" as bound. max_body bounds request bodies (h2o
+ * answers 413 above it); cfg.max_streams, cfg.idle_timeout_ms,
+ * cfg.max_connections and cfg.fd_reserve bound the rest. Returns 0 or a
+ * negative errno with a message in err.
  */
-int col_http_start(struct col_server *srv, const char *addr, const char *path,
-		   col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
+int col_http_start(struct col_server *srv, const char *name, const char *addr,
+		   const char *path, col_http_fn fn, size_t max_body, struct col_http **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen);
+
+/**
+ * Loads the TLS files again (SIGHUP): new connections use them, open ones
+ * keep theirs. Returns 1 (reloaded), 0 (no TLS) or -EINVAL with a message
+ * in err (the old certificate stays). Loop thread.
+ */
+int col_http_reload_tls(struct col_http *h, char *err, size_t errlen);
+
+/** The listener, for /healthz. */
+const struct col_listener *col_http_listener(const struct col_http *h);
 
 /** Closes the listening socket; open connections go on. */
 void col_http_stop_accepting(struct col_http *h);

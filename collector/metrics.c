@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics.h"
 
@@ -34,6 +35,40 @@ void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
 			 enum col_outcome o)
 {
 	atomic_fetch_add_explicit(&m->requests[p][o], 1, memory_order_relaxed);
+}
+
+static const char *const reason_names[COL_WHY_N] = { "memory", "queue", "shutdown",
+						    "unavailable", "invalid", "too_large", "unauthenticated" };
+
+const char *col_reason_name(enum col_reason why)
+{
+	return reason_names[why];
+}
+
+void col_metrics_reason(struct col_metrics *m, enum col_metric_proto p, enum col_reason why)
+{
+	atomic_fetch_add_explicit(&m->reasons[p][why], 1, memory_order_relaxed);
+	col_metrics_request(m, p, why >= COL_WHY_INVALID ? COL_OUT_INVALID : COL_OUT_REFUSED);
+}
+
+bool col_ratelimit_ok(struct col_ratelimit *rl, uint64_t *skipped)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
+	uint64_t last = atomic_load_explicit(&rl->last_ms, memory_order_relaxed);
+	if ((last != 0 && now - last < 1000) ||
+	    !atomic_compare_exchange_strong(&rl->last_ms, &last, now)) {
+		atomic_fetch_add_explicit(&rl->skipped, 1, memory_order_relaxed);
+		return false;
+	}
+	*skipped = atomic_exchange(&rl->skipped, 0);
+	return true;
+}
+
+bool col_metrics_should_log(struct col_metrics *m, enum col_reason why, uint64_t *suppressed)
+{
+	return col_ratelimit_ok(&m->log_rl[why], suppressed);
 }
 
 void col_text_put(struct col_text *o, const char *fmt, ...)
@@ -87,6 +122,20 @@ size_t col_metrics_render(const struct col_metrics *m, char *buf, size_t len)
 		for (int x = 0; x < COL_OUT_N; x++)
 			col_text_put(&o, "ternd_requests_total{protocol=\"%s\",outcome=\"%s\"} %" PRIu64 "\n",
 			    protos[p], outcomes[x], LOAD(m->requests[p][x]));
+	col_text_put(&o, "# HELP ternd_requests_refused_total Export requests refused (retryable: "
+		"memory, queue, shutdown, unavailable) or turned down (not retryable: invalid, too_large, unauthenticated), "
+		"by protocol and reason.\n# TYPE ternd_requests_refused_total counter\n");
+	for (int p = 0; p < COL_M_NPROTO; p++)
+		for (int x = 0; x < COL_WHY_N; x++)
+			col_text_put(&o, "ternd_requests_refused_total{protocol=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+			    protos[p], reason_names[x], LOAD(m->reasons[p][x]));
+	counter(&o, "ternd_connections_refused_total",
+		"Connections closed at accept: descriptor limit (--max-connections, --fd-reserve).",
+		LOAD(m->conns_refused));
+	counter(&o, "ternd_connections_evicted_total",
+		"OTLP/HTTP connections closed for holding unfinished requests (--memory-limit, "
+		"--request-timeout-ms).",
+		LOAD(m->conns_evicted));
 	gauge(&o, "ternd_queue_depth", "Batches in the pipeline, not yet acknowledged.",
 	      LOAD(m->queue_depth));
 	gauge(&o, "ternd_memory_bytes", "Request memory in use (wire + decoded).",

@@ -20,6 +20,30 @@ enum col_outcome {
 	COL_OUT_N,
 };
 
+/* Why a request was refused (retryable) or turned down (not retryable). */
+enum col_reason {
+	COL_WHY_MEMORY = 0, /* --memory-limit reached: retry */
+	COL_WHY_QUEUE,      /* --max-queued-batches reached: retry */
+	COL_WHY_SHUTDOWN,   /* draining: retry elsewhere or later */
+	COL_WHY_UNAVAILABLE, /* out of memory, the store failing: retry */
+	COL_WHY_INVALID,    /* undecodable, bad media type: do not retry */
+	COL_WHY_TOO_LARGE,  /* too big or too many (inflated size, events...): do not retry */
+	COL_WHY_UNAUTHENTICATED, /* no or wrong bearer token: do not retry */
+	COL_WHY_N,
+};
+
+/* At most one event a second passes (for log lines); any thread. */
+struct col_ratelimit {
+	_Atomic uint64_t last_ms;
+	_Atomic uint64_t skipped;
+};
+
+/**
+ * True at most once a second per rl; *skipped gets how many calls returned
+ * false since the last true. Zero-initialise rl. Any thread.
+ */
+bool col_ratelimit_ok(struct col_ratelimit *rl, uint64_t *skipped);
+
 struct col_metrics {
 	_Atomic uint64_t spans_received;  /* spans in decoded requests */
 	_Atomic uint64_t spans_accepted;  /* acked by the pipeline */
@@ -27,6 +51,10 @@ struct col_metrics {
 	_Atomic uint64_t spans_refused;   /* decoded but refused (retryable) */
 	_Atomic uint64_t bytes_received;  /* request bytes as received on the wire */
 	_Atomic uint64_t requests[COL_M_NPROTO][COL_OUT_N];
+	_Atomic uint64_t reasons[COL_M_NPROTO][COL_WHY_N]; /* refused or turned down, by why */
+	_Atomic uint64_t conns_refused;   /* connections closed at once by a listener */
+	_Atomic uint64_t conns_evicted;   /* HTTP connections closed for what they held */
+	struct col_ratelimit log_rl[COL_WHY_N]; /* col_metrics_should_log() */
 	_Atomic uint64_t queue_depth;     /* batches submitted and not yet acked */
 	_Atomic uint64_t mem_used;        /* accounted bytes in flight */
 	uint64_t mem_limit;               /* set once at start */
@@ -74,6 +102,23 @@ void col_mem_release(struct col_metrics *m, uint64_t n);
 /** Counts one finished request. Any thread. */
 void col_metrics_request(struct col_metrics *m, enum col_metric_proto p,
 			 enum col_outcome o);
+
+/**
+ * Counts one request refused or turned down for why (and its outcome:
+ * COL_OUT_REFUSED for load, COL_OUT_INVALID for what the request is). Any
+ * thread.
+ */
+void col_metrics_reason(struct col_metrics *m, enum col_metric_proto p, enum col_reason why);
+
+/**
+ * Rate limit for the log line about a refusal: true at most once a second
+ * per why (any thread); *suppressed gets how many were not logged since the
+ * last true.
+ */
+bool col_metrics_should_log(struct col_metrics *m, enum col_reason why, uint64_t *suppressed);
+
+/** The label of why in /metrics ("memory", "too_large", ...). */
+const char *col_reason_name(enum col_reason why);
 
 /**
  * Writes the Prometheus text exposition of m into buf (NUL-terminated,

@@ -72,12 +72,39 @@ void col_ingest_submit(struct col_ingest_req *r);
  * JSON, or when owner is NULL, nothing is taken. Memory: r->mem holds what
  * the caller reserved before decoding; on return (success or not) r->mem is
  * what is reserved now (the caller releases it when done). Returns 0;
- * -EINVAL or -EMSGSIZE (bad request, message in err); -ENOMEM; -ENOBUFS
+ * -EINVAL (bad request), -EMSGSIZE or -E2BIG (too big, too many: final,
+ * see col_reason_of()), each with a message in err; -ENOMEM; -ENOBUFS
  * (memory limit). On error owner is not taken. Any thread.
  */
 int col_ingest_decode(struct col_ingest_req *r, enum col_proto proto, const void *bytes,
 		      size_t len, void *owner, void (*free_fn)(void *), uint64_t recv_ns,
 		      char *err, size_t errlen);
+
+/**
+ * Counts a request refused (load: retryable) or turned down (what it is:
+ * not retryable) for why, and logs one line about it at most once a second
+ * per why ("grpc: 3 requests refused (memory limit reached); answering
+ * RESOURCE_EXHAUSTED with RetryInfo"). detail and answer may be NULL. Any
+ * thread.
+ */
+void col_ingest_refused(struct col_server *srv, enum col_metric_proto p, enum col_reason why,
+			const char *detail, const char *answer);
+
+/**
+ * Why, for an error of the ingest path: -EAGAIN queue, -ESHUTDOWN,
+ * -ENOBUFS memory, -EINVAL invalid, -EMSGSIZE/-E2BIG too large (the decoder's
+ * "too big, too many"), anything else unavailable (out of memory, the store).
+ */
+enum col_reason col_reason_of(int err);
+
+/** The answer each receiver gives for why ("429", "INVALID_ARGUMENT"), for logs. */
+const char *col_answer_name(enum col_metric_proto p, enum col_reason why);
+
+/**
+ * False (with the reason in why) when a listener could not take a
+ * connection in the last 2 s (descriptor limit): for /healthz. Loop thread.
+ */
+bool col_ingest_listeners_ok(struct col_server *srv, char *why, size_t whylen);
 
 /** CLOCK_REALTIME in ns. */
 uint64_t col_now_ns(void);

@@ -14,7 +14,9 @@
 
 #include "analytics/analytics.h"
 #include "forward/forward.h"
+#include "ingest/auth.h"
 #include "ingest/grpc_recv.h"
+#include "ingest/listen.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -24,9 +26,12 @@ extern char **environ;
 
 struct ternd {
 	struct col_server srv;
-	uv_signal_t sigterm, sigint;
-	bool signals_on; /* sigterm and sigint initialised */
+	uv_signal_t sigterm, sigint, sighup;
+	bool signals_on; /* sigterm, sigint and sighup initialised */
 	uv_timer_t drain_timer;
+	uv_timer_t trim_timer;
+	bool trim_timer_on;
+	bool was_quiet;
 	bool drain_timer_on;
 	bool stage_closing;
 	int exit_code;
@@ -144,6 +149,25 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_timer_start(&t->drain_timer, on_drain_timer, 0, 5);
 }
 
+/* SIGHUP: read --tls-cert/--tls-key/--tls-client-ca again (renewed
+ * certificates); new connections get them, open ones keep theirs. */
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+	struct ternd *t = sig->data;
+	(void)signum;
+	struct col_http *hs[] = { t->srv.otlp_http, t->srv.query };
+	for (size_t i = 0; i < 2; i++) {
+		char err[512];
+		if (hs[i] == NULL)
+			continue;
+		int r = col_http_reload_tls(hs[i], err, sizeof(err));
+		if (r < 0)
+			col_log(COL_LOG_ERROR, "SIGHUP: %s; keeping the certificate in use", err);
+		else if (r > 0)
+			col_log(COL_LOG_INFO, "SIGHUP: TLS certificate reloaded for new connections");
+	}
+}
+
 static size_t render_fwd_metrics(void *arg, char *buf, size_t len)
 {
 	struct ternd *t = arg;
@@ -236,15 +260,35 @@ static void init_signals(struct ternd *t)
 	if (t->signals_on)
 		return;
 	uv_signal_init(t->srv.loop, &t->sigterm);
+	uv_signal_init(t->srv.loop, &t->sighup);
+	t->sighup.data = t;
 	uv_signal_init(t->srv.loop, &t->sigint);
 	t->sigterm.data = t;
 	t->sigint.data = t;
 	t->signals_on = true;
 }
 
+/*
+ * Gives freed memory back to the kernel once things are quiet: after a
+ * burst (or an attack whose connections were closed) glibc keeps the freed
+ * heap, in every thread's arena, and RSS stays high. Not while requests are
+ * in flight: batches reuse that heap (see mallopt in main).
+ */
+static void on_trim_timer(uv_timer_t *timer)
+{
+	struct ternd *t = timer->data;
+	bool quiet = atomic_load(&t->srv.metrics.mem_used) < t->srv.metrics.mem_limit / 16;
+	if (quiet && t->was_quiet)
+		malloc_trim(0);
+	t->was_quiet = quiet;
+}
+
 static void close_handles(struct ternd *t)
 {
+	if (t->trim_timer_on)
+		uv_close((uv_handle_t *)&t->trim_timer, NULL);
 	uv_close((uv_handle_t *)&t->sigterm, NULL);
+	uv_close((uv_handle_t *)&t->sighup, NULL);
 	uv_close((uv_handle_t *)&t->sigint, NULL);
 	if (t->drain_timer_on)
 		uv_close((uv_handle_t *)&t->drain_timer, NULL);
@@ -268,6 +312,14 @@ int main(int argc, char **argv)
 	}
 	col_log_threshold = s->cfg.log_level;
 	signal(SIGPIPE, SIG_IGN);
+	/* A descriptor per connection: take all the kernel allows; the
+	 * listeners refuse before the last --fd-reserve are used. */
+	uint64_t nofile = col_raise_nofile();
+	if (nofile < 4u * s->cfg.fd_reserve)
+		col_log(COL_LOG_WARN, "only %llu file descriptors (RLIMIT_NOFILE); connections past "
+				      "%llu are refused",
+			(unsigned long long)nofile,
+			(unsigned long long)(nofile > s->cfg.fd_reserve ? nofile - s->cfg.fd_reserve : 0));
 	/* Batch arenas grow in 64 KiB..1 MiB chunks, one set per request: keep
 	 * them on the heap (reused) instead of mmap/munmap per request, which
 	 * costs a page fault per page touched. The memory limit still bounds
@@ -319,6 +371,26 @@ int main(int argc, char **argv)
 	init_signals(&t);
 	uv_signal_start(&t.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&t.sigint, on_signal, SIGINT);
+	uv_signal_start(&t.sighup, on_sighup, SIGHUP);
+
+	/* Plaintext and open to all: fine on loopback, not elsewhere. */
+	const struct {
+		const char *name, *addr, *token;
+	} ls[] = { { "otlp-grpc", s->cfg.otlp_grpc, s->cfg.ingest_token },
+		   { "otlp-http", s->cfg.otlp_http, s->cfg.ingest_token },
+		   { "query", s->cfg.query, s->cfg.query_token } };
+	bool tls = s->cfg.tls_cert[0] != '\0';
+	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++)
+		if (!col_addr_is_loopback(ls[i].addr) && ls[i].token[0] == '\0' && (i == 0 || !tls))
+			col_log(COL_LOG_WARN, "%s listens on %s without TLS or a token: anyone who "
+					      "reaches it can use it (set --%s-token, or bind "
+					      "127.0.0.1 behind a TLS proxy; docs/security.md)",
+				ls[i].name, ls[i].addr, i < 2 ? "ingest" : "query");
+
+	if (tls && !col_addr_is_loopback(s->cfg.otlp_grpc))
+		col_log(COL_LOG_WARN, "otlp-grpc listens on %s in plaintext: --tls-cert covers the "
+				      "HTTP listeners only (docs/security.md)",
+			s->cfg.otlp_grpc);
 
 	r = col_grpc_start(s, &s->grpc, bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {
@@ -329,7 +401,7 @@ int main(int argc, char **argv)
 	}
 	printf("listening otlp-grpc %s\n", bound);
 
-	r = col_http_start(s, s->cfg.otlp_http, "/", col_otlp_http_handle,
+	r = col_http_start(s, "otlp-http", s->cfg.otlp_http, "/", col_otlp_http_handle,
 			   s->cfg.max_request_bytes, &s->otlp_http, bound, sizeof(bound), err,
 			   sizeof(err));
 	if (r != 0) {
@@ -339,8 +411,8 @@ int main(int argc, char **argv)
 	}
 	printf("listening otlp-http %s\n", bound);
 
-	r = col_http_start(s, s->cfg.query, "/", col_query_handle, 1 << 20, &s->query, bound,
-			   sizeof(bound), err, sizeof(err));
+	r = col_http_start(s, "query", s->cfg.query, "/", col_query_handle, 1 << 20, &s->query,
+			   bound, sizeof(bound), err, sizeof(err));
 	if (r != 0) {
 		col_log(COL_LOG_ERROR, "query: %s; exiting", err);
 		t.exit_code = 1;
@@ -348,6 +420,11 @@ int main(int argc, char **argv)
 	}
 	printf("listening query %s\n", bound);
 	fflush(stdout);
+	uv_timer_init(&loop, &t.trim_timer);
+	t.trim_timer.data = &t;
+	t.trim_timer_on = true;
+	uv_unref((uv_handle_t *)&t.trim_timer);
+	uv_timer_start(&t.trim_timer, on_trim_timer, 2000, 2000);
 
 out_close:
 	init_signals(&t);

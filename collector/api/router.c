@@ -19,6 +19,12 @@ struct col_route {
 static int get_healthz(struct col_server *srv, h2o_req_t *req)
 {
 	static const char body[] = "{\"status\":\"ok\"}\n";
+	char why[200], msg[300];
+	if (!srv->draining && !col_ingest_listeners_ok(srv, why, sizeof(why))) {
+		int n = snprintf(msg, sizeof(msg), "{\"status\":\"unhealthy\",\"reason\":\"%s\"}\n", why);
+		col_http_send(req, 503, "Service Unavailable", "application/json", msg, (size_t)n);
+		return 0;
+	}
 	const char *b = srv->draining ? "{\"status\":\"draining\"}\n" : body;
 	col_http_send(req, srv->draining ? 503 : 200, srv->draining ? "Service Unavailable" : "OK",
 		      "application/json", b, strlen(b));
@@ -69,7 +75,10 @@ int col_query_handle(struct col_server *srv, h2o_req_t *req)
 			       strlen(r->path)))
 			continue;
 		path_found = true;
-		if (h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)))
+		/* HEAD: as GET; h2o sends the headers without the body. */
+		if (h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)) ||
+		    (strcmp(r->method, "GET") == 0 &&
+		     h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))))
 			return r->fn(srv, req);
 	}
 	if (!path_found && col_api_prefixed(srv, req) == 0)

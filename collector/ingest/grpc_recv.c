@@ -8,6 +8,17 @@
  * (grpc_call_start_batch is thread-safe). The CQ thread sees the reply
  * complete and frees the call. Errors found before submitting are answered
  * straight from the CQ thread.
+ *
+ * ternd accepts the connections itself (ingest/listen.c) and hands them to
+ * gRPC core, whose own listener stops for good after one EMFILE. gRPC core's
+ * decompression is off: it inflated a whole message before checking its
+ * size (a 4 MB gzip bomb took 4 GiB); ternd inflates with the bounded
+ * gunzip that HTTP uses, reserving the output against --memory-limit.
+ *
+ * Answers: a request refused for what it is (undecodable, too big, too
+ * many) gets INVALID_ARGUMENT, which clients do not retry; load gets
+ * RESOURCE_EXHAUSTED with google.rpc.RetryInfo (retry after a delay), and
+ * shutting down UNAVAILABLE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +32,12 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include <grpc/grpc_posix.h>
+
+#include "ingest/auth.h"
 #include "ingest/grpc_recv.h"
+#include "ingest/inflate.h"
+#include "ingest/listen.h"
 #include "log.h"
 #include "server.h"
 
@@ -43,6 +59,8 @@ struct slot {
 	grpc_byte_buffer *payload;
 	grpc_byte_buffer *resp;
 	grpc_slice details;
+	grpc_metadata trailer;  /* grpc-status-details-bin, when has_trailer */
+	bool has_trailer;
 	int cancelled;
 	bool counted; /* in srv->inflight */
 	bool generic; /* an unregistered method (grpc_server_request_call) */
@@ -52,6 +70,9 @@ struct slot {
 struct col_grpc {
 	struct col_server *srv;
 	grpc_server *server;
+	grpc_server_credentials *creds;
+	grpc_resource_quota *quota;
+	struct col_listener listener;
 	grpc_completion_queue *cq;
 	void *method;
 	uv_thread_t thread;
@@ -60,6 +81,7 @@ struct col_grpc {
 	uv_async_t done_async; /* the CQ thread has exited */
 	int shutdown_tag;
 	_Atomic bool draining; /* answer new calls UNAVAILABLE */
+	struct col_ratelimit undelivered_log;
 	_Atomic bool stopping; /* server shut down: stop requesting calls */
 	uv_timer_t cancel_timer;
 	bool cancel_timer_on;
@@ -80,6 +102,8 @@ static void slot_free(struct slot *s)
 	if (s->resp)
 		grpc_byte_buffer_destroy(s->resp);
 	grpc_slice_unref(s->details);
+	if (s->has_trailer)
+		grpc_slice_unref(s->trailer.value);
 	grpc_metadata_array_destroy(&s->md);
 	if (s->generic)
 		grpc_call_details_destroy(&s->call_details);
@@ -137,10 +161,67 @@ static int request_generic(struct col_grpc *g)
  * Starts the reply: status, details and (for OK) the response message.
  * Any thread. The CQ thread frees the slot when the batch completes.
  */
+/* Appends v as a protobuf varint. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/*
+ * google.rpc.Status{code, message, details: [Any{RetryInfo{retry_delay}}]}:
+ * the grpc-status-details-bin trailer that tells an OTLP exporter to retry
+ * after delay_ms. Hand-encoded (three nested messages, no repeated fields)
+ * into buf of at least 256 + msg bytes; returns its length.
+ * TODO: move next to otlp_encode_status_proto() in proto/.
+ */
+static size_t encode_retry_status(uint8_t *buf, int32_t code, const char *msg, size_t ml,
+				  uint32_t delay_ms)
+{
+	static const char type_url[] = "type.googleapis.com/google.rpc.RetryInfo";
+	uint8_t dur[24], info[32], any[128];
+	size_t nd = 0, ni = 0, na = 0, n = 0;
+	dur[nd++] = 0x08; /* seconds */
+	nd += put_varint(dur + nd, delay_ms / 1000);
+	dur[nd++] = 0x10; /* nanos */
+	nd += put_varint(dur + nd, (uint64_t)(delay_ms % 1000) * 1000000);
+	info[ni++] = 0x0a; /* retry_delay */
+	ni += put_varint(info + ni, nd);
+	memcpy(info + ni, dur, nd);
+	ni += nd;
+	any[na++] = 0x0a; /* type_url */
+	na += put_varint(any + na, sizeof(type_url) - 1);
+	memcpy(any + na, type_url, sizeof(type_url) - 1);
+	na += sizeof(type_url) - 1;
+	any[na++] = 0x12; /* value */
+	na += put_varint(any + na, ni);
+	memcpy(any + na, info, ni);
+	na += ni;
+	buf[n++] = 0x08; /* code */
+	n += put_varint(buf + n, (uint64_t)code);
+	buf[n++] = 0x12; /* message */
+	n += put_varint(buf + n, ml);
+	memcpy(buf + n, msg, ml);
+	n += ml;
+	buf[n++] = 0x1a; /* details */
+	n += put_varint(buf + n, na);
+	memcpy(buf + n, any, na);
+	return n + na;
+}
+
+/* How long an overloaded ternd asks clients to wait. */
+#define RETRY_DELAY_MS 1000
+
 static void send_reply(struct slot *s, grpc_status_code code, const char *details,
 		       const uint8_t *msg, size_t msglen)
 {
 	grpc_op ops[4];
+	uint8_t status_buf[512];
 	size_t n = 0;
 	memset(ops, 0, sizeof(ops));
 	s->phase = SLOT_REPLYING;
@@ -158,6 +239,22 @@ static void send_reply(struct slot *s, grpc_status_code code, const char *detail
 	s->details = details && details[0] ? grpc_slice_from_copied_string(details) :
 					     grpc_empty_slice();
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	if (code == GRPC_STATUS_RESOURCE_EXHAUSTED) {
+		/* Load, not the request: say when to come back (without RetryInfo
+		 * OTLP exporters take RESOURCE_EXHAUSTED as final). */
+		size_t ml = details ? strlen(details) : 0;
+		if (ml > 200)
+			ml = 200;
+		memset(&s->trailer, 0, sizeof(s->trailer));
+		s->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+		s->trailer.value = grpc_slice_from_copied_buffer(
+			(const char *)status_buf,
+			encode_retry_status(status_buf, code, details ? details : "", ml,
+					    RETRY_DELAY_MS));
+		s->has_trailer = true;
+		ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+		ops[n].data.send_status_from_server.trailing_metadata = &s->trailer;
+	}
 	ops[n].data.send_status_from_server.status = code;
 	ops[n].data.send_status_from_server.status_details = &s->details;
 	n++;
@@ -182,7 +279,11 @@ static void reply_ack(struct col_ingest_req *r, int status)
 		snprintf(msg, sizeof(msg), "ternd cannot take the batch now (%s); retry later",
 			 status == -ESHUTDOWN ? "shutting down" :
 			 status == -EAGAIN    ? "pipeline queue full" : strerror(-status));
-		send_reply(s, GRPC_STATUS_UNAVAILABLE, msg, NULL, 0);
+		/* Load (queue full, memory): RESOURCE_EXHAUSTED with RetryInfo.
+		 * Shutting down, the store failing: UNAVAILABLE. Both retried. */
+		bool busy = status == -EAGAIN || status == -ENOBUFS;
+		send_reply(s, busy ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_UNAVAILABLE, msg,
+			   NULL, 0);
 		return;
 	}
 	struct otlp_response resp = { 0 };
@@ -208,6 +309,133 @@ static void free_slice_box(void *p)
 	free(sl);
 }
 
+static bool reserve_cb(void *arg, size_t n)
+{
+	return col_mem_reserve(arg, n);
+}
+
+/* Answers a refusal: counts it, logs (rate-limited), replies. CQ thread. */
+static void refuse_why(struct slot *s, enum col_reason why, const char *detail)
+{
+	static const grpc_status_code codes[COL_WHY_N] = {
+		GRPC_STATUS_RESOURCE_EXHAUSTED, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		GRPC_STATUS_UNAVAILABLE,	GRPC_STATUS_UNAVAILABLE,
+		GRPC_STATUS_INVALID_ARGUMENT,	GRPC_STATUS_INVALID_ARGUMENT,
+		GRPC_STATUS_UNAUTHENTICATED,
+	};
+	char msg[320];
+	col_ingest_refused(s->g->srv, COL_M_GRPC, why, detail, col_answer_name(COL_M_GRPC, why));
+	switch (why) {
+	case COL_WHY_MEMORY:
+		snprintf(msg, sizeof(msg), "ternd memory limit reached; retry later");
+		break;
+	case COL_WHY_SHUTDOWN:
+		snprintf(msg, sizeof(msg), "ternd is shutting down; retry later");
+		break;
+	case COL_WHY_UNAVAILABLE:
+		snprintf(msg, sizeof(msg), "ternd out of memory; retry later");
+		break;
+	case COL_WHY_UNAUTHENTICATED:
+		snprintf(msg, sizeof(msg), "send 'authorization: Bearer TOKEN' (ternd --ingest-token)");
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "%s", detail ? detail : "bad request");
+	}
+	send_reply(s, codes[why], msg, NULL, 0);
+}
+
+static void refuse(struct slot *s, int err, const char *detail)
+{
+	refuse_why(s, col_reason_of(err), detail);
+}
+
+/* The call's "authorization" metadata matches --ingest-token (or none is set). */
+static bool authorized(const struct col_server *srv, const struct slot *s)
+{
+	const char *token = srv->cfg.ingest_token;
+	if (token[0] == '\0')
+		return true;
+	for (size_t i = 0; i < s->md.count; i++)
+		if (grpc_slice_str_cmp(s->md.metadata[i].key, "authorization") == 0)
+			return col_bearer_ok(token,
+					     (const char *)GRPC_SLICE_START_PTR(s->md.metadata[i].value),
+					     GRPC_SLICE_LENGTH(s->md.metadata[i].value));
+	return false;
+}
+
+/*
+ * The request message as one contiguous slice in *box: inflated (bounded,
+ * reserved against the memory limit into *mem) when the client compressed
+ * it. Returns 0 or a negative errno for refuse(), with a message in err.
+ */
+static int read_payload(struct col_grpc *g, struct slot *s, grpc_slice *box, uint64_t *mem,
+			char *err, size_t errlen)
+{
+	struct col_server *srv = g->srv;
+	grpc_byte_buffer *bb = s->payload;
+	grpc_compression_algorithm alg = bb->type == GRPC_BB_RAW ? bb->data.raw.compression :
+								   GRPC_COMPRESS_NONE;
+	if (alg == GRPC_COMPRESS_NONE) {
+		grpc_byte_buffer_reader rd;
+		if (!grpc_byte_buffer_reader_init(&rd, bb)) {
+			snprintf(err, errlen, "unreadable request payload");
+			return -EINVAL;
+		}
+		*box = grpc_byte_buffer_reader_readall(&rd);
+		grpc_byte_buffer_reader_destroy(&rd);
+		return 0;
+	}
+	if (alg != GRPC_COMPRESS_GZIP && alg != GRPC_COMPRESS_DEFLATE) {
+		snprintf(err, errlen, "unsupported grpc-encoding (use gzip, deflate or identity)");
+		return -EINVAL;
+	}
+	/* Never grpc_byte_buffer_reader_init() here: it would inflate the
+	 * whole message, unbounded. Flatten the compressed slices (bounded by
+	 * the max receive length, already reserved) and inflate ourselves. */
+	grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+	uint8_t *flat = NULL;
+	const uint8_t *in;
+	size_t inlen = sb->length;
+	if (sb->count == 1) {
+		in = GRPC_SLICE_START_PTR(sb->slices[0]);
+	} else {
+		flat = malloc(inlen ? inlen : 1);
+		if (flat == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		size_t off = 0;
+		for (size_t i = 0; i < sb->count; i++) {
+			memcpy(flat + off, GRPC_SLICE_START_PTR(sb->slices[i]),
+			       GRPC_SLICE_LENGTH(sb->slices[i]));
+			off += GRPC_SLICE_LENGTH(sb->slices[i]);
+		}
+		in = flat;
+	}
+	uint8_t *out = NULL;
+	size_t outlen = 0, reserved = 0;
+	int r = col_gunzip_reserve(in, inlen, srv->cfg.max_request_bytes, &out, &outlen,
+				   reserve_cb, &srv->metrics, &reserved);
+	free(flat);
+	*mem += reserved;
+	if (r == -EMSGSIZE) {
+		snprintf(err, errlen, "message inflates past the largest request (%llu bytes)",
+			 (unsigned long long)srv->cfg.max_request_bytes);
+		return r;
+	}
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "message is not valid %s",
+			 alg == GRPC_COMPRESS_GZIP ? "gzip" : "deflate");
+		return r;
+	}
+	if (r != 0) {
+		snprintf(err, errlen, "%s", r == -ENOBUFS ? "memory limit reached" : "out of memory");
+		return r;
+	}
+	*box = grpc_slice_new(out, outlen, free);
+	return 0;
+}
+
 /* A call arrived with its request message. CQ thread. */
 static void handle_call(struct col_grpc *g, struct slot *s)
 {
@@ -218,14 +446,15 @@ static void handle_call(struct col_grpc *g, struct slot *s)
 	s->counted = true;
 	ADD(srv->inflight, 1);
 	if (atomic_load_explicit(&g->draining, memory_order_relaxed)) {
-		col_metrics_request(m, COL_M_GRPC, COL_OUT_REFUSED);
-		send_reply(s, GRPC_STATUS_UNAVAILABLE, "ternd is shutting down; retry later",
-			   NULL, 0);
+		refuse(s, -ESHUTDOWN, NULL);
+		return;
+	}
+	if (!authorized(srv, s)) {
+		refuse_why(s, COL_WHY_UNAUTHENTICATED, NULL);
 		return;
 	}
 	if (s->payload == NULL) {
-		col_metrics_request(m, COL_M_GRPC, COL_OUT_INVALID);
-		send_reply(s, GRPC_STATUS_INVALID_ARGUMENT, "no request message", NULL, 0);
+		refuse(s, -EINVAL, "no request message");
 		return;
 	}
 	size_t len = grpc_byte_buffer_length(s->payload);
@@ -235,61 +464,36 @@ static void handle_call(struct col_grpc *g, struct slot *s)
 	 * decoding, and refuse if that would pass the limit. */
 	uint64_t estimate = (uint64_t)len * 2 + 4096;
 	if (!col_mem_reserve(m, estimate)) {
-		col_metrics_request(m, COL_M_GRPC, COL_OUT_REFUSED);
-		col_log(COL_LOG_WARN, "grpc: memory limit reached (%llu of %llu bytes used); "
-				      "answering UNAVAILABLE",
-			(unsigned long long)atomic_load(&m->mem_used),
-			(unsigned long long)m->mem_limit);
-		send_reply(s, GRPC_STATUS_UNAVAILABLE, "ternd memory limit reached; retry later",
-			   NULL, 0);
+		refuse(s, -ENOBUFS, NULL);
 		return;
 	}
 	s->req.mem = estimate;
 
-	grpc_byte_buffer_reader rd;
-	if (!grpc_byte_buffer_reader_init(&rd, s->payload)) {
-		col_mem_release(m, s->req.mem);
-		col_metrics_request(m, COL_M_GRPC, COL_OUT_INVALID);
-		col_log(COL_LOG_INFO, "grpc: cannot read a request payload; answering INVALID_ARGUMENT");
-		send_reply(s, GRPC_STATUS_INVALID_ARGUMENT, "unreadable request payload", NULL, 0);
-		return;
-	}
 	grpc_slice *box = malloc(sizeof(*box));
 	if (box == NULL) {
-		grpc_byte_buffer_reader_destroy(&rd);
 		col_mem_release(m, s->req.mem);
-		col_metrics_request(m, COL_M_GRPC, COL_OUT_REFUSED);
-		send_reply(s, GRPC_STATUS_UNAVAILABLE, "out of memory", NULL, 0);
+		refuse(s, -ENOMEM, NULL);
 		return;
 	}
-	*box = grpc_byte_buffer_reader_readall(&rd);
-	grpc_byte_buffer_reader_destroy(&rd);
+	int r = read_payload(g, s, box, &s->req.mem, err, sizeof(err));
 	grpc_byte_buffer_destroy(s->payload);
 	s->payload = NULL;
+	if (r != 0) {
+		free(box);
+		col_mem_release(m, s->req.mem);
+		s->req.mem = 0;
+		refuse(s, r, err);
+		return;
+	}
 
-	int r = col_ingest_decode(&s->req, COL_PROTO_GRPC, GRPC_SLICE_START_PTR(*box),
-				  GRPC_SLICE_LENGTH(*box), box, free_slice_box, col_now_ns(),
-				  err, sizeof(err));
+	r = col_ingest_decode(&s->req, COL_PROTO_GRPC, GRPC_SLICE_START_PTR(*box),
+			      GRPC_SLICE_LENGTH(*box), box, free_slice_box, col_now_ns(), err,
+			      sizeof(err));
 	if (r != 0) {
 		free_slice_box(box);
 		col_mem_release(m, s->req.mem);
 		s->req.mem = 0;
-		if (r == -EINVAL || r == -EMSGSIZE) {
-			col_metrics_request(m, COL_M_GRPC, COL_OUT_INVALID);
-			col_log(COL_LOG_INFO, "grpc: undecodable Export request (%s); answering %s",
-				err, r == -EINVAL ? "INVALID_ARGUMENT" : "RESOURCE_EXHAUSTED");
-			send_reply(s, r == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT :
-						     GRPC_STATUS_RESOURCE_EXHAUSTED,
-				   err, NULL, 0);
-		} else {
-			col_metrics_request(m, COL_M_GRPC, COL_OUT_REFUSED);
-			col_log(COL_LOG_WARN, "grpc: %s while decoding; answering UNAVAILABLE",
-				r == -ENOBUFS ? "memory limit reached" : "out of memory");
-			send_reply(s, GRPC_STATUS_UNAVAILABLE,
-				   r == -ENOBUFS ? "ternd memory limit reached; retry later" :
-						   "ternd out of memory; retry later",
-				   NULL, 0);
-		}
+		refuse(s, r, err);
 		return;
 	}
 	if (s->req.n_spans == 0) {
@@ -324,10 +528,16 @@ static void cq_thread(void *arg)
 		}
 		struct slot *s = ev.tag;
 		if (s->phase == SLOT_REPLYING) {
-			if (!ev.success || s->cancelled)
-				col_log(COL_LOG_WARN, "grpc: a reply was not delivered (%s); the "
-						      "client sees the call cancelled",
-					ev.success ? "call cancelled" : "batch failed");
+			if (!ev.success || s->cancelled) {
+				/* One line a second: a flood of half-open streams must
+				 * not become a flood of log lines. */
+				uint64_t n;
+				if (col_ratelimit_ok(&g->undelivered_log, &n))
+					col_log(COL_LOG_WARN, "grpc: %llu repl%s not delivered (%s); "
+							      "the client sees the call cancelled",
+						(unsigned long long)n + 1, n ? "ies were" : "y was",
+						ev.success ? "call cancelled" : "batch failed");
+			}
 			slot_free(s);
 			continue;
 		}
@@ -363,18 +573,24 @@ static void on_calls(struct col_xq *q, struct col_xq_node *list)
 	}
 }
 
-static int split_host_port(const char *addr, char *host, size_t hostlen, int *port)
+static void on_done_async(uv_async_t *a);
+
+/* A connection from ternd's listener, for gRPC core. Loop thread. */
+static void on_conn(struct col_listener *l, int fd)
 {
-	const char *c = strrchr(addr, ':');
-	if (c == NULL || (size_t)(c - addr) >= hostlen)
-		return -EINVAL;
-	memcpy(host, addr, (size_t)(c - addr));
-	host[c - addr] = '\0';
-	*port = atoi(c + 1);
-	return 0;
+	struct col_grpc *g = l->data;
+	grpc_server_add_channel_from_fd(g->server, fd, g->creds);
 }
 
-static void on_done_async(uv_async_t *a);
+static void release_core_objects(struct col_grpc *g)
+{
+	if (g->creds != NULL)
+		grpc_server_credentials_release(g->creds);
+	g->creds = NULL;
+	if (g->quota != NULL)
+		grpc_resource_quota_unref(g->quota);
+	g->quota = NULL;
+}
 
 int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 		   size_t boundlen, char *err, size_t errlen)
@@ -388,38 +604,56 @@ int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 	g->srv = srv;
 	grpc_init();
 
-	grpc_arg args[3];
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = (int)srv->cfg.max_request_bytes;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
-	args[1].value.integer = 1024;
-	/* gRPC core sets SO_REUSEPORT by default: a second ternd on the same
-	 * port would then start and share the traffic instead of failing. */
-	args[2].type = GRPC_ARG_INTEGER;
-	args[2].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-	args[2].value.integer = 0;
-	grpc_channel_args chargs = { 3, args };
+	/* Everything a client controls is bounded here or in handle_call()
+	 * (docs/security.md lists each limit). */
+	const struct col_config *c = &srv->cfg;
+	g->quota = grpc_resource_quota_create("ternd");
+	grpc_resource_quota_resize(g->quota, (size_t)c->grpc_memory);
+	struct {
+		const char *key;
+		int value;
+	} ints[] = {
+		{ GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)c->max_request_bytes },
+		{ GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)c->max_streams },
+		/* ternd inflates, bounded (read_payload()). */
+		{ GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0 },
+		{ GRPC_ARG_MAX_CONNECTION_IDLE_MS, (int)c->idle_timeout_ms },
+		{ GRPC_ARG_MAX_CONNECTION_AGE_MS,
+		  c->max_connection_age_ms > INT32_MAX ? INT32_MAX : (int)c->max_connection_age_ms },
+		{ GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, (int)c->idle_timeout_ms },
+		{ GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, (int)c->idle_timeout_ms },
+		{ GRPC_ARG_MAX_METADATA_SIZE, 16 << 10 },
+	};
+	enum { N_INTS = sizeof(ints) / sizeof(ints[0]) };
+	grpc_arg args[N_INTS + 1];
+	for (size_t i = 0; i < N_INTS; i++) {
+		args[i].type = GRPC_ARG_INTEGER;
+		args[i].key = (char *)ints[i].key;
+		args[i].value.integer = ints[i].value;
+	}
+	args[N_INTS].type = GRPC_ARG_POINTER;
+	args[N_INTS].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+	args[N_INTS].value.pointer.p = g->quota;
+	args[N_INTS].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+	grpc_channel_args chargs = { N_INTS + 1, args };
 
 	g->cq = grpc_completion_queue_create_for_next(NULL);
 	g->server = grpc_server_create(&chargs, NULL);
 	grpc_server_register_completion_queue(g->server, g->cq, NULL);
 	g->method = grpc_server_register_method(g->server, EXPORT_METHOD, NULL,
 						GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	int port = grpc_server_add_http2_port(g->server, srv->cfg.otlp_grpc, creds);
-	grpc_server_credentials_release(creds);
-	if (port <= 0) {
-		snprintf(err, errlen, "cannot listen on %s for OTLP/gRPC", srv->cfg.otlp_grpc);
+	g->creds = grpc_insecure_server_credentials_create();
+	/* ternd's listener, not grpc_server_add_http2_port (see the top). */
+	g->listener.data = g;
+	g->listener.max_fds = c->max_connections;
+	g->listener.fd_reserve = c->fd_reserve;
+	g->listener.refused_total = &srv->metrics.conns_refused;
+	ret = col_listener_open(&g->listener, srv->loop, "otlp-grpc", c->otlp_grpc, bound,
+				boundlen, err, errlen);
+	if (ret != 0) {
 		ret = -EADDRINUSE;
 		goto out_destroy_server;
 	}
-	char host[200];
-	int cfg_port;
-	if (split_host_port(srv->cfg.otlp_grpc, host, sizeof(host), &cfg_port) != 0)
-		snprintf(host, sizeof(host), "0.0.0.0");
-	snprintf(bound, boundlen, "%s:%d", host, port);
 
 	ret = col_xq_init(&g->xq, srv->loop, on_calls);
 	if (ret != 0) {
@@ -433,6 +667,11 @@ int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
 	}
 	g->done_async.data = g;
 	grpc_server_start(g->server);
+	ret = col_listener_start(&g->listener, on_conn);
+	if (ret != 0) {
+		snprintf(err, errlen, "uv_poll_start: %s", uv_strerror(ret));
+		goto out_shutdown;
+	}
 	for (uint32_t i = 0; i < srv->cfg.grpc_calls + GENERIC_CALLS; i++) {
 		if ((i < srv->cfg.grpc_calls ? request_call(g) : request_generic(g)) != 0) {
 			snprintf(err, errlen, "cannot request gRPC calls");
@@ -464,8 +703,10 @@ out_shutdown:
 		else if (ev.type == GRPC_OP_COMPLETE)
 			slot_free(ev.tag);
 	}
+	col_listener_close(&g->listener, NULL);
 	grpc_server_destroy(g->server);
 	grpc_completion_queue_destroy(g->cq);
+	release_core_objects(g);
 	uv_close((uv_handle_t *)&g->done_async, NULL);
 	col_xq_close(&g->xq, NULL);
 	/* g is referenced by the closing handles; leaked on this fatal path
@@ -475,8 +716,10 @@ out_shutdown:
 
 out_close_xq:
 	col_xq_close(&g->xq, NULL);
+	col_listener_close(&g->listener, NULL);
 out_destroy_server:
 	grpc_server_destroy(g->server);
+	release_core_objects(g);
 	grpc_completion_queue_shutdown(g->cq);
 	while (grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
 		       .type != GRPC_QUEUE_SHUTDOWN) {
@@ -496,6 +739,11 @@ void col_grpc_stop_accepting(struct col_grpc *g)
 	atomic_store(&g->draining, true);
 }
 
+const struct col_listener *col_grpc_listener(const struct col_grpc *g)
+{
+	return &g->listener;
+}
+
 void col_grpc_cancel_all(struct col_grpc *g)
 {
 	if (g->shutdown_called)
@@ -513,6 +761,12 @@ static void on_handle_closed(uv_handle_t *h)
 	done(arg);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct col_grpc *g = container_of(h, struct col_grpc, listener.poll);
+	on_handle_closed((uv_handle_t *)&g->done_async);
+}
+
 static void on_xq_closed(struct col_xq *q)
 {
 	on_handle_closed((uv_handle_t *)&((struct col_grpc *)q->data)->done_async);
@@ -524,8 +778,10 @@ static void finish_close(struct col_grpc *g)
 	g->thread_started = false;
 	grpc_server_destroy(g->server);
 	grpc_completion_queue_destroy(g->cq);
+	release_core_objects(g);
 	grpc_shutdown();
-	g->pending_closes = 3;
+	g->pending_closes = g->listener.fd >= 0 ? 4 : 3;
+	col_listener_close(&g->listener, on_listener_closed);
 	g->xq.data = g;
 	uv_timer_stop(&g->cancel_timer);
 	uv_close((uv_handle_t *)&g->cancel_timer, on_handle_closed);
@@ -560,6 +816,9 @@ void col_grpc_close(struct col_grpc *g, void (*done)(void *arg), void *arg)
 	 * completes once they are sent. Calls still open after the timeout
 	 * (a stuck client) are cancelled. */
 	grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+	/* No connection for a server shutting down. */
+	if (g->listener.fd >= 0)
+		uv_poll_stop(&g->listener.poll);
 	uv_timer_init(g->srv->loop, &g->cancel_timer);
 	g->cancel_timer.data = g;
 	uv_timer_start(&g->cancel_timer, on_cancel_timer, g->srv->cfg.shutdown_timeout_ms + 1, 0);

@@ -26,6 +26,9 @@ int col_grpc_start(struct col_server *srv, struct col_grpc **out, char *bound,
  */
 void col_grpc_stop_accepting(struct col_grpc *g);
 
+/** The listener, for /healthz. Loop thread. */
+const struct col_listener *col_grpc_listener(const struct col_grpc *g);
+
 /** Cancels every call still open. Only after col_grpc_close(). Loop thread. */
 void col_grpc_cancel_all(struct col_grpc *g);
 

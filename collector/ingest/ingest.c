@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "http.h"
+#include "ingest/grpc_recv.h"
+#include "ingest/listen.h"
 #include "log.h"
 #include "server.h"
 
@@ -12,6 +15,52 @@ uint64_t col_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+enum col_reason col_reason_of(int err)
+{
+	switch (err) {
+	case -EAGAIN: return COL_WHY_QUEUE;
+	case -ESHUTDOWN: return COL_WHY_SHUTDOWN;
+	case -ENOBUFS: return COL_WHY_MEMORY;
+	case -EINVAL: return COL_WHY_INVALID;
+	case -EMSGSIZE:
+	case -E2BIG: return COL_WHY_TOO_LARGE;
+	default: return COL_WHY_UNAVAILABLE;
+	}
+}
+
+const char *col_answer_name(enum col_metric_proto p, enum col_reason why)
+{
+	static const char *const grpc[COL_WHY_N] = {
+		"RESOURCE_EXHAUSTED with RetryInfo", "RESOURCE_EXHAUSTED with RetryInfo",
+		"UNAVAILABLE", "UNAVAILABLE", "INVALID_ARGUMENT", "INVALID_ARGUMENT",
+		"UNAUTHENTICATED",
+	};
+	static const char *const http[COL_WHY_N] = { "429", "429", "503", "503", "400", "413",
+						     "401" };
+	return p == COL_M_GRPC ? grpc[why] : http[why];
+}
+
+void col_ingest_refused(struct col_server *srv, enum col_metric_proto p, enum col_reason why,
+			const char *detail, const char *answer)
+{
+	static const char *const what[COL_WHY_N] = {
+		"memory limit reached", "pipeline queue full", "shutting down", "out of memory or storage failing",
+		"invalid request", "request too large", "no valid bearer token",
+	};
+	struct col_metrics *m = &srv->metrics;
+	uint64_t suppressed;
+	col_metrics_reason(m, p, why);
+	if (!col_metrics_should_log(m, why, &suppressed))
+		return;
+	col_log(why >= COL_WHY_INVALID ? COL_LOG_INFO : COL_LOG_WARN,
+		"%s: %llu request(s) refused (%s%s%s%s); answering %s (ternd_requests_refused_total"
+		"{reason=\"%s\"})",
+		p == COL_M_GRPC ? "grpc" : "http", (unsigned long long)suppressed + 1, what[why],
+		detail ? ": " : "", detail ? detail : "",
+		why == COL_WHY_MEMORY ? ", see --memory-limit" : "", answer ? answer : "an error",
+		col_reason_name(why));
 }
 
 #define ADD(x, n) atomic_fetch_add_explicit(&(x), (n), memory_order_relaxed)
@@ -26,7 +75,13 @@ static void finish(struct col_ingest_req *r, int status)
 		col_metrics_request(m, r->mproto, r->n_rejected ? COL_OUT_PARTIAL : COL_OUT_OK);
 	} else {
 		ADD(m->spans_refused, r->n_spans);
-		col_metrics_request(m, r->mproto, COL_OUT_REFUSED);
+		/* After decoding, every refusal is about ternd, not the request. */
+		enum col_reason why = col_reason_of(status);
+		if (why >= COL_WHY_INVALID)
+			why = COL_WHY_UNAVAILABLE;
+		col_ingest_refused(r->srv, r->mproto, why,
+				   why == COL_WHY_UNAVAILABLE ? strerror(-status) : NULL,
+				   col_answer_name(r->mproto, why));
 	}
 	col_batch_free(r->batch);
 	r->batch = NULL;
@@ -38,9 +93,6 @@ static void on_ack(void *arg, int status)
 {
 	struct col_ingest_req *r = arg;
 	SUB(r->srv->metrics.queue_depth, 1);
-	if (status != 0)
-		col_log(COL_LOG_WARN, "pipeline refused a batch of %llu spans: %s; answering retryable",
-			(unsigned long long)r->n_spans, strerror(-status));
 	finish(r, status);
 }
 
@@ -62,10 +114,7 @@ void col_ingest_submit(struct col_ingest_req *r)
 		}
 		SUB(srv->metrics.queue_depth, 1);
 	}
-	col_log(COL_LOG_WARN, "refusing a batch of %llu spans: %s; answering retryable",
-		(unsigned long long)r->n_spans,
-		st == -EAGAIN ? "pipeline queue full" : st == -ESHUTDOWN ? "shutting down" :
-							     strerror(-st));
+	/* Counted and logged (rate-limited) by the receiver's reply. */
 	finish(r, st);
 }
 
@@ -125,4 +174,20 @@ int col_ingest_decode(struct col_ingest_req *r, enum col_proto proto, const void
 out_free_batch:
 	otlp_batch_free(b);
 	return ret;
+}
+
+bool col_ingest_listeners_ok(struct col_server *srv, char *why, size_t whylen)
+{
+	/* A listener that refused within the last 2 s cannot take a new
+	 * connection now: the process is at its descriptor limit. */
+	uint64_t now = uv_now(srv->loop);
+	const struct col_listener *ls[3] = {
+		srv->grpc ? col_grpc_listener(srv->grpc) : NULL,
+		srv->otlp_http ? col_http_listener(srv->otlp_http) : NULL,
+		srv->query ? col_http_listener(srv->query) : NULL,
+	};
+	for (size_t i = 0; i < 3; i++)
+		if (ls[i] != NULL && col_listener_troubled(ls[i], now, 2000, why, whylen))
+			return false;
+	return true;
 }

@@ -12,12 +12,14 @@
 #include <string.h>
 
 #include "http.h"
+#include "ingest/auth.h"
 #include "ingest/inflate.h"
 #include "log.h"
 #include "otlp.h"
 #include "server.h"
 
 #define RPC_INVALID_ARGUMENT 3
+#define RPC_RESOURCE_EXHAUSTED 8
 #define RPC_UNAVAILABLE 14
 
 struct http_job {
@@ -30,7 +32,7 @@ struct http_job {
 	uint8_t *body;           /* our copy of the body for an offloaded decode */
 	size_t body_len;
 	uint64_t recv_ns;
-	int result;              /* of decode_job(): 0, -EINVAL, -ENOBUFS, -ENOMEM */
+	int result;              /* of decode_job(): 0, -EINVAL, -EMSGSIZE, -E2BIG, -ENOBUFS, -ENOMEM */
 	char err[256];
 };
 
@@ -56,6 +58,49 @@ static void send_status(h2o_req_t *req, bool json, int http_status, const char *
 		len = 0;
 	col_http_send(req, http_status, reason, json ? CT_JSON : CT_PROTO, body, len);
 	free(body);
+}
+
+/*
+ * Answers a refusal: 400/413 for what the request is (not retried), 429 for
+ * load and 503 for shutdown or out of memory, both with Retry-After. Counts
+ * it and logs at most a line a second. Loop thread.
+ */
+static void refuse(struct col_server *srv, h2o_req_t *req, bool json, int err,
+		   const char *detail)
+{
+	/* err 0: no valid bearer token. */
+	enum col_reason why = err == 0 ? COL_WHY_UNAUTHENTICATED : col_reason_of(err);
+	col_ingest_refused(srv, COL_M_HTTP, why, detail, col_answer_name(COL_M_HTTP, why));
+	if (req == NULL)
+		return;
+	switch (why) {
+	case COL_WHY_INVALID:
+		send_status(req, json, 400, "Bad Request", RPC_INVALID_ARGUMENT,
+			    detail ? detail : "bad request", false);
+		break;
+	case COL_WHY_UNAUTHENTICATED:
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+			       H2O_STRLIT("Bearer"));
+		send_status(req, json, 401, "Unauthorized", 16,
+			    "send 'Authorization: Bearer TOKEN' (ternd --ingest-token)", false);
+		break;
+	case COL_WHY_TOO_LARGE:
+		send_status(req, json, 413, "Payload Too Large", RPC_INVALID_ARGUMENT,
+			    detail ? detail : "request too large", false);
+		break;
+	case COL_WHY_MEMORY:
+	case COL_WHY_QUEUE:
+		send_status(req, json, 429, "Too Many Requests", RPC_RESOURCE_EXHAUSTED,
+			    why == COL_WHY_MEMORY ? "ternd memory limit reached; retry later" :
+						    "ternd pipeline queue full; retry later",
+			    true);
+		break;
+	default:
+		send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
+			    why == COL_WHY_SHUTDOWN ? "ternd is shutting down; retry later" :
+						      "ternd out of memory; retry later",
+			    true);
+	}
 }
 
 static bool reserve_cb(void *arg, size_t n)
@@ -115,12 +160,16 @@ static void reply_ack(struct col_ingest_req *r, int status)
 		if (status == 0) {
 			send_ok(job->hreq, job->json, r);
 		} else {
+			/* Counted and logged by the ingest path already. */
+			enum col_reason why = col_reason_of(status);
+			bool busy = why == COL_WHY_QUEUE || why == COL_WHY_MEMORY;
 			char msg[160];
 			snprintf(msg, sizeof(msg), "ternd cannot take the batch now (%s); retry later",
 				 status == -ESHUTDOWN ? "shutting down" :
 				 status == -EAGAIN    ? "pipeline queue full" : strerror(-status));
-			send_status(job->hreq, job->json, 503, "Service Unavailable",
-				    RPC_UNAVAILABLE, msg, true);
+			send_status(job->hreq, job->json, busy ? 429 : 503,
+				    busy ? "Too Many Requests" : "Service Unavailable",
+				    busy ? RPC_RESOURCE_EXHAUSTED : RPC_UNAVAILABLE, msg, true);
 		}
 	}
 	job_free(job);
@@ -167,7 +216,7 @@ static void decode_job(struct http_job *job, const uint8_t *body, size_t len)
 			snprintf(job->err, sizeof(job->err), "%s",
 				 r == -EMSGSIZE ? "gzip body inflates past the maximum request size" :
 						  "body is not valid gzip");
-			job->result = -EINVAL;
+			job->result = r;
 			return;
 		}
 		if (r != 0) {
@@ -181,7 +230,8 @@ static void decode_job(struct http_job *job, const uint8_t *body, size_t len)
 			job->result = -ENOMEM;
 			return;
 		}
-		memcpy(owned, body, len);
+		if (len > 0) /* body is NULL for an empty POST */
+			memcpy(owned, body, len);
 		owned_len = len;
 	}
 	const void *bytes = owned ? owned : body;
@@ -191,7 +241,7 @@ static void decode_job(struct http_job *job, const uint8_t *body, size_t len)
 				  job->err, sizeof(job->err));
 	if (job->json || r != 0)
 		free(owned);
-	job->result = r == -EMSGSIZE ? -EINVAL : r;
+	job->result = r;
 }
 
 /* Answers a decode failure or submits the batch. Loop thread. */
@@ -204,27 +254,8 @@ static void finish_decode(struct http_job *job)
 	if (req != NULL && (job->result != 0 || job->req.n_spans == 0))
 		*job->slot = NULL; /* answered below, right now */
 
-	if (job->result == -EINVAL) {
-		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
-		col_log(COL_LOG_INFO, "http: undecodable export request (%s); answering 400",
-			job->err);
-		if (req != NULL)
-			send_status(req, job->json, 400, "Bad Request", RPC_INVALID_ARGUMENT,
-				    job->err, false);
-		goto out_free;
-	}
 	if (job->result != 0) {
-		col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
-		col_log(job->result == -ENOBUFS ? COL_LOG_WARN : COL_LOG_ERROR,
-			"http: %s (%llu of %llu bytes in use); answering 503",
-			job->result == -ENOBUFS ? "memory limit reached" : "out of memory",
-			(unsigned long long)atomic_load(&m->mem_used),
-			(unsigned long long)m->mem_limit);
-		if (req != NULL)
-			send_status(req, job->json, 503, "Service Unavailable", RPC_UNAVAILABLE,
-				    job->result == -ENOBUFS ? "ternd memory limit reached; retry later" :
-							      "ternd out of memory; retry later",
-				    true);
+		refuse(job->req.srv, req, job->json, job->result, job->err[0] ? job->err : NULL);
 		goto out_free;
 	}
 	if (job->req.n_spans == 0) {
@@ -272,6 +303,12 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 		col_http_send(req, 404, "Not Found", "text/plain", H2O_STRLIT("not found\n"));
 		return 0;
 	}
+	ssize_t ai = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	if (!col_bearer_ok(srv->cfg.ingest_token, ai >= 0 ? req->headers.entries[ai].value.base : NULL,
+			   ai >= 0 ? req->headers.entries[ai].value.len : 0)) {
+		refuse(srv, req, false, 0, NULL);
+		return 0;
+	}
 	if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
 			       H2O_STRLIT("POST"));
@@ -287,9 +324,8 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 	} else if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_JSON))) {
 		json = true;
 	} else {
-		col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
-		col_log(COL_LOG_INFO, "http: unsupported content type '%.*s'; answering 415",
-			(int)(ct.len > 64 ? 64 : ct.len), ct.base);
+		col_ingest_refused(srv, COL_M_HTTP, COL_WHY_INVALID, "unsupported content type",
+				   "415");
 		col_http_send(req, 415, "Unsupported Media Type", "text/plain",
 			      H2O_STRLIT("use application/x-protobuf or application/json\n"));
 		return 0;
@@ -300,8 +336,8 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 		if (h2o_lcstris(enc.base, enc.len, H2O_STRLIT("gzip"))) {
 			gzip = true;
 		} else if (!h2o_lcstris(enc.base, enc.len, H2O_STRLIT("identity"))) {
-			col_metrics_request(m, COL_M_HTTP, COL_OUT_INVALID);
-			col_log(COL_LOG_INFO, "http: unsupported content encoding; answering 415");
+			col_ingest_refused(srv, COL_M_HTTP, COL_WHY_INVALID,
+					   "unsupported content encoding", "415");
 			col_http_send(req, 415, "Unsupported Media Type", "text/plain",
 				      H2O_STRLIT("Content-Encoding must be gzip or identity\n"));
 			return 0;
@@ -339,7 +375,8 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 		 * when the work finishes). */
 		job->body = malloc(len ? len : 1);
 		if (job->body != NULL) {
-			memcpy(job->body, body, len);
+			if (len > 0)
+				memcpy(job->body, body, len);
 			job->body_len = len;
 			job->work.data = job;
 			if (uv_queue_work(srv->loop, &job->work, decode_work, decode_done) == 0)
@@ -354,16 +391,9 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 
 out_refuse:
 	job_free(job);
-	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
-	col_log(COL_LOG_WARN, "http: memory limit reached (%llu of %llu bytes in use); answering 503",
-		(unsigned long long)atomic_load(&m->mem_used), (unsigned long long)m->mem_limit);
-	send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
-		    "ternd memory limit reached; retry later", true);
+	refuse(srv, req, json, -ENOBUFS, NULL);
 	return 0;
 out_oom:
-	col_metrics_request(m, COL_M_HTTP, COL_OUT_REFUSED);
-	col_log(COL_LOG_ERROR, "http: out of memory; answering 503");
-	send_status(req, json, 503, "Service Unavailable", RPC_UNAVAILABLE,
-		    "ternd out of memory; retry later", true);
+	refuse(srv, req, json, -ENOMEM, NULL);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* otlp_grpc_client.c: unary OTLP Export calls on the gRPC C core. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,16 @@
 struct otlp_grpc_conn {
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
+	char auth[320]; /* "Bearer TOKEN" sent as authorization; "" none */
 };
+
+void otlp_grpc_set_bearer(struct otlp_grpc_conn *c, const char *token)
+{
+	if (token == NULL || token[0] == '\0')
+		c->auth[0] = '\0';
+	else
+		snprintf(c->auth, sizeof(c->auth), "Bearer %s", token);
+}
 
 struct otlp_grpc_conn *otlp_grpc_connect(const char *target, bool gzip)
 {
@@ -53,10 +63,33 @@ void otlp_grpc_close(struct otlp_grpc_conn *c)
 	grpc_shutdown();
 }
 
+static int call_bb(struct otlp_grpc_conn *c, grpc_byte_buffer *bb, double timeout_s,
+		   struct otlp_grpc_result *res);
+
 int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double timeout_s,
 		   struct otlp_grpc_result *res)
 {
+	grpc_slice payload = grpc_slice_from_copied_buffer(req, len);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+	return call_bb(c, bb, timeout_s, res);
+}
+
+int otlp_grpc_call_gzipped(struct otlp_grpc_conn *c, const void *gz, size_t len,
+			   double timeout_s, struct otlp_grpc_result *res)
+{
+	grpc_slice payload = grpc_slice_from_copied_buffer(gz, len);
+	grpc_byte_buffer *bb = grpc_raw_compressed_byte_buffer_create(&payload, 1,
+								      GRPC_COMPRESS_GZIP);
+	grpc_slice_unref(payload);
+	return call_bb(c, bb, timeout_s, res);
+}
+
+static int call_bb(struct otlp_grpc_conn *c, grpc_byte_buffer *bb, double timeout_s,
+		   struct otlp_grpc_result *res)
+{
 	memset(res, 0, sizeof(*res));
+	res->retry_ms = -1;
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
 				       gpr_time_from_millis((int64_t)(timeout_s * 1000), GPR_TIMESPAN));
 	grpc_call *call = grpc_channel_create_call(
@@ -64,11 +97,10 @@ int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double
 		grpc_slice_from_static_string(
 			"/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
 		NULL, dl, NULL);
-	if (call == NULL)
+	if (call == NULL) {
+		grpc_byte_buffer_destroy(bb);
 		return -EIO;
-	grpc_slice payload = grpc_slice_from_copied_buffer(req, len);
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&payload, 1);
-	grpc_slice_unref(payload);
+	}
 	grpc_metadata_array imd, tmd;
 	grpc_metadata_array_init(&imd);
 	grpc_metadata_array_init(&tmd);
@@ -78,6 +110,14 @@ int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	grpc_metadata auth;
+	if (c->auth[0] != '\0') {
+		memset(&auth, 0, sizeof(auth));
+		auth.key = grpc_slice_from_static_string("authorization");
+		auth.value = grpc_slice_from_static_string(c->auth);
+		ops[0].data.send_initial_metadata.count = 1;
+		ops[0].data.send_initial_metadata.metadata = &auth;
+	}
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -103,6 +143,11 @@ int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double
 			n = sizeof(res->details) - 1;
 		memcpy(res->details, GRPC_SLICE_START_PTR(details), n);
 		res->details[n] = '\0';
+		for (size_t i = 0; i < tmd.count; i++)
+			if (grpc_slice_str_cmp(tmd.metadata[i].key, "grpc-status-details-bin") == 0)
+				res->retry_ms = otlp_retry_info_ms(
+					GRPC_SLICE_START_PTR(tmd.metadata[i].value),
+					GRPC_SLICE_LENGTH(tmd.metadata[i].value));
 		if (resp != NULL) {
 			grpc_byte_buffer_reader rd;
 			res->got_message = true;

@@ -27,6 +27,7 @@ struct otlp_grpc_result {
 	bool got_message;        /* a response message arrived */
 	size_t message_len;      /* its encoded length (0: partial_success unset) */
 	struct otlp_response resp; /* decoded when got_message */
+	int64_t retry_ms;        /* google.rpc.RetryInfo in the trailers; -1: none */
 };
 
 struct otlp_grpc_conn;
@@ -45,6 +46,18 @@ struct otlp_grpc_conn *otlp_grpc_connect(const char *target, bool gzip);
  */
 int otlp_grpc_call(struct otlp_grpc_conn *c, const void *req, size_t len, double timeout_s,
 		   struct otlp_grpc_result *res);
+
+/** Sends "authorization: Bearer token" with every call on c (NULL or "": none). */
+void otlp_grpc_set_bearer(struct otlp_grpc_conn *c, const char *token);
+
+/**
+ * As otlp_grpc_call() with a message the caller already gzip'ed (gz[0..len),
+ * sent as is with the compressed flag): c must come from
+ * otlp_grpc_connect(target, true) so the call says grpc-encoding: gzip.
+ * For sending what a real client could not build in memory (a gzip bomb).
+ */
+int otlp_grpc_call_gzipped(struct otlp_grpc_conn *c, const void *gz, size_t len,
+			   double timeout_s, struct otlp_grpc_result *res);
 
 /** Closes the channel and frees c. Accepts NULL. */
 void otlp_grpc_close(struct otlp_grpc_conn *c);

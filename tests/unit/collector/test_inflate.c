@@ -115,5 +115,53 @@ TEST(reserve_stops_at_the_memory_budget)
 	free(zeros);
 }
 
+TEST(too_big_anyway_is_final_not_busy)
+{
+	/* Stopped by the memory budget, but past max_out anyway: -EMSGSIZE
+	 * (do not retry), found without allocating the rest. */
+	size_t n = 4u << 20;
+	uint8_t *zeros = calloc(1, n);
+	size_t glen;
+	uint8_t *g = gzip(zeros, n, &glen);
+	uint8_t *out;
+	size_t olen, reserved, used = 0;
+	budget = 64u << 10;
+	ASSERT_EQ(col_gunzip_reserve(g, glen, 1u << 20, &out, &olen, take, &used, &reserved),
+		  -EMSGSIZE);
+	ASSERT_LE_U(used, budget);
+	free(g);
+	free(zeros);
+}
+
+TEST(concatenated_members)
+{
+	/* `cat a.gz b.gz` inflates to a then b, as gzip -d does; the bound
+	 * holds over both; junk after the last member is still an error. */
+	uint8_t a[5000], b[7000];
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 7);
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 13 + 1);
+	size_t gal, gbl;
+	uint8_t *ga = gzip(a, sizeof(a), &gal), *gb = gzip(b, sizeof(b), &gbl);
+	uint8_t *cat = malloc(gal + gbl + 3);
+	memcpy(cat, ga, gal);
+	memcpy(cat + gal, gb, gbl);
+	uint8_t *out;
+	size_t olen;
+	ASSERT_OK(col_gunzip(cat, gal + gbl, sizeof(a) + sizeof(b), &out, &olen));
+	ASSERT_EQ_U(olen, sizeof(a) + sizeof(b));
+	ASSERT_MEM_EQ(out, a, sizeof(a));
+	ASSERT_MEM_EQ(out + sizeof(a), b, sizeof(b));
+	free(out);
+	ASSERT_EQ(col_gunzip(cat, gal + gbl, sizeof(a) + sizeof(b) - 1, &out, &olen), -EMSGSIZE);
+	memcpy(cat + gal + gbl, "xyz", 3);
+	ASSERT_EQ(col_gunzip(cat, gal + gbl + 3, 1u << 20, &out, &olen), -EINVAL);
+	free(cat);
+	free(ga);
+	free(gb);
+}
+
 TEST_MAIN(TEST_ENTRY(roundtrip), TEST_ENTRY(bomb_is_bounded), TEST_ENTRY(garbage_and_truncation),
-	  TEST_ENTRY(reserve_stops_at_the_memory_budget))
+	  TEST_ENTRY(reserve_stops_at_the_memory_budget),
+	  TEST_ENTRY(too_big_anyway_is_final_not_busy), TEST_ENTRY(concatenated_members))
