@@ -570,8 +570,9 @@ TEST(load_closed_port)
 	ASSERT_NULL(strstr(out, "sent "));
 }
 
-/* A ternd over its memory limit answers UNAVAILABLE: each request is
- * retried --retries times with a growing wait, then counted refused;
+/* A ternd over its memory limit answers RESOURCE_EXHAUSTED with RetryInfo:
+ * each request is retried --retries times after the wait the answer asks
+ * for, then counted refused;
  * the answers are counted by status and the exit status is 1. */
 TEST(load_refused_backs_off)
 {
@@ -590,7 +591,7 @@ TEST(load_refused_backs_off)
 	fprintf(stderr, "%s", out);
 	ASSERT_NOT_NULL(strstr(out, "acked 0, refused 2, failed 0"));
 	ASSERT_NOT_NULL(strstr(out, "retries 6 "));
-	ASSERT_NOT_NULL(strstr(out, "status UNAVAILABLE (14): 8 answers: "));
+	ASSERT_NOT_NULL(strstr(out, "status RESOURCE_EXHAUSTED (8): 8 answers: "));
 	ASSERT_NOT_NULL(strstr(out, "memory limit"));
 	ASSERT_NOT_NULL(strstr(out, "2 of 2 requests were not acked"));
 	/* waits of at least 50 + 100 + 200 ms before the three retries */
@@ -605,7 +606,7 @@ TEST(load_refused_backs_off)
 	fprintf(stderr, "%s(%" PRId64 " answers in 2 s)\n", out, refused);
 	ASSERT_GT(refused, 4);
 	ASSERT_LT(refused, 150); /* 4 streams backing off from 100 ms */
-	ASSERT_NOT_NULL(strstr(out, "status UNAVAILABLE (14): "));
+	ASSERT_NOT_NULL(strstr(out, "status RESOURCE_EXHAUSTED (8): "));
 	down();
 }
 
