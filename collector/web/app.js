@@ -370,7 +370,7 @@ async function viewService(name, q) {
   const callers = deps.filter((d) => d.child === name && d.parent !== name);
   const callees = deps.filter((d) => d.parent === name && d.child !== name);
   const depList = (list, key) => list.length
-    ? el('ul', { class: 'plain' }, list.map((d) => el('li', {}, link(svcHref(d[key]), d[key]), el('span', { class: 'muted' }, ` ${fmtInt(d.callCount)} calls`))))
+    ? el('ul', { class: 'plain' }, list.map((d) => el('li', {}, link(svcHref(d[key]), d[key]), el('span', { class: 'muted' }, ` ${fmtInt(d.callCount)} calls · ${fmtPct(edgeErrorRate(d))} errors`))))
     : el('p', { class: 'muted' }, 'none');
 
   const hist = el('div', { id: 'histogram' }, el('p', { class: 'muted' }, 'Loading the latency histogram…'));

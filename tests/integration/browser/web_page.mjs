@@ -193,9 +193,9 @@ async function checkService(page, base, dir) {
   const ops = await page.$$eval('#ops-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].querySelector('a').textContent));
   assert.deepEqual(ops.slice().sort(), ['GET /checkout', 'GET backend', 'cache', 'render']);
   assert.equal(ops[0], 'GET /checkout');
-  // Callees from the dependencies.
+  // Callees from the dependencies, with the edge's own error rate.
   const text = await page.textContent('main');
-  assert.match(text, /Callees\s*backend 200 calls/);
+  assert.match(text, new RegExp(`Callees\\s*backend ${N} calls · ${(100 * TRUTH.backend.errors / N).toFixed(2)}% errors`));
   // The histogram counts the service's server spans of the window's traces.
   await page.waitForSelector('#histogram figure', { timeout: 15000 });
   assert.match(await page.textContent('#histogram figcaption'), new RegExp(`^${N} server spans from ${N} traces`));
