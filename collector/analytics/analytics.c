@@ -232,6 +232,8 @@ void an_hour_free(struct an_hour *h)
 	}
 	free(h->series);
 	an_map_free(&h->by_key);
+	for (uint32_t i = 0; i < h->nedges; i++)
+		free(h->edges[i].err);
 	free(h->edges);
 	free(h);
 }
@@ -451,11 +453,11 @@ struct an_series *an_hour_series(struct an_hour *h, uint32_t key, bool create)
 	return s;
 }
 
-uint64_t *an_hour_edge(struct an_hour *h, uint32_t parent, uint32_t child)
+struct an_edges *an_hour_edge(struct an_hour *h, uint32_t parent, uint32_t child)
 {
 	for (uint32_t i = 0; i < h->nedges; i++)
 		if (h->edges[i].parent == parent && h->edges[i].child == child)
-			return h->edges[i].m;
+			return &h->edges[i];
 	if (h->nedges == h->capedges) {
 		uint32_t nc = h->capedges ? h->capedges * 2 : 8;
 		struct an_edges *np = realloc(h->edges, nc * sizeof(*np));
@@ -468,7 +470,20 @@ uint64_t *an_hour_edge(struct an_hour *h, uint32_t parent, uint32_t child)
 	memset(e, 0, sizeof(*e));
 	e->parent = parent;
 	e->child = child;
-	return e->m;
+	return e;
+}
+
+int an_edge_add(struct an_edges *e, int m, uint64_t calls, uint64_t errors)
+{
+	if (errors > 0 && e->err == NULL) {
+		e->err = calloc(MIN_PER_HOUR, sizeof(*e->err));
+		if (e->err == NULL)
+			return -ENOMEM;
+	}
+	e->m[m] += calls;
+	if (errors > 0)
+		e->err[m] += errors;
+	return 0;
 }
 
 /* Makes a serialised cell live again. */

@@ -220,11 +220,12 @@ struct col_an_edge {
 	const char *parent; /* valid while a lives */
 	const char *child;
 	uint64_t calls;
+	uint64_t errors; /* of calls, those whose child span had status ERROR */
 };
 
 /**
- * Caller -> callee service edges with call counts over the minutes in
- * [start_ns, end_ns). *edges malloc'ed (caller frees), *n its length.
+ * Caller -> callee service edges with call and error counts over the
+ * minutes in [start_ns, end_ns). *edges malloc'ed (caller frees), *n its length.
  * 0, -ENOMEM or -EIO as col_an_query().
  */
 int col_an_deps(struct col_analytics *a, uint64_t start_ns, uint64_t end_ns,

@@ -78,9 +78,13 @@ struct an_series {
 	struct an_cell roll;                    /* the whole hour */
 };
 
+/* A caller -> callee edge over an hour: calls per minute, and of them the
+ * calls whose child span failed; err stays NULL until the edge's first
+ * error (most edges have none: docs/analytics.md). */
 struct an_edges {
 	uint32_t parent, child;
 	uint64_t m[MIN_PER_HOUR];
+	uint64_t *err; /* [MIN_PER_HOUR], or NULL: no errors this hour */
 };
 
 struct an_hour {
@@ -209,7 +213,9 @@ void an_hour_free(struct an_hour *h);
 struct an_hour *an_hour_resident(struct col_analytics *a, int64_t hour);
 int an_hour_link(struct col_analytics *a, struct an_hour *h);
 struct an_series *an_hour_series(struct an_hour *h, uint32_t key, bool create);
-uint64_t *an_hour_edge(struct an_hour *h, uint32_t parent, uint32_t child);
+struct an_edges *an_hour_edge(struct an_hour *h, uint32_t parent, uint32_t child);
+/* Adds calls (errors of them failed) to minute m of e: 0 or -ENOMEM. */
+int an_edge_add(struct an_edges *e, int m, uint64_t calls, uint64_t errors);
 void an_cell_done(struct an_cell *c);
 int an_cell_live(struct an_cell *c);
 int an_cell_compact(struct an_cell *c);

@@ -16,7 +16,8 @@
 
 #define INDEX_MAGIC 0x31584e49u  /* "INX1": base and hours, from older ternds */
 #define INDEX2_MAGIC 0x32584e49u /* "INX2": + warm position, slots, waiting spans */
-#define HOUR_MAGIC 0x31484154u   /* "TAH1" */
+#define HOUR1_MAGIC 0x31484154u  /* "TAH1": edges without errors, from older ternds */
+#define HOUR_MAGIC 0x32484154u   /* "TAH2": + each edge's failed calls */
 
 /* ---- small growable buffer for blobs ---- */
 
@@ -216,6 +217,14 @@ int an_hour_serialize(struct col_analytics *a, const struct an_hour *h, struct s
 		for (int m = 0; m < MIN_PER_HOUR; m++)
 			if (e->m[m])
 				ab_u64(b, e->m[m]);
+		uint64_t emask = 0;
+		for (int m = 0; m < MIN_PER_HOUR; m++)
+			if (e->err != NULL && e->err[m])
+				emask |= 1ull << m;
+		ab_u64(b, emask);
+		for (int m = 0; m < MIN_PER_HOUR; m++)
+			if (emask & (1ull << m))
+				ab_u64(b, e->err[m]);
 	}
 	free(local);
 	free(order);
@@ -266,8 +275,10 @@ struct an_hour *an_hour_parse(struct col_analytics *a, const uint8_t *p, size_t 
 	struct an_hour *h = NULL;
 	int rc;
 	*err = -EINVAL;
-	if (rd_u32(&r) != HOUR_MAGIC)
+	uint32_t magic = rd_u32(&r);
+	if (magic != HOUR_MAGIC && magic != HOUR1_MAGIC)
 		return NULL;
+	bool v1 = magic == HOUR1_MAGIC; /* its edges have no errors */
 	struct store_pos pos;
 	pos.seg = rd_u64(&r);
 	pos.off = rd_u64(&r);
@@ -374,14 +385,37 @@ struct an_hour *an_hour_parse(struct col_analytics *a, const uint8_t *p, size_t 
 		uint64_t mask = rd_u64(&r);
 		if (r.bad || pi >= nstr || ci >= nstr || (mask >> MIN_PER_HOUR) != 0)
 			goto out_bad;
-		uint64_t *em = an_hour_edge(h, ids[pi], ids[ci]);
-		if (em == NULL) {
+		uint64_t calls[MIN_PER_HOUR] = { 0 }, errs[MIN_PER_HOUR] = { 0 };
+		for (int m = 0; m < MIN_PER_HOUR; m++)
+			if (mask & (1ull << m))
+				calls[m] = rd_u64(&r);
+		uint64_t emask = v1 ? 0 : rd_u64(&r);
+		if (r.bad || (emask & ~mask) != 0)
+			goto out_bad;
+		for (int m = 0; m < MIN_PER_HOUR; m++) {
+			if (!(emask & (1ull << m)))
+				continue;
+			errs[m] = rd_u64(&r);
+			if (errs[m] == 0 || errs[m] > calls[m])
+				goto out_bad;
+		}
+		if (r.bad)
+			goto out_bad;
+		struct an_edges *e = an_hour_edge(h, ids[pi], ids[ci]);
+		if (e == NULL) {
 			*err = -ENOMEM;
 			goto out_bad;
 		}
+		/* An edge listed twice adds up, but must not wrap. */
 		for (int m = 0; m < MIN_PER_HOUR; m++)
-			if (mask & (1ull << m))
-				em[m] += rd_u64(&r);
+			if (e->m[m] + calls[m] < e->m[m])
+				goto out_bad;
+		for (int m = 0; m < MIN_PER_HOUR; m++) {
+			if (an_edge_add(e, m, calls[m], errs[m]) != 0) {
+				*err = -ENOMEM;
+				goto out_bad;
+			}
+		}
 	}
 	if (r.bad || r.off != n)
 		goto out_bad;

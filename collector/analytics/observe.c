@@ -147,9 +147,9 @@ static void count(struct col_analytics *a, const struct an_pend *p, bool has_psv
 	if (p->op == a->other_id)
 		a->st.overflow_spans++;
 	if (has_psvc && psvc != p->svc) {
-		uint64_t *em = an_hour_edge(h, psvc, p->svc);
-		if (em)
-			em[m]++;
+		struct an_edges *e = an_hour_edge(h, psvc, p->svc);
+		if (e)
+			an_edge_add(e, m, 1, p->err);
 	}
 	h->dirty = true;
 	h->compact = false;

@@ -321,9 +321,11 @@ static int d_hour(void *arg, const struct an_hour *h)
 	int mhi = (int)(c->r.m1 < first + MIN_PER_HOUR ? c->r.m1 - first : MIN_PER_HOUR);
 	for (uint32_t i = 0; i < h->nedges; i++) {
 		const struct an_edges *e = &h->edges[i];
-		uint64_t sum = 0;
+		uint64_t sum = 0, errs = 0;
 		for (int m = mlo; m < mhi; m++)
 			sum += e->m[m];
+		for (int m = mlo; m < mhi && e->err != NULL; m++)
+			errs += e->err[m];
 		if (sum == 0)
 			continue;
 		size_t j;
@@ -345,10 +347,11 @@ static int d_hour(void *arg, const struct an_hour *h)
 			}
 			c->ids[2 * j] = e->parent;
 			c->ids[2 * j + 1] = e->child;
-			c->e[j] = (struct col_an_edge){ c->a->str.s[e->parent], c->a->str.s[e->child], 0 };
+			c->e[j] = (struct col_an_edge){ c->a->str.s[e->parent], c->a->str.s[e->child], 0, 0 };
 			c->n++;
 		}
 		c->e[j].calls += sum;
+		c->e[j].errors += errs;
 	}
 	return 0;
 }

@@ -759,6 +759,8 @@ int col_api_dependencies(struct col_server *srv, h2o_req_t *req)
 				json_object_object_add(o, "parent", json_object_new_string(e[i].parent));
 				json_object_object_add(o, "child", json_object_new_string(e[i].child));
 				json_object_object_add(o, "callCount", json_object_new_int64((int64_t)e[i].calls));
+				/* Not in Jaeger's shape: Jaeger UI ignores it. */
+				json_object_object_add(o, "errorCount", json_object_new_int64((int64_t)e[i].errors));
 				json_object_array_add(arr, o);
 			}
 			free(e);

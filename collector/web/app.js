@@ -370,7 +370,7 @@ async function viewService(name, q) {
   const callers = deps.filter((d) => d.child === name && d.parent !== name);
   const callees = deps.filter((d) => d.parent === name && d.child !== name);
   const depList = (list, key) => list.length
-    ? el('ul', { class: 'plain' }, list.map((d) => el('li', {}, link(svcHref(d[key]), d[key]), el('span', { class: 'muted' }, ` ${fmtInt(d.callCount)} calls`))))
+    ? el('ul', { class: 'plain' }, list.map((d) => el('li', {}, link(svcHref(d[key]), d[key]), el('span', { class: 'muted' }, ` ${fmtInt(d.callCount)} calls · ${fmtPct(edgeErrorRate(d))} errors`))))
     : el('p', { class: 'muted' }, 'none');
 
   const hist = el('div', { id: 'histogram' }, el('p', { class: 'muted' }, 'Loading the latency histogram…'));
@@ -716,12 +716,11 @@ async function viewDeps() {
     const self = d.parent === d.child;
     const path = self ? `M${a.x + NW - 30},${a.y} C${a.x + NW},${a.y - 40} ${a.x + NW + 40},${a.y} ${a.x + NW},${a.y + 14}`
       : `M${x1},${y1} C${x1 + GX / 2},${y1} ${x2 - GX / 2},${y2} ${x2},${y2}`;
-    const target = svcRow(d.child);
-    const er = target ? target.error_rate : 0;
+    const er = edgeErrorRate(d);
     g.append(svg('path', { d: path, class: 'edge' + (er > 0.01 ? ' bad' : ''), 'marker-end': 'url(#arrow)', 'data-edge': `${d.parent}>${d.child}` }));
     const lx = self ? a.x + NW + 20 : (x1 + x2) / 2, ly = self ? a.y - 22 : (y1 + y2) / 2 - 22;
-    g.append(svg('text', { x: lx, y: ly, class: 'edge-label', 'text-anchor': 'middle', 'data-calls': d.callCount }, `${fmtInt(d.callCount)} calls`));
-    if (target) g.append(svg('text', { x: lx, y: ly + 14, class: 'edge-label' + (er > 0.01 ? ' bad' : ''), 'text-anchor': 'middle' }, `${fmtPct(er)} errors`));
+    g.append(svg('text', { x: lx, y: ly, class: 'edge-label', 'text-anchor': 'middle', 'data-calls': d.callCount, 'data-edge': `${d.parent}>${d.child}` }, `${fmtInt(d.callCount)} calls`));
+    g.append(svg('text', { x: lx, y: ly + 14, class: 'edge-label edge-errors' + (er > 0.01 ? ' bad' : ''), 'text-anchor': 'middle', 'data-v': er, 'data-edge': `${d.parent}>${d.child}` }, `${fmtPct(er)} errors`));
   }
   for (const n of names) {
     const p = pos.get(n), r = svcRow(n);
@@ -734,10 +733,16 @@ async function viewDeps() {
   }
   const edgeRows = deps.slice().sort((a, b) => b.callCount - a.callCount);
   return el('div', {}, section(`Dependencies · ${windowLabel()}`,
-    el('p', { class: 'muted' }, 'Edges: calls from /api/dependencies and the error rate of the called service\'s entry spans (/api/tern/summary). Nodes: entry calls/s and p95.'),
+    el('p', { class: 'muted' }, 'Edges: the calls from caller to callee and the share of them that failed (the callee\'s span had status ERROR), from /api/dependencies: each caller\'s own error rate, not the callee\'s overall one. Nodes: entry calls/s and p95 (/api/tern/summary).'),
     el('div', { class: 'graph-wrap' }, g)),
-  section('Edges', el('table', { class: 'data', id: 'dep-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Caller'), el('th', {}, 'Callee'), el('th', { class: 'num' }, 'Calls'), el('th', { class: 'num' }, 'Callee error rate'))),
-    el('tbody', {}, edgeRows.map((d) => { const t = svcRow(d.child); return el('tr', {}, el('td', {}, link(svcHref(d.parent), d.parent)), el('td', {}, link(svcHref(d.child), d.child)), num(d.callCount, fmtInt(d.callCount)), t ? num(t.error_rate, fmtPct(t.error_rate)) : el('td', { class: 'num muted' }, '–')); })))));
+  section('Edges', el('table', { class: 'data', id: 'dep-table' }, el('thead', {}, el('tr', {}, el('th', {}, 'Caller'), el('th', {}, 'Callee'), el('th', { class: 'num' }, 'Calls'), el('th', { class: 'num' }, 'Errors'), el('th', { class: 'num' }, 'Error rate'))),
+    el('tbody', {}, edgeRows.map((d) => { const er = edgeErrorRate(d); return el('tr', {}, el('td', {}, link(svcHref(d.parent), d.parent)), el('td', {}, link(svcHref(d.child), d.child)), num(d.callCount, fmtInt(d.callCount)), num(d.errorCount, fmtInt(d.errorCount)), num(er, fmtPct(er), er > 0.01 ? 'bad' : '')); })))));
+}
+
+// The edge's own error rate: of the calls from parent to child, those
+// whose child span failed (errorCount, ternd's addition to Jaeger's shape).
+function edgeErrorRate(d) {
+  return d.callCount > 0 ? (d.errorCount || 0) / d.callCount : 0;
 }
 
 // ---- bottleneck report ---------------------------------------------------

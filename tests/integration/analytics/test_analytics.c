@@ -523,6 +523,10 @@ TEST(jaeger_dependencies_and_metrics)
 	ASSERT_STR_EQ(dstr(json_object_array_get_idx(d, 0), "parent"), "frontend");
 	ASSERT_STR_EQ(dstr(json_object_array_get_idx(d, 0), "child"), "backend");
 	ASSERT_EQ((int64_t)dnum(json_object_array_get_idx(d, 0), "callCount"), N);
+	/* The edge's own failed calls: backend's db.query children of
+	 * frontend, not its cron roots. */
+	ASSERT_EQ((int64_t)dnum(json_object_array_get_idx(d, 0), "errorCount"), (int64_t)be_db.errors);
+	ASSERT(be_db.errors > 0);
 	json_object_put(o);
 
 	/* SPM: the last point covers the 5 data minutes (ratePer 5 min). */

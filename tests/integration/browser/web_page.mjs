@@ -193,9 +193,9 @@ async function checkService(page, base, dir) {
   const ops = await page.$$eval('#ops-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].querySelector('a').textContent));
   assert.deepEqual(ops.slice().sort(), ['GET /checkout', 'GET backend', 'cache', 'render']);
   assert.equal(ops[0], 'GET /checkout');
-  // Callees from the dependencies.
+  // Callees from the dependencies, with the edge's own error rate.
   const text = await page.textContent('main');
-  assert.match(text, /Callees\s*backend 200 calls/);
+  assert.match(text, new RegExp(`Callees\\s*backend ${N} calls · ${(100 * TRUTH.backend.errors / N).toFixed(2)}% errors`));
   // The histogram counts the service's server spans of the window's traces.
   await page.waitForSelector('#histogram figure', { timeout: 15000 });
   assert.match(await page.textContent('#histogram figcaption'), new RegExp(`^${N} server spans from ${N} traces`));
@@ -293,8 +293,56 @@ async function checkDeps(page, base, dir) {
   await openView(page, base, '#/deps', 'deps');
   assert.equal(await page.getAttribute('#dep-graph text[data-calls]', 'data-calls'), String(N));
   const row = await page.$$eval('#dep-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
-  assert.deepEqual(row, [['frontend', 'backend', String(N), (100 * TRUTH.backend.errors / N).toFixed(2) + '%']]);
+  assert.deepEqual(row, [['frontend', 'backend', String(N), String(TRUTH.backend.errors), (100 * TRUTH.backend.errors / N).toFixed(2) + '%']]);
   return shoot(page, dir, 'dependencies');
+}
+
+// Run last (it adds data): backend gets a second caller, mobile, whose
+// M calls to backend never fail (half of mobile's own spans do). Each
+// edge shows its own error rate: frontend -> backend still 8 of 200,
+// mobile -> backend 0 of M, neither backend's overall 8 of 200 + M.
+const M = 40;
+async function checkEdgeErrors(page, base, dir, httpAddr) {
+  const now = BigInt(Date.now()) * 1000000n;
+  const spans = { mobile: [], backend: [] };
+  for (let k = 0; k < M; k++) {
+    const t0 = now - 60n * 1000000000n + BigInt(k) * 100000000n;
+    const tid = 'e0' + hex(k + 1, 30), root = hex(0x200000 + 2 * k, 16), child = hex(0x200001 + 2 * k, 16);
+    const at = (ms) => String(t0 + BigInt(ms * MS));
+    spans.mobile.push({ traceId: tid, spanId: root, name: 'sync', kind: 2, startTimeUnixNano: at(0), endTimeUnixNano: at(10),
+      attributes: [], status: k % 2 ? { code: 2, message: 'test error' } : {} });
+    spans.backend.push({ traceId: tid, spanId: child, parentSpanId: root, name: 'GET /price', kind: 2,
+      startTimeUnixNano: at(1), endTimeUnixNano: at(5), attributes: [], status: {} });
+  }
+  const r = await fetch(`http://${httpAddr}/v1/traces`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ resourceSpans: [
+      { resource: resource('mobile', '1.0'), scopeSpans: [{ scope: { name: 'test' }, spans: spans.mobile }] },
+      { resource: resource('backend', '1.0'), scopeSpans: [{ scope: { name: 'test' }, spans: spans.backend }] },
+    ] }),
+  });
+  assert.equal(r.status, 200, `export: HTTP ${r.status}`);
+  const pct = (e, c) => (100 * e / c).toFixed(2) + '%';
+  const want = [['frontend', 'backend', String(N), String(TRUTH.backend.errors), pct(TRUTH.backend.errors, N)],
+    ['mobile', 'backend', String(M), '0', pct(0, M)]];
+  // The API too: errorCount beside Jaeger's callCount (waiting until
+  // mobile's spans are counted).
+  let links = [];
+  for (let t = 0; t < 50; t++) {
+    const q = `endTs=${Date.now()}&lookback=900000`;
+    links = (await (await fetch(`${base}/api/dependencies?${q}`)).json()).data;
+    if (links.some((l) => l.parent === 'mobile' && l.callCount === M)) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.deepEqual(links.map((l) => [l.parent, l.child, l.callCount, l.errorCount]).sort(),
+    [['frontend', 'backend', N, TRUTH.backend.errors], ['mobile', 'backend', M, 0]]);
+  await openView(page, base, '#/deps', 'deps');
+  const rows = await page.$$eval('#dep-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(rows, want, 'each edge\'s own calls, errors and error rate');
+  assert.notEqual(pct(TRUTH.backend.errors, N + M), want[0][4], 'the callee\'s overall rate would differ');
+  const shown = await page.$$eval('#dep-graph text.edge-errors', (ts) => Object.fromEntries(ts.map((t) => [t.dataset.edge, t.textContent])));
+  assert.deepEqual(shown, { 'frontend>backend': `${pct(TRUTH.backend.errors, N)} errors`, 'mobile>backend': `${pct(0, M)} errors` });
+  return shoot(page, dir, 'dependencies-two-callers');
 }
 
 async function checkReport(page, base, dir) {
@@ -392,7 +440,8 @@ try {
   await sendKnownData(ternd.addrs['otlp-http']);
   for (const [name, fn] of [['overview', checkOverview], ['service', checkService], ['traces', checkTraces],
     ['trace', checkTrace], ['dependencies', checkDeps], ['report', checkReport], ['check', checkSlo],
-    ['same-as-cli', (p, b) => checkSameAsCli(p, b, ternd.addrs.query)]]) {
+    ['same-as-cli', (p, b) => checkSameAsCli(p, b, ternd.addrs.query)],
+    ['edge-errors', (p, b, d) => checkEdgeErrors(p, b, d, ternd.addrs['otlp-http'])]]) {
     try {
       await fn(page, base, dir);
       console.log(`ok ${name}`);

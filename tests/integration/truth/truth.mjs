@@ -38,7 +38,8 @@
 //   the rank the sketch reads (tern_sketch_quantile in agent/sketch.c;
 //   bench/query compares the same way);
 //   per (service, kind): all spans and errors (the SPM series);
-//   per (parent service -> child service): parent -> child pairs;
+//   per (parent service -> child service): parent -> child pairs, and of
+//   them those whose child span has status ERROR (the edge's errorCount);
 //   per trace: its spans.
 // ternd: /api/tern/summary (services), /api/metrics/calls and
 // /api/metrics/errors (summed over the window: step = ratePer = 1 minute;
@@ -390,6 +391,7 @@ function computeTruth() {
   const services = new Map(); // svc -> { calls, errors, durs }
   const spm = new Map();      // "svc kind" -> { calls, errors }
   const edges = new Map();    // "parent child" -> n
+  const edgeErrors = new Map(); // "parent child" -> n of those whose child failed
   for (const s of sent.values()) {
     const ps = s.parent ? s.parent.svc : null;
     const entry = s.kind === KIND.server || s.kind === KIND.consumer || ps === null || ps !== s.svc;
@@ -405,7 +407,10 @@ function computeTruth() {
     spm.get(k).calls++;
     spm.get(k).errors += s.err ? 1 : 0;
     spm.get(k).durs.push(s.dur);
-    if (ps !== null && ps !== s.svc) edges.set(`${ps} ${s.svc}`, (edges.get(`${ps} ${s.svc}`) || 0) + 1);
+    if (ps !== null && ps !== s.svc) {
+      edges.set(`${ps} ${s.svc}`, (edges.get(`${ps} ${s.svc}`) || 0) + 1);
+      if (s.err) edgeErrors.set(`${ps} ${s.svc}`, (edgeErrors.get(`${ps} ${s.svc}`) || 0) + 1);
+    }
   }
   for (const v of [...services.values(), ...spm.values()]) {
     v.durs.sort((a, b) => a - b);
@@ -415,7 +420,7 @@ function computeTruth() {
   }
   const traces = new Map(); // trace id -> spans
   for (const s of sent.values()) traces.set(s.traceId, (traces.get(s.traceId) || 0) + 1);
-  return { services, spm, edges, traces };
+  return { services, spm, edges, edgeErrors, traces };
 }
 
 // ---- ternd's answers ----
@@ -442,7 +447,11 @@ async function askTernd(truth) {
   for (const row of summary.data.services || []) services.set(row.service, row);
   const deps = await getJson(`/api/dependencies?endTs=${winEndMs}&lookback=${winEndMs - winStartMs}`);
   const edges = new Map();
-  for (const d of deps.data || []) edges.set(`${d.parent} ${d.child}`, (edges.get(`${d.parent} ${d.child}`) || 0) + d.callCount);
+  const edgeErrors = new Map();
+  for (const d of deps.data || []) {
+    edges.set(`${d.parent} ${d.child}`, (edges.get(`${d.parent} ${d.child}`) || 0) + d.callCount);
+    edgeErrors.set(`${d.parent} ${d.child}`, (edgeErrors.get(`${d.parent} ${d.child}`) || 0) + d.errorCount);
+  }
   // SPM: one query per kind for every service; step = ratePer = 1 minute,
   // so the points' windows tile the whole window and calls = rate * 60.
   const svcs = [...new Set([...truth.services.keys(), ...[...truth.spm.keys()].map((k) => k.split(' ')[0])])];
@@ -501,7 +510,7 @@ async function askTernd(truth) {
     const body = await res.json().catch(() => null);
     traces.set(id, res.status === 200 && body && body.data && body.data[0] ? body.data[0].spans.length : -res.status);
   }
-  return { services, edges, spm, traces };
+  return { services, edges, edgeErrors, spm, traces };
 }
 
 // ---- compare and print ----
@@ -565,6 +574,9 @@ function compare(truth, got, label, print = true) {
     const t = truth.edges.get(k) || 0;
     const g = got.edges.get(k) || 0;
     add(`dependencies ${k.replace(' ', ' -> ')}`, t, g, g === t);
+    const te = truth.edgeErrors.get(k) || 0;
+    const ge = got.edgeErrors.get(k);
+    add(`dependencies ${k.replace(' ', ' -> ')} errors`, te, ge ?? '(none)', (ge ?? 0) === te && (ge !== undefined || g === 0));
   }
   if (!print) return { diffs, maxPctErr, rows: rows.length };
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => String(r[i]).length), 6));
@@ -613,9 +625,10 @@ try {
     maxGap = Math.max(maxGap, s.parent.takenAt - s.sentAt);
   }
   const edges = [...truth.edges.values()].reduce((a, v) => a + v, 0);
+  const edgeErrs = [...truth.edgeErrors.values()].reduce((a, v) => a + v, 0);
   console.log('\n== run figures ==');
   console.log(`services ${truth.services.size}, traces ${ROUNDS * TRACES}, unique spans ${sent.size}, ` +
-    `entry spans ${entries}, edges ${truth.edges.size} (${edges} parent->child calls)`);
+    `entry spans ${entries}, edges ${truth.edges.size} (${edges} parent->child calls, ${edgeErrs} of them failed)`);
   console.log(`exports ${stats.exports}, spans sent ${stats.spansSent} (duplicates ${stats.duplicates}), ` +
     `exports retried by the SDK agents ${stats.retriedExports}, ternd restarts ${restarts} (kill -9)`);
   console.log(`max percentile error: after settle ${(100 * first.maxPctErr).toFixed(3)} %, ` +

@@ -4,7 +4,9 @@
  * parents, a parent that never comes, the settle time, the cap on waiting
  * spans, duplicates and same ids with other content, edges whatever the
  * kinds, and the waiting spans across a checkpoint and a crash (a real
- * store on disk), also when the waiting set is restored over a lower cap.
+ * store on disk), also when the waiting set is restored over a lower cap;
+ * each edge's own failed calls, across a restart and from an hour blob of
+ * the older format (TAH1, edges without errors).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -84,6 +86,21 @@ static int64_t edge(struct col_analytics *a, const char *parent, const char *chi
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(e[i].parent, parent) == 0 && strcmp(e[i].child, child) == 0)
 			c = (int64_t)e[i].calls;
+	free(e);
+	return c;
+}
+
+/* Failed calls on the edge parent -> child in the first minute (-1: no
+ * edge). */
+static int64_t edge_errors(struct col_analytics *a, const char *parent, const char *child)
+{
+	struct col_an_edge *e;
+	size_t n;
+	CHECK(col_an_deps(a, T0, T0 + MIN_NS, &e, &n));
+	int64_t c = -1;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].parent, parent) == 0 && strcmp(e[i].child, child) == 0)
+			c = (int64_t)e[i].errors;
 	free(e);
 	return c;
 }
@@ -523,8 +540,106 @@ TEST(restore_over_a_lower_cap)
 	ASSERT_EQ(system(cmd), 0);
 }
 
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+TEST(edge_errors)
+{
+	setup_time();
+	char dir[] = "/tmp/tern-an-trace-XXXXXX";
+	ASSERT(mkdtemp(dir) != NULL);
+	struct store *st = open_store(dir);
+	struct col_analytics *a = col_an_new(NULL);
+	char msg[512];
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	struct b x = { 0 };
+	/* db is called by web (2 of 3 calls fail) and by mobile (none of 2):
+	 * db's own error rate (2/5) is neither edge's. */
+	resource(&x, "web");
+	span(&x, "GET /", OTLP_SPAN_KIND_SERVER, 1, 0, 0, 10000, false);
+	resource(&x, "mobile");
+	span(&x, "sync", OTLP_SPAN_KIND_SERVER, 2, 0, 0, 10000, true);
+	resource(&x, "db");
+	span(&x, "q", OTLP_SPAN_KIND_SERVER, 10, 1, 1, 100, true);
+	span(&x, "q", OTLP_SPAN_KIND_SERVER, 11, 1, 2, 100, true);
+	span(&x, "q", OTLP_SPAN_KIND_SERVER, 12, 1, 3, 100, false);
+	span(&x, "q", OTLP_SPAN_KIND_SERVER, 13, 2, 4, 100, false);
+	span(&x, "q", OTLP_SPAN_KIND_SERVER, 14, 2, 5, 100, false);
+	durable(st, a, &x);
+	ASSERT_EQ(edge(a, "web", "db"), 3);
+	ASSERT_EQ(edge_errors(a, "web", "db"), 2);
+	ASSERT_EQ(edge(a, "mobile", "db"), 2);
+	ASSERT_EQ(edge_errors(a, "mobile", "db"), 0); /* its parent failed, not it */
+	ASSERT_EQ(nedges(a), 2);
+	ASSERT_OK(col_an_checkpoint(a));
+	col_an_free(a);
+
+	/* From the hour blob (nothing replayed): the same edges. */
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "replayed 0 records") != NULL);
+	ASSERT_EQ(edge(a, "web", "db"), 3);
+	ASSERT_EQ(edge_errors(a, "web", "db"), 2);
+	ASSERT_EQ(edge(a, "mobile", "db"), 2);
+	ASSERT_EQ(edge_errors(a, "mobile", "db"), 0);
+	col_an_free(a);
+
+	/* The same hour as an older ternd wrote it: "TAH1", its edges (at the
+	 * end, in order of first call) without the error mask and counts.
+	 * Edges in minute 0 only: parent, child, mask, calls, then in TAH2
+	 * the error mask and, for web -> db, one error count. */
+	char key[48];
+	snprintf(key, sizeof(key), "an-h-%llu", (unsigned long long)(T0 / HOUR_NS));
+	uint8_t *blob;
+	size_t blen;
+	ASSERT_OK(store_meta_get(st, key, (void **)&blob, &blen));
+	size_t new_edges = 4 + (24 + 8 + 8) + (24 + 8), at = blen - new_edges;
+	ASSERT(blen > new_edges);
+	ASSERT_EQ(blob[at], 2); /* the edge count */
+	uint8_t *old = malloc(blen);
+	memcpy(old, blob, at);
+	put_u32(old, 0x31484154u); /* "TAH1" */
+	size_t n = at;
+	memcpy(old + n, blob + at, 4);
+	n += 4;
+	memcpy(old + n, blob + at + 4, 24); /* web -> db */
+	n += 24;
+	memcpy(old + n, blob + at + 4 + 40, 24); /* mobile -> db */
+	n += 24;
+	ASSERT_OK(store_meta_put(st, key, old, n));
+	a = col_an_new(NULL);
+	ASSERT_OK(col_an_load(a, st, msg, sizeof(msg)));
+	ASSERT(strstr(msg, "replayed 0 records") != NULL);
+	ASSERT_EQ(edge(a, "web", "db"), 3);
+	ASSERT_EQ(edge_errors(a, "web", "db"), 0);
+	ASSERT_EQ(edge(a, "mobile", "db"), 2);
+	ASSERT_EQ(edge_errors(a, "mobile", "db"), 0);
+	ASSERT_EQ(calls(a, "db", NULL, true), 5);
+	col_an_free(a);
+	/* Both read as untrusted bytes; a TAH2 blob with more errors than
+	 * calls on an edge, or an error where the edge has no call, is
+	 * refused. */
+	ASSERT_EQ(col_an_parse_blob(old, n), 0);
+	ASSERT_EQ(col_an_parse_blob(blob, blen), 0);
+	put_u32(blob + at + 4 + 32, 4); /* web -> db: 4 of 3 failed */
+	ASSERT_EQ(col_an_parse_blob(blob, blen), -EINVAL);
+	put_u32(blob + at + 4 + 32, 2);
+	blob[at + 4 + 24] = 2; /* the error in minute 1, no calls there */
+	ASSERT_EQ(col_an_parse_blob(blob, blen), -EINVAL);
+	free(old);
+	free(blob);
+	store_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
 TEST_MAIN(TEST_ENTRY(children_before_parents), TEST_ENTRY(edges_whatever_the_kinds),
 	  TEST_ENTRY(parent_never_arrives), TEST_ENTRY(pending_overflow), TEST_ENTRY(duplicates),
 	  TEST_ENTRY(same_ids_other_content),
 	  TEST_ENTRY(zero_parent_is_root), TEST_ENTRY(restart_with_waiting_spans),
-	  TEST_ENTRY(crash_between_blob_and_index), TEST_ENTRY(restore_over_a_lower_cap))
+	  TEST_ENTRY(crash_between_blob_and_index), TEST_ENTRY(restore_over_a_lower_cap),
+	  TEST_ENTRY(edge_errors))
