@@ -106,8 +106,8 @@ struct an_hour {
  * looked up by (trace, span); duplicates by all three. */
 struct an_seen {
 	uint64_t tid, sid, chash;
-	uint32_t svc; /* + 1; 0 = empty */
-	uint32_t _pad;
+	uint32_t svc;   /* + 1; 0 = empty */
+	uint32_t stamp; /* when it came (seen_clock): a full set evicts its oldest */
 };
 
 /* What classification needs of a span; a waiting span keeps this. */
@@ -166,6 +166,10 @@ struct col_analytics {
 	uint32_t nhours, caphours;
 
 	struct an_seen *seen; /* o.parent_slots slots, 4-way set associative */
+	uint32_t seen_clock;  /* insertions into seen, for the stamps */
+	struct an_seen *bspans; /* the observed batch's spans by (trace, span id), chash unused */
+	uint32_t bspans_cap;    /* slots allocated */
+	uint32_t bspans_mask;   /* slots in use - 1 (a power of two) */
 	struct an_pending pend;
 	bool pend_dirty; /* the waiting set changed since the last checkpoint */
 

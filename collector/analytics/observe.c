@@ -2,9 +2,10 @@
  * observe.c: observation: every durable span is counted once, classified
  * from its trace rather than from arrival order. A span recently seen with
  * the same (trace id, span id, content) is a duplicate. A child whose
- * parent has not been seen waits for it (a bounded set keyed by trace id
- * and parent span id) and is classified when the parent comes or when its
- * settle time ends. docs/analytics.md gives the rules and their limits.
+ * parent is neither recently seen nor in its own batch waits for it (a
+ * bounded set keyed by trace id and parent span id) and is classified
+ * when the parent comes or when its settle time ends. docs/analytics.md
+ * gives the rules and their limits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,8 +20,14 @@
 #define MAX_FUTURE_NS (24ull * 3600 * 1000000000ull)
 
 /* The recently-seen map is 4-way set associative: a span goes to one set
- * of 4 slots; a new one takes a free slot or evicts one chosen by its hash. */
+ * of 4 slots; a new one takes a free slot or evicts the oldest of the set,
+ * so a span stays until 4 later spans have fallen in its set (about
+ * parent_slots spans later on average). */
 #define SWAYS 4
+
+/* The table of one batch's spans (batch_svc) is kept for the next batch
+ * up to this many slots (256 KiB), freed after a larger one. */
+#define BSPANS_KEEP 8192u
 
 static uint64_t id64(const uint8_t *p)
 {
@@ -56,6 +63,9 @@ void an_obs_done(struct col_analytics *a)
 	free(a->seen);
 	free(a->pend.e);
 	free(a->pend.buckets);
+	free(a->bspans);
+	a->bspans = NULL;
+	a->bspans_cap = 0;
 }
 
 /* ---- recently seen spans ---- */
@@ -81,9 +91,13 @@ static bool seen_put(struct col_analytics *a, uint64_t tid, uint64_t sid, uint64
 		if (set[w].svc == 0 && p == NULL)
 			p = &set[w];
 	}
-	if (p == NULL)
-		p = &set[(h >> 40) % SWAYS];
-	*p = (struct an_seen){ tid, sid, chash, svc + 1, 0 };
+	if (p == NULL) {
+		p = &set[0];
+		for (int w = 1; w < SWAYS; w++)
+			if ((uint32_t)(a->seen_clock - set[w].stamp) > (uint32_t)(a->seen_clock - p->stamp))
+				p = &set[w];
+	}
+	*p = (struct an_seen){ tid, sid, chash, svc + 1, a->seen_clock++ };
 	return true;
 }
 
@@ -338,11 +352,84 @@ static uint32_t service_of(struct col_analytics *a, const struct otlp_resource_s
 	return (uint32_t)id;
 }
 
+/* The spans of the batch being observed. */
+
+/* A parent earlier in the same batch may have been pushed out of the
+ * recently-seen map by the spans between them (a set of 4 is full after
+ * as few as 4 of them), yet it is surely there: the batch is looked up
+ * too. Its spans go into a table by (trace, span id) -> service, made at
+ * the first child of the batch the map does not know a parent of. */
+enum bspans_state { BS_NONE, BS_MADE, BS_FAILED };
+
+static uint32_t bspans_slot(const struct col_analytics *a, uint64_t tid, uint64_t sid)
+{
+	return (uint32_t)(util_mix64(sid ^ util_mix64(tid)) & a->bspans_mask);
+}
+
+/* Fills a->bspans with the spans of b. false when out of memory. */
+static bool bspans_make(struct col_analytics *a, const struct otlp_batch *b)
+{
+	uint64_t n = 0;
+	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next)
+		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next)
+			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next)
+				n++;
+	uint64_t want = 64;
+	while (want < 2 * n && want < (1u << 30))
+		want <<= 1;
+	if (want < 2 * n)
+		return false;
+	if (a->bspans_cap < want) {
+		free(a->bspans);
+		a->bspans_cap = 0;
+		a->bspans = malloc((size_t)want * sizeof(*a->bspans));
+		if (a->bspans == NULL)
+			return false;
+		a->bspans_cap = (uint32_t)want;
+	}
+	a->bspans_mask = (uint32_t)want - 1;
+	memset(a->bspans, 0, (size_t)want * sizeof(*a->bspans));
+	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
+		uint32_t svc = service_of(a, rs, false);
+		for (const struct otlp_scope_spans *ss = rs->scope_spans; ss; ss = ss->next) {
+			for (const struct otlp_span *sp = ss->spans; sp; sp = sp->next) {
+				uint64_t tid = tid64(sp->trace_id), sid = id64(sp->span_id);
+				uint32_t i = bspans_slot(a, tid, sid);
+				while (a->bspans[i].svc != 0 &&
+				       (a->bspans[i].tid != tid || a->bspans[i].sid != sid))
+					i = (i + 1) & a->bspans_mask;
+				if (a->bspans[i].svc == 0) /* the first of equal ids wins */
+					a->bspans[i] = (struct an_seen){ tid, sid, 0, svc + 1, 0 };
+			}
+		}
+	}
+	return true;
+}
+
+/* The service of span (tid, sid) if it is in batch b (*st: whether the
+ * table of b is made yet). */
+static bool batch_svc(struct col_analytics *a, const struct otlp_batch *b, enum bspans_state *st,
+		      uint64_t tid, uint64_t sid, uint32_t *svc)
+{
+	if (*st == BS_NONE)
+		*st = bspans_make(a, b) ? BS_MADE : BS_FAILED;
+	if (*st != BS_MADE)
+		return false;
+	for (uint32_t i = bspans_slot(a, tid, sid); a->bspans[i].svc != 0;
+	     i = (i + 1) & a->bspans_mask)
+		if (a->bspans[i].tid == tid && a->bspans[i].sid == sid) {
+			*svc = a->bspans[i].svc - 1;
+			return true;
+		}
+	return false;
+}
+
 void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mode mode,
 		const struct store_pos *at)
 {
 	uint64_t horizon = (uint64_t)time(NULL) * 1000000000ull + MAX_FUTURE_NS;
 	uint64_t now = an_now_ms();
+	enum bspans_state bst = BS_NONE;
 	for (const struct otlp_resource_spans *rs = b->resource_spans; rs; rs = rs->next) {
 		uint32_t svc = service_of(a, rs, mode != AN_WARM);
 		uint32_t ver = resource_str(a, rs, "service.version", a->empty_id);
@@ -358,8 +445,13 @@ void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mod
 						a->st.duplicate_spans++;
 					continue;
 				}
-				if (mode == AN_WARM)
+				if (mode == AN_WARM) {
+					/* A span that waited at the checkpoint
+					 * for this one, pushed out of the map
+					 * before the child came. */
+					pend_resolve(a, sp->trace_id, sp->span_id, svc);
 					continue;
+				}
 				/* Children that came first are counted now. */
 				pend_resolve(a, sp->trace_id, sp->span_id, svc);
 				uint64_t t0 = sp->start_time_unix_nano;
@@ -393,7 +485,8 @@ void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mod
 				/* An all-zero span id is invalid (W3C): no parent. */
 				if (!sp->has_parent || id64(sp->parent_span_id) == 0)
 					count(a, &p, false, 0, at);
-				else if (seen_svc(a, tid, id64(sp->parent_span_id), &psvc))
+				else if (seen_svc(a, tid, id64(sp->parent_span_id), &psvc) ||
+					 batch_svc(a, b, &bst, tid, id64(sp->parent_span_id), &psvc))
 					count(a, &p, true, psvc, at);
 				else if (in_blob(a, &p, at))
 					continue; /* counted before the crash */
@@ -405,6 +498,11 @@ void an_observe(struct col_analytics *a, const struct otlp_batch *b, enum an_mod
 				}
 			}
 		}
+	}
+	if (a->bspans_cap > BSPANS_KEEP) {
+		free(a->bspans);
+		a->bspans = NULL;
+		a->bspans_cap = 0;
 	}
 }
 
