@@ -33,21 +33,33 @@ static int get_healthz(struct col_server *srv, h2o_req_t *req)
 
 static int get_metrics(struct col_server *srv, h2o_req_t *req)
 {
+	/* Other threads move the counters while we render, so a second
+	 * render can be longer than the first said: render until one fits,
+	 * and send exactly what that one wrote (a cut line would be a
+	 * metric without its value). */
 	char small[4096];
-	size_t need = col_metrics_render(&srv->metrics, small, sizeof(small));
-	if (need < sizeof(small)) {
-		col_http_send(req, 200, "OK", "text/plain; version=0.0.4", small, need);
+	size_t n = col_metrics_render(&srv->metrics, small, sizeof(small));
+	if (n < sizeof(small)) {
+		col_http_send(req, 200, "OK", "text/plain; version=0.0.4", small, n);
 		return 0;
 	}
-	char *big = malloc(need + 1);
-	if (big == NULL) {
-		col_http_send(req, 503, "Service Unavailable", "text/plain",
-			      H2O_STRLIT("out of memory\n"));
-		return 0;
+	char *big = NULL;
+	for (int tries = 0; tries < 8; tries++) {
+		size_t cap = n + n / 8 + 1024;
+		char *nb = realloc(big, cap);
+		if (nb == NULL)
+			break;
+		big = nb;
+		n = col_metrics_render(&srv->metrics, big, cap);
+		if (n < cap) {
+			col_http_send(req, 200, "OK", "text/plain; version=0.0.4", big, n);
+			free(big);
+			return 0;
+		}
 	}
-	col_metrics_render(&srv->metrics, big, need + 1);
-	col_http_send(req, 200, "OK", "text/plain; version=0.0.4", big, need);
 	free(big);
+	col_http_send(req, 503, "Service Unavailable", "text/plain",
+		      H2O_STRLIT("out of memory\n"));
 	return 0;
 }
 
