@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
+#include "gzip.h"
 #include "harness.h"
 #include "httpc.h"
 #include "otlp.h"
@@ -88,23 +89,6 @@ static int http(const char *addr, const char *method, const char *path, const ch
 	return r;
 }
 
-static uint8_t *gzip_bytes(const void *in, size_t len, size_t *outlen)
-{
-	z_stream z = { 0 };
-	deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
-	size_t cap = deflateBound(&z, len) + 64;
-	uint8_t *out = malloc(cap);
-	if (out == NULL)
-		abort();
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	deflate(&z, Z_FINISH);
-	*outlen = z.total_out;
-	deflateEnd(&z);
-	return out;
-}
 
 /* An OTLP/JSON request of three spans; the middle one has n empty events. */
 static char *json_event_flood(size_t n, size_t *len)
@@ -144,7 +128,7 @@ TEST(json_event_flood_is_refused_within_the_limit)
 	size_t len;
 	char *js = json_event_flood(1000000, &len);
 	size_t zlen;
-	uint8_t *z = gzip_bytes(js, len, &zlen);
+	uint8_t *z = test_gzip(js, len, &zlen);
 	for (int gz = 0; gz < 2; gz++) {
 		struct http_answer a;
 		ASSERT_OK(http(p.http_addr, "POST", "/v1/traces",

@@ -23,6 +23,7 @@
 
 #include <json-c/json.h>
 
+#include "capture.h"
 #include "harness.h"
 #include "httpc.h"
 #include "otlp.h"
@@ -80,19 +81,7 @@ static int send_data(void)
 				otlp_build_status(&bd, OTLP_STATUS_ERROR, NULL);
 		}
 	}
-	struct otlp_batch *b = otlp_builder_take(&bd);
-	if (b == NULL)
-		return -1;
-	uint8_t *buf;
-	size_t len;
-	int rc = otlp_encode_proto(b, &buf, &len);
-	otlp_batch_free(b);
-	if (rc != 0)
-		return -1;
-	struct otlp_grpc_result res;
-	rc = otlp_grpc_export(proc.grpc_addr, buf, len, false, 30, &res);
-	free(buf);
-	return rc != 0 ? rc : res.status;
+	return otlp_grpc_export_batch(proc.grpc_addr, otlp_builder_take(&bd), 30);
 }
 
 /* GETs path; the parsed body (caller puts) and *status. */
@@ -432,35 +421,6 @@ TEST(times_and_rates)
 
 /* ---- tern load ---- */
 
-/* Runs argv with stdout and stderr captured into out. Exit status. */
-static int run_capture(char *const argv[], char *out, size_t outlen)
-{
-	int fds[2];
-	if (pipe(fds) != 0)
-		return -errno;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	pid_t pid;
-	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (r != 0) {
-		close(fds[0]);
-		return -r;
-	}
-	size_t len = 0;
-	ssize_t n;
-	while (len < outlen - 1 && (n = read(fds[0], out + len, outlen - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static double mono_s(void)
 {
@@ -524,13 +484,13 @@ TEST(load_fresh_ids_each_run)
 	char *fresh[] = { tern, "load", "--target", proc.grpc_addr, "--requests", "2", "--spans",
 			  "10", "--streams", "1", "--service", "load-fresh", NULL };
 	for (int run = 0; run < 2; run++) {
-		ASSERT_EQ(run_capture(fresh, out, sizeof(out)), 0);
+		ASSERT_EQ(test_run_capture(fresh, true, out, sizeof(out)), 0);
 		ASSERT_NOT_NULL(strstr(out, "acked 2, refused 0, failed 0"));
 	}
 	char *seeded[] = { tern, "load", "--target", proc.grpc_addr, "--requests", "2", "--spans",
 			   "10", "--streams", "1", "--service", "load-seeded", "--seed", "77", NULL };
 	for (int run = 0; run < 2; run++) {
-		ASSERT_EQ(run_capture(seeded, out, sizeof(out)), 0);
+		ASSERT_EQ(test_run_capture(seeded, true, out, sizeof(out)), 0);
 		ASSERT_NOT_NULL(strstr(out, "seed 77\n"));
 	}
 	for (int i = 0; i < 300 && metric("ternd_spans_accepted_total") < 80; i++)
@@ -563,7 +523,7 @@ TEST(load_closed_port)
 	char *load[] = { tern, "load", "--target", target, "--duration", "10", NULL };
 	char out[4096];
 	double t0 = mono_s();
-	ASSERT_EQ(run_capture(load, out, sizeof(out)), 2);
+	ASSERT_EQ(test_run_capture(load, true, out, sizeof(out)), 2);
 	ASSERT_LT((int64_t)((mono_s() - t0) * 1000), 3000);
 	ASSERT_NOT_NULL(strstr(out, "cannot connect to"));
 	ASSERT_NOT_NULL(strstr(out, target));
@@ -586,7 +546,7 @@ TEST(load_refused_backs_off)
 			 "2000", "--streams", "2", "--retries", "3", NULL };
 	char out[8192];
 	double t0 = mono_s();
-	ASSERT_EQ(run_capture(load, out, sizeof(out)), 1);
+	ASSERT_EQ(test_run_capture(load, true, out, sizeof(out)), 1);
 	double took = mono_s() - t0;
 	fprintf(stderr, "%s", out);
 	ASSERT_NOT_NULL(strstr(out, "acked 0, refused 2, failed 0"));
@@ -601,7 +561,7 @@ TEST(load_refused_backs_off)
 	/* A time limit: refusals are retried, never in a busy loop. */
 	char *timed[] = { tern, "load", "--target", proc.grpc_addr, "--duration", "2", "--spans",
 			  "2000", NULL };
-	ASSERT_EQ(run_capture(timed, out, sizeof(out)), 1);
+	ASSERT_EQ(test_run_capture(timed, true, out, sizeof(out)), 1);
 	int64_t refused = metric("ternd_requests_total{protocol=\"grpc\",outcome=\"refused\"}") - 8;
 	fprintf(stderr, "%s(%" PRId64 " answers in 2 s)\n", out, refused);
 	ASSERT_GT(refused, 4);
@@ -643,7 +603,7 @@ TEST(load_answers_by_status)
 		char *load[] = { tern, "load", "--target", target, "--requests", "2", "--spans", "10",
 				 "--streams", "1", NULL };
 		char out[8192];
-		int st = run_capture(load, out, sizeof(out));
+		int st = test_run_capture(load, true, out, sizeof(out));
 		recv_stop(&rv);
 		fprintf(stderr, "mode %s: exit %d\n%s", cases[i].mode, st, out);
 		ASSERT_EQ(st, cases[i].exit);

@@ -20,6 +20,8 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
+#include "capture.h"
+#include "gzip.h"
 #include "harness.h"
 #include "httpc.h"
 #include "load/load.h"
@@ -108,30 +110,11 @@ static void http_result_free(struct http_result *r)
 	free(r->body);
 }
 
-static uint8_t *gzip_bytes(const void *in, size_t len, size_t *outlen)
-{
-	z_stream z = { 0 };
-	deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-	size_t cap = deflateBound(&z, len) + 64;
-	uint8_t *out = malloc(cap);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	deflate(&z, Z_FINISH);
-	*outlen = cap - z.avail_out;
-	deflateEnd(&z);
-	return out;
-}
 
 /* 8 MiB of zeros, gzip'ed (about 8 KiB): a small gzip bomb. */
 static uint8_t *gzip_bomb(size_t *glen)
 {
-	size_t n = 8u << 20;
-	uint8_t *zeros = calloc(1, n);
-	uint8_t *g = gzip_bytes(zeros, n, glen);
-	free(zeros);
-	return g;
+	return test_gzip_zeros(8u << 20, glen);
 }
 
 static int request(unsigned n, uint64_t seed, uint8_t **buf, size_t *len)
@@ -321,7 +304,7 @@ TEST(http_protobuf_json_gzip)
 	http_result_free(&hr);
 
 	size_t glen;
-	uint8_t *g = gzip_bytes(req, len, &glen);
+	uint8_t *g = test_gzip(req, len, &glen);
 	ASSERT_OK(http_post(p.http_addr, "application/x-protobuf", "gzip", g, glen, &hr));
 	ASSERT_EQ(hr.status, 200);
 	http_result_free(&hr);
@@ -338,7 +321,7 @@ TEST(http_protobuf_json_gzip)
 	ASSERT_TRUE(strstr(hr.headers, "content-type: application/json") != NULL);
 	ASSERT_STR_EQ(hr.body, "{}");
 	http_result_free(&hr);
-	g = gzip_bytes(json, jlen, &glen);
+	g = test_gzip(json, jlen, &glen);
 	ASSERT_OK(http_post(p.http_addr, "application/json", "gzip", g, glen, &hr));
 	ASSERT_EQ(hr.status, 200);
 	http_result_free(&hr);
@@ -592,34 +575,6 @@ TEST(config_file_env_flags)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
-/* Runs argv with stdout captured into out (NUL-terminated). Exit status. */
-static int run_capture(char *const argv[], char *out, size_t outlen)
-{
-	int fds[2];
-	if (pipe(fds) != 0)
-		return -errno;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	pid_t pid;
-	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (r != 0) {
-		close(fds[0]);
-		return -r;
-	}
-	size_t len = 0;
-	ssize_t n;
-	while (len < outlen - 1 && (n = read(fds[0], out + len, outlen - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 TEST(tern_cli_health_and_load)
 {
@@ -627,17 +582,17 @@ TEST(tern_cli_health_and_load)
 	ASSERT_TRUE(tern != NULL);
 	char out[4096];
 	char *help[] = { tern, "--help", NULL };
-	ASSERT_EQ(run_capture(help, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(help, false, out, sizeof(out)), 0);
 	ASSERT_TRUE(strstr(out, "usage: tern") != NULL);
 
 	struct ternd_proc p;
 	ASSERT_OK(ternd_proc_start(&p, NULL));
 	char *health[] = { tern, "health", "--addr", p.query_addr, NULL };
-	ASSERT_EQ(run_capture(health, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(health, false, out, sizeof(out)), 0);
 	ASSERT_STR_EQ(out, "200 {\"status\":\"ok\"}\n");
 	char *load[] = { tern, "load", "--target", p.grpc_addr, "--requests", "3", "--spans", "10",
 			 "--streams", "2", NULL };
-	ASSERT_EQ(run_capture(load, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(load, false, out, sizeof(out)), 0);
 	ASSERT_TRUE(strstr(out, "sent 3 requests (30 spans)") != NULL);
 	ASSERT_TRUE(strstr(out, "acked 3, refused 0, failed 0; spans acked 30, rejected 0") != NULL);
 	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
@@ -672,7 +627,7 @@ TEST(tern_cli_health_and_load)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 	/* Nothing listens there any more. */
 	char *down[] = { tern, "health", "--addr", query, NULL };
-	ASSERT_EQ(run_capture(down, out, sizeof(out)), 1);
+	ASSERT_EQ(test_run_capture(down, false, out, sizeof(out)), 1);
 }
 
 /* Clients that send a request and go away before the answer. */
@@ -760,7 +715,7 @@ TEST(tern_cli_and_api_take_days)
 	char out[1 << 16];
 	char *load[] = { tern, "load", "--target", p.grpc_addr, "--requests", "3", "--spans", "10",
 			 "--streams", "1", NULL };
-	ASSERT_EQ(run_capture(load, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(load, false, out, sizeof(out)), 0);
 	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
 
 	int status;
@@ -782,7 +737,7 @@ TEST(tern_cli_and_api_take_days)
 	json_object_put(o);
 
 	char *stats[] = { tern, "stats", "--since", "1d", "--json", "--addr", p.query_addr, NULL };
-	ASSERT_EQ(run_capture(stats, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(stats, false, out, sizeof(out)), 0);
 	o = json_tokener_parse(out);
 	ASSERT_TRUE(o != NULL);
 	ASSERT_EQ(json_object_get_int64(member(o, "window_s")), 86400);
@@ -792,11 +747,11 @@ TEST(tern_cli_and_api_take_days)
 		      "tern-load");
 	json_object_put(o);
 	char *week[] = { tern, "stats", "--since", "1w", "--addr", p.query_addr, NULL };
-	ASSERT_EQ(run_capture(week, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(week, false, out, sizeof(out)), 0);
 	ASSERT_TRUE(strncmp(out, "window 604800 s\n", 16) == 0);
 	char *search[] = { tern, "search", "--service", "tern-load", "--since", "2d", "--json",
 			   "--addr", p.query_addr, NULL };
-	ASSERT_EQ(run_capture(search, out, sizeof(out)), 0);
+	ASSERT_EQ(test_run_capture(search, false, out, sizeof(out)), 0);
 	o = json_tokener_parse(out);
 	ASSERT_TRUE(o != NULL);
 	ASSERT_EQ(json_object_array_length(o), 6);

@@ -89,19 +89,7 @@ static int send_spans(const struct sp *s, size_t n)
 		if (s[i].err)
 			otlp_build_status(&bd, OTLP_STATUS_ERROR, NULL);
 	}
-	struct otlp_batch *b = otlp_builder_take(&bd);
-	if (b == NULL)
-		return -1;
-	uint8_t *buf;
-	size_t len;
-	int rc = otlp_encode_proto(b, &buf, &len);
-	otlp_batch_free(b);
-	if (rc != 0)
-		return -1;
-	struct otlp_grpc_result res;
-	rc = otlp_grpc_export(proc.grpc_addr, buf, len, false, 30, &res);
-	free(buf);
-	return rc != 0 ? rc : res.status;
+	return otlp_grpc_export_batch(proc.grpc_addr, otlp_builder_take(&bd), 30);
 }
 
 static struct sp *all;

@@ -12,6 +12,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "otlp.h"
 #include "otlp_grpc_client.h"
 
 struct otlp_grpc_conn {
@@ -182,4 +183,20 @@ int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 	int ret = otlp_grpc_call(c, req, len, timeout_s, res);
 	otlp_grpc_close(c);
 	return ret;
+}
+
+int otlp_grpc_export_batch(const char *target, struct otlp_batch *b, double timeout_s)
+{
+	if (b == NULL)
+		return -ENOMEM;
+	uint8_t *buf;
+	size_t len;
+	int rc = otlp_encode_proto(b, &buf, &len);
+	otlp_batch_free(b);
+	if (rc != 0)
+		return rc;
+	struct otlp_grpc_result res;
+	rc = otlp_grpc_export(target, buf, len, false, timeout_s, &res);
+	free(buf);
+	return rc != 0 ? rc : res.status;
 }

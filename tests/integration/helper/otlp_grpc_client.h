@@ -70,4 +70,14 @@ void otlp_grpc_close(struct otlp_grpc_conn *c);
 int otlp_grpc_export(const char *target, const void *req, size_t len, bool gzip,
 		     double timeout_s, struct otlp_grpc_result *res);
 
+struct otlp_batch;
+
+/**
+ * Encodes b (which it frees; NULL, from a failed builder, is an error) and
+ * sends it as otlp_grpc_export() does, without gzip. Returns the call's
+ * gRPC status (0: OK), or a negative number if b was NULL, could not be
+ * encoded, or the call could not be made.
+ */
+int otlp_grpc_export_batch(const char *target, struct otlp_batch *b, double timeout_s);
+
 #endif /* TERN_TESTS_OTLP_GRPC_CLIENT_H */

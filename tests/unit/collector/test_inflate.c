@@ -5,24 +5,10 @@
 
 #include <zlib.h>
 
+#include "gzip.h"
 #include "harness.h"
 #include "ingest/inflate.h"
 
-static uint8_t *gzip(const uint8_t *in, size_t len, size_t *outlen)
-{
-	z_stream z = { 0 };
-	deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-	size_t cap = deflateBound(&z, len) + 64;
-	uint8_t *out = malloc(cap);
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	deflate(&z, Z_FINISH);
-	*outlen = cap - z.avail_out;
-	deflateEnd(&z);
-	return out;
-}
 
 TEST(roundtrip)
 {
@@ -30,7 +16,7 @@ TEST(roundtrip)
 	for (size_t i = 0; i < sizeof(src); i++)
 		src[i] = (uint8_t)(i * 7 + i / 13);
 	size_t glen;
-	uint8_t *g = gzip(src, sizeof(src), &glen);
+	uint8_t *g = test_gzip(src, sizeof(src), &glen);
 	uint8_t *out;
 	size_t olen;
 	ASSERT_OK(col_gunzip(g, glen, sizeof(src), &out, &olen)); /* exactly at the bound */
@@ -48,7 +34,7 @@ TEST(bomb_is_bounded)
 	size_t n = 64u << 20;
 	uint8_t *zeros = calloc(1, n);
 	size_t glen;
-	uint8_t *g = gzip(zeros, n, &glen);
+	uint8_t *g = test_gzip(zeros, n, &glen);
 	free(zeros);
 	ASSERT_LT(glen, 200000);
 	uint8_t *out;
@@ -65,7 +51,7 @@ TEST(garbage_and_truncation)
 	ASSERT_EQ(col_gunzip((const uint8_t *)"not gzip at all", 15, 1000, &out, &olen), -EINVAL);
 	const char *msg = "hello hello hello";
 	size_t glen;
-	uint8_t *g = gzip((const uint8_t *)msg, strlen(msg), &glen);
+	uint8_t *g = test_gzip((const uint8_t *)msg, strlen(msg), &glen);
 	ASSERT_EQ(col_gunzip(g, glen - 4, 1000, &out, &olen), -EINVAL); /* truncated */
 	ASSERT_EQ(col_gunzip(g, 0, 1000, &out, &olen), -EINVAL);
 	uint8_t *g2 = malloc(glen + 3);
@@ -94,7 +80,7 @@ TEST(reserve_stops_at_the_memory_budget)
 	size_t n = 4u << 20;
 	uint8_t *zeros = calloc(1, n);
 	size_t glen;
-	uint8_t *g = gzip(zeros, n, &glen);
+	uint8_t *g = test_gzip(zeros, n, &glen);
 	uint8_t *out;
 	size_t olen, reserved, used = 0;
 	budget = 1u << 20; /* less than the 4 MiB it inflates to */
@@ -122,7 +108,7 @@ TEST(too_big_anyway_is_final_not_busy)
 	size_t n = 4u << 20;
 	uint8_t *zeros = calloc(1, n);
 	size_t glen;
-	uint8_t *g = gzip(zeros, n, &glen);
+	uint8_t *g = test_gzip(zeros, n, &glen);
 	uint8_t *out;
 	size_t olen, reserved, used = 0;
 	budget = 64u << 10;
@@ -143,7 +129,7 @@ TEST(concatenated_members)
 	for (size_t i = 0; i < sizeof(b); i++)
 		b[i] = (uint8_t)(i * 13 + 1);
 	size_t gal, gbl;
-	uint8_t *ga = gzip(a, sizeof(a), &gal), *gb = gzip(b, sizeof(b), &gbl);
+	uint8_t *ga = test_gzip(a, sizeof(a), &gal), *gb = test_gzip(b, sizeof(b), &gbl);
 	uint8_t *cat = malloc(gal + gbl + 3);
 	memcpy(cat, ga, gal);
 	memcpy(cat + gal, gb, gbl);
