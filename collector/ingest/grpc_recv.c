@@ -162,58 +162,6 @@ static int request_generic(struct col_grpc *g)
  * Any thread. The CQ thread frees the slot when the batch completes.
  */
 /* Appends v as a protobuf varint. */
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/*
- * google.rpc.Status{code, message, details: [Any{RetryInfo{retry_delay}}]}:
- * the grpc-status-details-bin trailer that tells an OTLP exporter to retry
- * after delay_ms. Hand-encoded (three nested messages, no repeated fields)
- * into buf of at least 256 + msg bytes; returns its length.
- * TODO: move next to otlp_encode_status_proto() in proto/.
- */
-static size_t encode_retry_status(uint8_t *buf, int32_t code, const char *msg, size_t ml,
-				  uint32_t delay_ms)
-{
-	static const char type_url[] = "type.googleapis.com/google.rpc.RetryInfo";
-	uint8_t dur[24], info[32], any[128];
-	size_t nd = 0, ni = 0, na = 0, n = 0;
-	dur[nd++] = 0x08; /* seconds */
-	nd += put_varint(dur + nd, delay_ms / 1000);
-	dur[nd++] = 0x10; /* nanos */
-	nd += put_varint(dur + nd, (uint64_t)(delay_ms % 1000) * 1000000);
-	info[ni++] = 0x0a; /* retry_delay */
-	ni += put_varint(info + ni, nd);
-	memcpy(info + ni, dur, nd);
-	ni += nd;
-	any[na++] = 0x0a; /* type_url */
-	na += put_varint(any + na, sizeof(type_url) - 1);
-	memcpy(any + na, type_url, sizeof(type_url) - 1);
-	na += sizeof(type_url) - 1;
-	any[na++] = 0x12; /* value */
-	na += put_varint(any + na, ni);
-	memcpy(any + na, info, ni);
-	na += ni;
-	buf[n++] = 0x08; /* code */
-	n += put_varint(buf + n, (uint64_t)code);
-	buf[n++] = 0x12; /* message */
-	n += put_varint(buf + n, ml);
-	memcpy(buf + n, msg, ml);
-	n += ml;
-	buf[n++] = 0x1a; /* details */
-	n += put_varint(buf + n, na);
-	memcpy(buf + n, any, na);
-	return n + na;
-}
-
 /* How long an overloaded ternd asks clients to wait. */
 #define RETRY_DELAY_MS 1000
 
@@ -249,8 +197,8 @@ static void send_reply(struct slot *s, grpc_status_code code, const char *detail
 		s->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
 		s->trailer.value = grpc_slice_from_copied_buffer(
 			(const char *)status_buf,
-			encode_retry_status(status_buf, code, details ? details : "", ml,
-					    RETRY_DELAY_MS));
+			otlp_encode_retry_status(status_buf, sizeof(status_buf), code,
+						 details ? details : "", ml, RETRY_DELAY_MS));
 		s->has_trailer = true;
 		ops[n].data.send_status_from_server.trailing_metadata_count = 1;
 		ops[n].data.send_status_from_server.trailing_metadata = &s->trailer;

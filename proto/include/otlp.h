@@ -534,6 +534,19 @@ int otlp_encode_status_json(int32_t code, const char *msg, size_t msg_len, char 
  */
 int64_t otlp_retry_info_ms(const uint8_t *buf, size_t len);
 
+/* What otlp_encode_retry_status() adds to the message's length at most. */
+#define OTLP_RETRY_STATUS_OVERHEAD 128
+
+/**
+ * Writes google.rpc.Status{code, message, details: [Any{RetryInfo{
+ * retry_delay: delay_ms}}]}, the grpc-status-details-bin trailer that
+ * tells an OTLP exporter to come back after delay_ms, into buf. Returns
+ * its length, or 0 when cap is under OTLP_RETRY_STATUS_OVERHEAD + msg_len.
+ * otlp_retry_info_ms() reads it back. Any thread.
+ */
+size_t otlp_encode_retry_status(uint8_t *buf, size_t cap, int32_t code, const char *msg,
+				size_t msg_len, uint32_t delay_ms);
+
 /** Finds a string attribute by key; NULL if absent or not a string. */
 const struct otlp_any *otlp_attrs_find(const struct otlp_attrs *a, const char *key);
 

@@ -1,13 +1,16 @@
 /*
- * retry_info.c: the retry delay a gRPC server asks for. A server that wants
- * a client to wait sends google.rpc.Status in the grpc-status-details-bin
- * trailer with a google.rpc.RetryInfo among its details; the OTLP spec
- * makes RESOURCE_EXHAUSTED retryable only when that is present.
+ * retry_info.c: the retry delay a gRPC server asks for, read and written. A
+ * server that wants a client to wait sends google.rpc.Status in the
+ * grpc-status-details-bin trailer with a google.rpc.RetryInfo among its
+ * details; the OTLP spec makes RESOURCE_EXHAUSTED retryable only when that
+ * is present.
  *
- * These three small messages (Status, Any, RetryInfo + Duration) are read
- * with a bounded field walk instead of nanopb: they are not part of OTLP's
+ * These small messages (Status, Any, RetryInfo + Duration) are read with a
+ * bounded field walk instead of nanopb: they are not part of OTLP's
  * protos, only four fields are wanted, and the walk checks every length
- * against the end of the buffer (the bytes come from the network).
+ * against the end of the buffer (the bytes come from the network). They
+ * are written by hand for the same reason: three nested messages, no
+ * repeated fields.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -140,4 +143,51 @@ int64_t otlp_retry_info_ms(const uint8_t *buf, size_t len)
 	if (buf == NULL || !walk(buf, buf + len, status_fn, &r))
 		return -1;
 	return r.ms;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+size_t otlp_encode_retry_status(uint8_t *buf, size_t cap, int32_t code, const char *msg,
+				size_t msg_len, uint32_t delay_ms)
+{
+	static const char type_url[] = "type.googleapis.com/google.rpc.RetryInfo";
+	if (cap < OTLP_RETRY_STATUS_OVERHEAD + msg_len)
+		return 0;
+	uint8_t dur[24], info[32], any[128];
+	size_t nd = 0, ni = 0, na = 0, n = 0;
+	dur[nd++] = 0x08; /* Duration.seconds */
+	nd += put_varint(dur + nd, delay_ms / 1000);
+	dur[nd++] = 0x10; /* Duration.nanos */
+	nd += put_varint(dur + nd, (uint64_t)(delay_ms % 1000) * 1000000);
+	info[ni++] = 0x0a; /* RetryInfo.retry_delay */
+	ni += put_varint(info + ni, nd);
+	memcpy(info + ni, dur, nd);
+	ni += nd;
+	any[na++] = 0x0a; /* Any.type_url */
+	na += put_varint(any + na, sizeof(type_url) - 1);
+	memcpy(any + na, type_url, sizeof(type_url) - 1);
+	na += sizeof(type_url) - 1;
+	any[na++] = 0x12; /* Any.value */
+	na += put_varint(any + na, ni);
+	memcpy(any + na, info, ni);
+	na += ni;
+	buf[n++] = 0x08; /* Status.code */
+	n += put_varint(buf + n, (uint64_t)(uint32_t)code);
+	buf[n++] = 0x12; /* Status.message */
+	n += put_varint(buf + n, msg_len);
+	memcpy(buf + n, msg, msg_len);
+	n += msg_len;
+	buf[n++] = 0x1a; /* Status.details */
+	n += put_varint(buf + n, na);
+	memcpy(buf + n, any, na);
+	return n + na;
 }

@@ -415,6 +415,12 @@ TEST(retry_info)
 	uint8_t buf[256];
 	size_t n = status_bytes(buf);
 	ASSERT_EQ(otlp_retry_info_ms(buf, n), 1500);
+	/* ternd's writer gives exactly these hand-built bytes */
+	uint8_t w[256];
+	ASSERT_EQ(otlp_encode_retry_status(w, sizeof(w), 8, "full", 4, 1500), n);
+	ASSERT_TRUE(memcmp(w, buf, n) == 0);
+	ASSERT_EQ(otlp_encode_retry_status(w, OTLP_RETRY_STATUS_OVERHEAD + 3, 8, "full", 4, 1500), 0);
+	ASSERT_EQ(otlp_retry_info_ms(w, otlp_encode_retry_status(w, sizeof(w), 8, "", 0, 250)), 250);
 	ASSERT_EQ(otlp_retry_info_ms(buf, 8), -1);   /* no details */
 	ASSERT_EQ(otlp_retry_info_ms(NULL, 0), -1);
 	/* Every truncation and every single-byte change: bounded, no crash
