@@ -13,6 +13,9 @@
 
 static const struct cli_opt addr_opt = { "addr", 0, "HOST:PORT",
 					 "ternd's query API (default $TERN_ADDR or " DEFAULT_ADDR ")" };
+static const struct cli_opt token_opt = { "token", 0, "TOKEN",
+					  "bearer token of a ternd started with --query-token "
+					  "(default $TERN_TOKEN; the variable keeps it out of ps)" };
 static const struct cli_opt json_opt = { "json", 0, NULL, "machine-readable output" };
 static const struct cli_opt window_opts[] = {
 	{ "since", 0, "D", "window ending now" }, /* + " (default ...)" */
@@ -29,8 +32,10 @@ static size_t all_opts(const struct cli_cmd *cmd, const struct cli_opt **out)
 	size_t n = 0;
 	for (const struct cli_opt *o = cmd->opts; o->name != NULL && n < MAX_OPTS - 6; o++)
 		out[n++] = o;
-	if (cmd->common & CLI_ADDR)
+	if (cmd->common & CLI_ADDR) {
 		out[n++] = &addr_opt;
+		out[n++] = &token_opt;
+	}
 	if (cmd->common & CLI_JSON)
 		out[n++] = &json_opt;
 	if (cmd->common & CLI_WINDOW)
@@ -94,6 +99,7 @@ void cli_usage(FILE *f)
 	}
 	fprintf(f, "\nthe query commands (%s) also take:\n", query_cmds);
 	print_opt(f, "  ", &addr_opt, NULL);
+	print_opt(f, "  ", &token_opt, NULL);
 	print_opt(f, "  ", &json_opt, NULL);
 	print_opt(f, "  ", &window_opts[0], since_dflt);
 	print_opt(f, "  ", &window_opts[1], NULL);
@@ -153,6 +159,9 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli *c)
 		c->addr = getenv("TERN_ADDR");
 	if (c->addr == NULL || *c->addr == '\0')
 		c->addr = DEFAULT_ADDR;
+	c->token = cli_value(c, "token");
+	if (c->token == NULL || *c->token == '\0')
+		c->token = getenv("TERN_TOKEN");
 	c->json = cli_value(c, "json") != NULL;
 	c->since = cli_value(c, "since");
 	c->start = cli_value(c, "start");

@@ -61,6 +61,7 @@ extern const struct cli_cmd cli_commands[];
 struct cli {
 	const struct cli_cmd *cmd;
 	const char *addr;  /* --addr, else $TERN_ADDR, else 127.0.0.1:16686 */
+	const char *token; /* --token, else $TERN_TOKEN, else NULL */
 	bool json;         /* --json */
 	const char *since, *start, *end; /* as given */
 	char range[160];   /* the window as a query string, made by cli_window() */
@@ -103,13 +104,14 @@ int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 
 #define cli_usage_error(...) cli_fail(CLI_EXIT_USAGE, __VA_ARGS__)
 
 /**
- * GETs path from ternd at addr (HTTP/1.1, Connection: close). Returns 0
+ * GETs path from ternd at addr (HTTP/1.1, Connection: close), with
+ * "Authorization: Bearer token" unless token is NULL or empty. Returns 0
  * with *status and *body (NUL-terminated, *len bytes; caller frees), or
  * -EINVAL (addr is not HOST:PORT) or another negative errno (cannot
  * connect, timeout). Prints nothing.
  */
-int cli_http_get(const char *addr, const char *path, int timeout_ms, int *status, char **body,
-		 size_t *len);
+int cli_http_get(const char *addr, const char *token, const char *path, int timeout_ms,
+		 int *status, char **body, size_t *len);
 
 /**
  * GETs path from c->addr and parses the JSON. Returns 0 with *out (caller

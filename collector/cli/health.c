@@ -15,7 +15,7 @@ int cli_cmd_health(struct cli *c)
 	int status;
 	char *body;
 	size_t len;
-	int r = cli_http_get(addr, "/healthz", 5000, &status, &body, &len);
+	int r = cli_http_get(addr, NULL, "/healthz", 5000, &status, &body, &len);
 	if (r == -EINVAL)
 		return cli_usage_error("--addr '%s' is not HOST:PORT", addr);
 	if (r != 0)

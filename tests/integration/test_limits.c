@@ -20,6 +20,7 @@
 
 #include <zlib.h>
 
+#include "capture.h"
 #include "gzip.h"
 #include "harness.h"
 #include "httpc.h"
@@ -582,6 +583,24 @@ TEST(bearer_tokens)
 	ASSERT_TRUE(strstr(rb, "ternd_requests_refused_total{protocol=\"http\",reason=\"unauthenticated\"} 2") != NULL);
 	ASSERT_TRUE(strstr(rb, "ternd_spans_accepted_total 20") != NULL);
 	free(rb);
+
+	/* The tern CLI: --token, else $TERN_TOKEN; a 401 says what is missing. */
+	char *tern = getenv("TERN");
+	ASSERT_NOT_NULL(tern);
+	char out[4096];
+	char *bare[] = { tern, "services", "--addr", p.query_addr, NULL };
+	ASSERT_EQ(test_run_capture(bare, true, out, sizeof(out)), 2);
+	ASSERT_TRUE(strstr(out, "HTTP 401") != NULL && strstr(out, "--token") != NULL);
+	char *wrong[] = { tern, "services", "--addr", p.query_addr, "--token", "nope", NULL };
+	ASSERT_EQ(test_run_capture(wrong, true, out, sizeof(out)), 2);
+	ASSERT_TRUE(strstr(out, "refused") != NULL);
+	char *right[] = { tern, "services", "--addr", p.query_addr, "--token", "s3cret-query", NULL };
+	ASSERT_EQ(test_run_capture(right, true, out, sizeof(out)), 0);
+	ASSERT_TRUE(strstr(out, "limits") != NULL);
+	setenv("TERN_TOKEN", "s3cret-query", 1);
+	ASSERT_EQ(test_run_capture(bare, true, out, sizeof(out)), 0);
+	unsetenv("TERN_TOKEN");
+	ASSERT_TRUE(strstr(out, "limits") != NULL);
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
