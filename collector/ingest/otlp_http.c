@@ -186,6 +186,8 @@ static bool header_value(h2o_req_t *req, const h2o_token_t *tok, h2o_iovec_t *ou
 
 static h2o_iovec_t trim_media_type(h2o_iovec_t v)
 {
+	if (v.len == 0)
+		return h2o_iovec_init("", 0); /* v.base may be NULL */
 	size_t n = 0;
 	while (n < v.len && v.base[n] != ';')
 		n++;
