@@ -5,6 +5,7 @@
 #ifndef TERN_COLLECTOR_HTTP_H
 #define TERN_COLLECTOR_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <h2o.h>
@@ -53,5 +54,23 @@ void col_http_send(h2o_req_t *req, int status, const char *reason, const char *c
 /* The handlers. */
 int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req);
 int col_query_handle(struct col_server *srv, h2o_req_t *req);
+
+/* What an OTLP/HTTP body is, from Content-Type and Content-Encoding. */
+enum col_media { COL_MEDIA_OK, COL_MEDIA_BAD_TYPE, COL_MEDIA_BAD_ENCODING };
+/**
+ * Reads ctype (parameters after ';' and blanks ignored, case-insensitive):
+ * application/x-protobuf or application/json sets *json; encoding (NULL
+ * when absent) gzip sets *gzip, identity does not. Pure (ingest/otlp_http.c).
+ */
+enum col_media col_otlp_http_media(h2o_iovec_t ctype, const h2o_iovec_t *encoding, bool *json,
+				   bool *gzip);
+/**
+ * The query API's route for method and the normalized path: 0 with *fn
+ * (HEAD takes a GET route), 405 for a known path with another method, 404
+ * for no route (the handler then tries the prefixed API and the web
+ * page). Pure (api/router.c).
+ */
+int col_query_route(const char *method, size_t mlen, const char *path, size_t plen,
+		    col_http_fn *fn);
 
 #endif /* TERN_COLLECTOR_HTTP_H */

@@ -32,6 +32,8 @@ struct col_api_params {
  * message for the 400 answer, naming the parameter.
  */
 int col_api_params_parse(h2o_req_t *req, struct col_api_params *p);
+/** The same for the query string q (qn bytes, after the '?'). */
+int col_api_params_parse_query(const char *q, size_t qn, struct col_api_params *p);
 /** Frees what parse made. Accepts a zeroed struct. */
 void col_api_params_done(struct col_api_params *p);
 /** The first value of name, or NULL; "" counts as absent. */

@@ -575,7 +575,9 @@ static int traces_window(const struct col_api_params *p, int64_t *start_us, int6
 			snprintf(err, errlen, "unable to parse param 'lookback': '%s'", v);
 			return -EINVAL;
 		}
-		*start_us = *end_us - (int64_t)(lb / US);
+		int64_t lb_us = (int64_t)(lb / US);
+		/* end may be any int64: saturate (send_search refuses start < 0) */
+		*start_us = *end_us < INT64_MIN + lb_us ? INT64_MIN : *end_us - lb_us;
 	}
 	return 0;
 }

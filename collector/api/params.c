@@ -27,11 +27,17 @@ static int refuse_nul(struct col_api_params *p, const char *name, size_t n)
 
 int col_api_params_parse(h2o_req_t *req, struct col_api_params *p)
 {
-	memset(p, 0, sizeof(*p));
-	if (req->query_at == SIZE_MAX || req->query_at >= req->path.len)
+	if (req->query_at == SIZE_MAX || req->query_at >= req->path.len) {
+		memset(p, 0, sizeof(*p));
 		return 0;
-	const char *q = req->path.base + req->query_at + 1;
-	size_t qn = req->path.len - req->query_at - 1;
+	}
+	return col_api_params_parse_query(req->path.base + req->query_at + 1,
+					  req->path.len - req->query_at - 1, p);
+}
+
+int col_api_params_parse_query(const char *q, size_t qn, struct col_api_params *p)
+{
+	memset(p, 0, sizeof(*p));
 	p->buf = malloc(qn * 2 + 2);
 	if (p->buf == NULL) {
 		snprintf(p->why, sizeof(p->why), "out of memory");

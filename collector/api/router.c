@@ -78,27 +78,39 @@ static const struct col_route routes[] = {
 	{ "GET", "/api/tern/slow", col_api_tern_slow },
 };
 
-int col_query_handle(struct col_server *srv, h2o_req_t *req)
+int col_query_route(const char *method, size_t mlen, const char *path, size_t plen,
+		    col_http_fn *fn)
 {
 	bool path_found = false;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct col_route *r = &routes[i];
-		if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, r->path,
-			       strlen(r->path)))
+		if (!h2o_memis(path, plen, r->path, strlen(r->path)))
 			continue;
 		path_found = true;
 		/* HEAD: as GET; h2o sends the headers without the body. */
-		if (h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method)) ||
-		    (strcmp(r->method, "GET") == 0 &&
-		     h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))))
-			return r->fn(srv, req);
+		if (h2o_memis(method, mlen, r->method, strlen(r->method)) ||
+		    (strcmp(r->method, "GET") == 0 && h2o_memis(method, mlen, H2O_STRLIT("HEAD")))) {
+			*fn = r->fn;
+			return 0;
+		}
 	}
-	if (!path_found && col_api_prefixed(srv, req) == 0)
+	*fn = NULL;
+	return path_found ? 405 : 404;
+}
+
+int col_query_handle(struct col_server *srv, h2o_req_t *req)
+{
+	col_http_fn fn;
+	int rc = col_query_route(req->method.base, req->method.len, req->path_normalized.base,
+				 req->path_normalized.len, &fn);
+	if (rc == 0)
+		return fn(srv, req);
+	if (rc == 404 && col_api_prefixed(srv, req) == 0)
 		return 0;
 	/* The web page: / and /web/NAME (api/web.c). */
-	if (!path_found && col_web_serve(srv, req) == 0)
+	if (rc == 404 && col_web_serve(srv, req) == 0)
 		return 0;
-	if (path_found)
+	if (rc == 405)
 		col_http_send(req, 405, "Method Not Allowed", "application/json",
 			      H2O_STRLIT("{\"error\":\"method not allowed\"}\n"));
 	else

@@ -186,6 +186,8 @@ static bool header_value(h2o_req_t *req, const h2o_token_t *tok, h2o_iovec_t *ou
 
 static h2o_iovec_t trim_media_type(h2o_iovec_t v)
 {
+	if (v.len == 0)
+		return h2o_iovec_init("", 0); /* v.base may be NULL */
 	size_t n = 0;
 	while (n < v.len && v.base[n] != ';')
 		n++;
@@ -195,6 +197,27 @@ static h2o_iovec_t trim_media_type(h2o_iovec_t v)
 	while (s < n && (v.base[s] == ' ' || v.base[s] == '\t'))
 		s++;
 	return h2o_iovec_init(v.base + s, n - s);
+}
+
+enum col_media col_otlp_http_media(h2o_iovec_t ctype, const h2o_iovec_t *encoding, bool *json,
+				   bool *gzip)
+{
+	h2o_iovec_t ct = trim_media_type(ctype);
+	*gzip = false;
+	if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_PROTO)))
+		*json = false;
+	else if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_JSON)))
+		*json = true;
+	else
+		return COL_MEDIA_BAD_TYPE;
+	if (encoding != NULL) {
+		h2o_iovec_t enc = trim_media_type(*encoding);
+		if (h2o_lcstris(enc.base, enc.len, H2O_STRLIT("gzip")))
+			*gzip = true;
+		else if (!h2o_lcstris(enc.base, enc.len, H2O_STRLIT("identity")))
+			return COL_MEDIA_BAD_ENCODING;
+	}
+	return COL_MEDIA_OK;
 }
 
 /* Inflates (gzip) and decodes the body into job->req.batch. Any thread:
@@ -316,32 +339,24 @@ int col_otlp_http_handle(struct col_server *srv, h2o_req_t *req)
 			      H2O_STRLIT("use POST\n"));
 		return 0;
 	}
-	bool json;
-	h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE, &v) ? trim_media_type(v) :
-									 h2o_iovec_init("", 0);
-	if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_PROTO))) {
-		json = false;
-	} else if (h2o_lcstris(ct.base, ct.len, H2O_STRLIT(CT_JSON))) {
-		json = true;
-	} else {
+	bool json, gzip;
+	h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE, &v) ? v : h2o_iovec_init("", 0);
+	bool has_enc = header_value(req, H2O_TOKEN_CONTENT_ENCODING, &v);
+	switch (col_otlp_http_media(ct, has_enc ? &v : NULL, &json, &gzip)) {
+	case COL_MEDIA_OK:
+		break;
+	case COL_MEDIA_BAD_TYPE:
 		col_ingest_refused(srv, COL_M_HTTP, COL_WHY_INVALID, "unsupported content type",
 				   "415");
 		col_http_send(req, 415, "Unsupported Media Type", "text/plain",
 			      H2O_STRLIT("use application/x-protobuf or application/json\n"));
 		return 0;
-	}
-	bool gzip = false;
-	if (header_value(req, H2O_TOKEN_CONTENT_ENCODING, &v)) {
-		h2o_iovec_t enc = trim_media_type(v);
-		if (h2o_lcstris(enc.base, enc.len, H2O_STRLIT("gzip"))) {
-			gzip = true;
-		} else if (!h2o_lcstris(enc.base, enc.len, H2O_STRLIT("identity"))) {
-			col_ingest_refused(srv, COL_M_HTTP, COL_WHY_INVALID,
-					   "unsupported content encoding", "415");
-			col_http_send(req, 415, "Unsupported Media Type", "text/plain",
-				      H2O_STRLIT("Content-Encoding must be gzip or identity\n"));
-			return 0;
-		}
+	case COL_MEDIA_BAD_ENCODING:
+		col_ingest_refused(srv, COL_M_HTTP, COL_WHY_INVALID, "unsupported content encoding",
+				   "415");
+		col_http_send(req, 415, "Unsupported Media Type", "text/plain",
+			      H2O_STRLIT("Content-Encoding must be gzip or identity\n"));
+		return 0;
 	}
 
 	const uint8_t *body = (const uint8_t *)req->entity.base;
