@@ -418,6 +418,39 @@ TEST(nul_in_query_parameter_is_refused)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
+/* Extreme times in a search: end at INT64_MIN with a lookback made the
+ * window's start overflow (signed: undefined; the ASan+UBSan run of this
+ * test aborts ternd on it). Now the start saturates and the answer is
+ * the usual 400; ternd goes on answering. */
+TEST(extreme_search_times_are_refused)
+{
+	struct ternd_proc p;
+	ASSERT_OK(ternd_proc_start(&p, NULL));
+	static const char *const paths[] = {
+		"/api/traces?service=x&end=-9223372036854775808&lookback=1h",
+		"/api/traces?service=x&end=9223372036854775807&lookback=1h",
+		"/api/traces?service=x&start=-9223372036854775808&end=9223372036854775807",
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		int status;
+		char *raw = NULL;
+		json_object *o = api_json(&p, paths[i], &status, &raw);
+		fprintf(stderr, "%s: %d\n", paths[i], status);
+		ASSERT_TRUE(status == 200 || status == 400);
+		ASSERT(o != NULL);
+		free(raw);
+		json_object_put(o);
+	}
+	int status;
+	char *raw = NULL;
+	json_object *o = api_json(&p, "/api/traces?service=x&end=-9223372036854775808&lookback=1h",
+				  &status, &raw);
+	ASSERT_EQ(status, 400);
+	free(raw);
+	json_object_put(o);
+	ASSERT_EQ(ternd_proc_stop(&p), 0); /* still alive, and exits cleanly */
+}
+
 /* Finding 11: 600 distinct 1 MB span names held 1.17 GB and made the
  * operations answer 629 MB. Scaled: 100 names of 64 KB; each is now cut
  * to 1024 bytes ending in U+2026, so the answer stays small. */
@@ -488,4 +521,5 @@ TEST_MAIN(TEST_ENTRY(json_event_flood_is_refused_within_the_limit),
 	  TEST_ENTRY(proto_event_and_link_flood_rejects_the_span),
 	  TEST_ENTRY(decode_budget_refuses_as_poison),
 	  TEST_ENTRY(invalid_utf8_gives_valid_json_everywhere),
-	  TEST_ENTRY(nul_in_query_parameter_is_refused), TEST_ENTRY(long_span_names_are_cut))
+	  TEST_ENTRY(nul_in_query_parameter_is_refused), TEST_ENTRY(long_span_names_are_cut),
+	  TEST_ENTRY(extreme_search_times_are_refused))
