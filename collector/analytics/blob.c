@@ -106,6 +106,19 @@ void an_blob_key(char *out, size_t len, int64_t hour, uint8_t slot)
 }
 
 /* Serialises h with pos. Returns 0 or -ENOMEM. */
+/* A sketch as its length (u32) and serialised bytes. 0 or -ENOMEM. */
+static int put_sketch(struct abuf *b, const struct tern_sketch *sk)
+{
+	uint8_t *sb;
+	size_t sl;
+	if (tern_sketch_serialize(sk, &sb, &sl) != 0)
+		return -ENOMEM;
+	ab_u32(b, (uint32_t)sl);
+	ab_put(b, sb, sl);
+	free(sb);
+	return 0;
+}
+
 int an_hour_serialize(struct col_analytics *a, const struct an_hour *h, struct store_pos pos,
 			  struct abuf *b)
 {
@@ -162,7 +175,7 @@ int an_hour_serialize(struct col_analytics *a, const struct an_hour *h, struct s
 			if (s->m[m].sk != NULL || s->m[m].ser != NULL)
 				mask |= 1ull << m;
 		ab_u64(b, mask);
-		for (int m = 0; m < MIN_PER_HOUR; m++) {
+		for (int m = 0; m < MIN_PER_HOUR && rc == 0; m++) {
 			const struct an_cell *c = &s->m[m];
 			if (c->sk == NULL && c->ser == NULL)
 				continue;
@@ -173,15 +186,7 @@ int an_hour_serialize(struct col_analytics *a, const struct an_hour *h, struct s
 				ab_put(b, c->ser, c->ser_len);
 				continue;
 			}
-			uint8_t *sb;
-			size_t sl;
-			if (tern_sketch_serialize(c->sk, &sb, &sl) != 0) {
-				rc = -ENOMEM;
-				break;
-			}
-			ab_u32(b, (uint32_t)sl);
-			ab_put(b, sb, sl);
-			free(sb);
+			rc = put_sketch(b, c->sk);
 		}
 		/* The roll-ups too, so a reader that covers the whole hour (or
 		 * keeps minutes serialised) needs no minute sketch. */
@@ -193,15 +198,7 @@ int an_hour_serialize(struct col_analytics *a, const struct an_hour *h, struct s
 				ab_u32(b, 0);
 				continue;
 			}
-			uint8_t *sb;
-			size_t sl;
-			if (tern_sketch_serialize(c->sk, &sb, &sl) != 0) {
-				rc = -ENOMEM;
-				break;
-			}
-			ab_u32(b, (uint32_t)sl);
-			ab_put(b, sb, sl);
-			free(sb);
+			rc = put_sketch(b, c->sk);
 		}
 	}
 	ab_u32(b, h->nedges);
