@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "capture.h"
+#include "get_json.h"
 #include "harness.h"
 #include "httpc.h"
 #include "otlp.h"
@@ -84,22 +85,10 @@ static int send_data(void)
 	return otlp_grpc_export_batch(proc.grpc_addr, otlp_builder_take(&bd), 30);
 }
 
-/* GETs path; the parsed body (caller puts) and *status. */
+/* GETs path from this file's ternd; the parsed body (caller puts) and *status. */
 static json_object *api_get(const char *path, int *status)
 {
-	struct col_hclient hc;
-	char *body = NULL;
-	size_t len;
-	*status = -1;
-	if (col_hclient_init(&hc, proc.query_addr) != 0)
-		return NULL;
-	int r = col_hclient_request(&hc, "GET", path, NULL, NULL, 0, 30000, status, NULL, &body, &len);
-	col_hclient_close(&hc);
-	if (r != 0)
-		return NULL;
-	json_object *o = json_tokener_parse(body);
-	free(body);
-	return o;
+	return test_get_json(proc.query_addr, path, status);
 }
 
 static json_object *get(json_object *o, const char *k)

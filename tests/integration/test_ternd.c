@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "capture.h"
+#include "get_json.h"
 #include "gzip.h"
 #include "harness.h"
 #include "httpc.h"
@@ -599,18 +600,10 @@ TEST(tern_cli_health_and_load)
 	/* The load is realistic enough to query: its spans happen now and no
 	 * two requests share a trace (10 spans, a root every 8: 2 traces per
 	 * request, 6 in all, none with repeated spans). */
-	struct col_hclient hc;
 	int status;
-	char *body;
-	size_t blen;
-	ASSERT_OK(col_hclient_init(&hc, p.query_addr));
-	ASSERT_OK(col_hclient_request(&hc, "GET",
-				      "/api/traces?service=tern-load&lookback=1h&limit=100", NULL,
-				      NULL, 0, 30000, &status, NULL, &body, &blen));
-	col_hclient_close(&hc);
+	json_object *res = test_get_json(p.query_addr,
+					 "/api/traces?service=tern-load&lookback=1h&limit=100", &status);
 	ASSERT_EQ(status, 200);
-	json_object *res = json_tokener_parse(body);
-	free(body);
 	json_object *data = NULL;
 	ASSERT_TRUE(json_object_object_get_ex(res, "data", &data));
 	size_t ntraces = json_object_array_length(data), nspans = 0;
@@ -678,24 +671,6 @@ TEST(http_client_gone_before_ack)
 	ASSERT_EQ(ternd_proc_stop(&p), 0);
 }
 
-/* GETs path from ternd's query API; the parsed body (caller puts) and *status. */
-static json_object *api_get(const struct ternd_proc *p, const char *path, int *status)
-{
-	struct col_hclient hc;
-	char *body = NULL;
-	size_t len;
-	*status = -1;
-	if (col_hclient_init(&hc, p->query_addr) != 0)
-		return NULL;
-	int r = col_hclient_request(&hc, "GET", path, NULL, NULL, 0, 30000, status, NULL, &body, &len);
-	col_hclient_close(&hc);
-	if (r != 0)
-		return NULL;
-	json_object *o = json_tokener_parse(body);
-	free(body);
-	return o;
-}
-
 static json_object *member(json_object *o, const char *k)
 {
 	json_object *v = NULL;
@@ -719,20 +694,20 @@ TEST(tern_cli_and_api_take_days)
 	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 30), 30);
 
 	int status;
-	json_object *o = api_get(&p, "/api/traces?service=tern-load&lookback=1d&limit=100", &status);
+	json_object *o = test_get_json(p.query_addr, "/api/traces?service=tern-load&lookback=1d&limit=100", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(json_object_array_length(member(o, "data")), 6);
 	json_object_put(o);
 	/* A whole number of minutes: the window is exactly one day. */
-	o = api_get(&p, "/api/tern/summary?lookback=1d", &status);
+	o = test_get_json(p.query_addr, "/api/tern/summary?lookback=1d", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(json_object_get_int64(member(member(o, "data"), "window_s")), 86400);
 	json_object_put(o);
-	o = api_get(&p, "/api/tern/summary?lookback=1d1h", &status);
+	o = test_get_json(p.query_addr, "/api/tern/summary?lookback=1d1h", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(json_object_get_int64(member(member(o, "data"), "window_s")), 90000);
 	json_object_put(o);
-	o = api_get(&p, "/api/tern/summary?lookback=1e3s", &status);
+	o = test_get_json(p.query_addr, "/api/tern/summary?lookback=1e3s", &status);
 	ASSERT_EQ(status, 400);
 	json_object_put(o);
 
@@ -767,14 +742,14 @@ TEST(api_tags_json_and_escaped_path)
 	struct ternd_proc p;
 	ASSERT_OK(ternd_proc_start(&p, NULL));
 	int status;
-	json_object *o = api_get(&p, "/api/traces?service=s&tags=%7B%22some.key%22%3A1%7D", &status);
+	json_object *o = test_get_json(p.query_addr, "/api/traces?service=s&tags=%7B%22some.key%22%3A1%7D", &status);
 	ASSERT_EQ(status, 400);
 	json_object *e0 = json_object_array_get_idx(member(o, "errors"), 0);
 	ASSERT_STR_EQ(json_object_get_string(member(e0, "msg")),
 		      "malformed 'tags' parameter: value of 'some.key' is not a string");
 	json_object_put(o);
 	/* A string value is a tag filter: no such trace, but a good query. */
-	o = api_get(&p, "/api/traces?service=s&tags=%7B%22some.key%22%3A%22v%22%7D", &status);
+	o = test_get_json(p.query_addr, "/api/traces?service=s&tags=%7B%22some.key%22%3A%22v%22%7D", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(json_object_array_length(member(o, "data")), 0);
 	json_object_put(o);
@@ -788,17 +763,17 @@ TEST(api_tags_json_and_escaped_path)
 	ASSERT_EQ(hr.status, 200);
 	http_result_free(&hr);
 	ASSERT_EQ(wait_metric(&p, "ternd_spans_accepted_total", 10), 10);
-	o = api_get(&p, "/api/services/a%2Fb%20c/operations", &status);
+	o = test_get_json(p.query_addr, "/api/services/a%2Fb%20c/operations", &status);
 	ASSERT_EQ(status, 200);
 	size_t nops = json_object_array_length(member(o, "data"));
 	json_object_put(o);
 	ASSERT_GT(nops, 0);
-	o = api_get(&p, "/api/operations?service=a%2Fb+c", &status);
+	o = test_get_json(p.query_addr, "/api/operations?service=a%2Fb+c", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_GE(json_object_array_length(member(o, "data")), nops);
 	json_object_put(o);
 	/* The same name cut short ("%2" is no escape) is another service. */
-	o = api_get(&p, "/api/services/a%2/operations", &status);
+	o = test_get_json(p.query_addr, "/api/services/a%2/operations", &status);
 	ASSERT_EQ(status, 200);
 	ASSERT_EQ(json_object_array_length(member(o, "data")), 0);
 	json_object_put(o);
